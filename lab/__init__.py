@@ -1,0 +1,1 @@
+"""sitevpn lab: the seed's Figure 35-1 as User-Mode Linux guests (see README, "The lab")."""

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private: the one way this collection runs ``ipsec``.
+
+Every call goes through :class:`IpsecRunner`: argv lists (never a shell), the
+binary found once, ``LC_ALL=C`` so output parses the same everywhere, mutating
+calls skipped in check mode, and every argv recorded so a module can return
+what it ran. It also knows the two spellings of the CLI: Libreswan 4.x only
+has ``ipsec auto --up X``; 5.x has ``ipsec up X`` and warns on ``auto``.
+
+Not a public API: names may change without notice.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+
+
+class IpsecError(Exception):
+    """A failure the user can act on; ``main()`` turns it into one fail_json."""
+
+    def __init__(self, msg, **details):
+        super(IpsecError, self).__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class Result(object):
+    def __init__(self, argv, rc, out, err, skipped=False):
+        self.argv, self.rc, self.out, self.err, self.skipped = argv, rc, out, err, skipped
+
+    @property
+    def text(self):
+        """stdout and stderr together: whack prints some verdicts on either."""
+        return "\n".join(part for part in (self.out, self.err) if part)
+
+
+# verb -> (4.x argv, 5.x argv); the connection name is appended.
+_VERBS = {
+    "add": (["auto", "--add"], ["add"]),
+    "replace": (["auto", "--replace"], ["replace"]),
+    "delete": (["auto", "--delete"], ["delete"]),
+    "up": (["auto", "--up"], ["up"]),
+    "down": (["auto", "--down"], ["down"]),
+    "rereadsecrets": (["auto", "--rereadsecrets"], ["rereadsecrets"]),
+    "status": (["status"], ["status"]),
+    "trafficstatus": (["trafficstatus"], ["trafficstatus"]),
+}
+
+
+class IpsecRunner(object):
+    def __init__(self, module, binary=None):
+        self.module = module
+        self.binary = binary or module.get_bin_path("ipsec", required=True, opt_dirs=["/usr/sbin", "/usr/local/sbin"])
+        self.commands = []
+        self._version = None
+
+    def run(self, args, mutating=False, data=None, timeout=None):
+        """Run ``ipsec ARGS``; in check mode a mutating call is recorded, not run."""
+        argv = [self.binary] + list(args)
+        if timeout:
+            # coreutils timeout: whack itself has no deadline (a failing --up waits 60 s)
+            argv = [self.module.get_bin_path("timeout", required=True), "--kill-after=5", str(int(timeout))] + argv
+        if mutating and self.module.check_mode:
+            self.commands.append({"argv": argv, "skipped": "check mode"})
+            return Result(argv, 0, "", "", skipped=True)
+        rc, out, err = self.module.run_command(argv, data=data, environ_update={"LC_ALL": "C", "LANG": "C"})
+        self.commands.append({"argv": argv, "rc": rc})
+        return Result(argv, rc, out or "", err or "")
+
+    def command(self, program, args, mutating=False):
+        """Run another program (certutil, systemctl, nft) the same way."""
+        path = self.module.get_bin_path(program, required=True, opt_dirs=["/usr/sbin", "/sbin", "/usr/bin"])
+        if mutating and self.module.check_mode:
+            self.commands.append({"argv": [path] + list(args), "skipped": "check mode"})
+            return Result([path] + list(args), 0, "", "", skipped=True)
+        rc, out, err = self.module.run_command([path] + list(args), environ_update={"LC_ALL": "C", "LANG": "C"})
+        self.commands.append({"argv": [path] + list(args), "rc": rc})
+        return Result([path] + list(args), rc, out or "", err or "")
+
+    # -- what is installed -----------------------------------------------------------
+
+    @property
+    def version(self):
+        """parse_version() of ``ipsec --version`` (cached)."""
+        if self._version is None:
+            result = self.run(["--version"])
+            self._version = ipsec_output.parse_version(result.text)
+        return self._version
+
+    @property
+    def major(self):
+        return self.version.get("major") or 4
+
+    def verb(self, verb, name=None, mutating=True, timeout=None, extra=()):
+        """``ipsec auto --up NAME`` on 4.x, ``ipsec up NAME`` on 5.x."""
+        old, new = _VERBS[verb]
+        args = list(new if self.major >= 5 else old) + list(extra)
+        if name is not None:
+            args.append(name)
+        return self.run(args, mutating=mutating, timeout=timeout)
+
+    # -- reading state ----------------------------------------------------------------------
+
+    def status(self):
+        return ipsec_output.parse_status(self.verb("status", mutating=False).text)
+
+    def traffic(self):
+        return ipsec_output.parse_trafficstatus(self.verb("trafficstatus", mutating=False).text)
+
+    def pluto_running(self):
+        result = self.verb("status", mutating=False)
+        return not ("Pluto is not running" in result.text or "connect(pluto_ctl) failed" in result.text
+                    or "can not connect" in result.text.lower())

@@ -28,7 +28,9 @@ def main(argv=None):
 
     p = sub.add_parser("status", help="show the guests and whether they answer")
     p.add_argument("--json", action="store_true")
-    sub.add_parser("inventory", help="print the path of the lab's Ansible inventory")
+    sub.add_parser("inventory", help="print the path of the lab's Ansible inventory (a directory)")
+    p = sub.add_parser("vars", help="use these vars files as the inventory's group_vars/all (tunnels, ...)")
+    p.add_argument("files", nargs="*")
     sub.add_parser("down", help="stop everything and remove every trace")
     sub.add_parser("leftovers", help="list what a torn-down lab left behind; exit 1 if anything")
     sub.add_parser("selftest", help="prove the guests' ESP datapath with hand-made XFRM states")
@@ -82,6 +84,9 @@ def _dispatch(lab, args):
     elif args.command == "inventory":
         lab.state
         print(lab.inventory)
+    elif args.command == "vars":
+        lab.state
+        print(lab.set_vars(args.files))
     elif args.command == "down":
         lab.down()
     elif args.command == "leftovers":

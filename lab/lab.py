@@ -86,7 +86,17 @@ class Lab:
 
     @property
     def inventory(self):
-        return os.path.join(self.dir, "inventory", "hosts.yml")
+        """The inventory directory: hosts.yml, plus group_vars/all/*.yml set by `vars`."""
+        return os.path.join(self.dir, "inventory")
+
+    def set_vars(self, files):
+        """Make these vars files the lab's group_vars/all (replacing earlier ones)."""
+        target = os.path.join(self.inventory, "group_vars", "all")
+        shutil.rmtree(target, ignore_errors=True)
+        os.makedirs(target)
+        for index, path in enumerate(files):
+            shutil.copy(path, os.path.join(target, "%02d-%s" % (index, os.path.basename(path))))
+        return target
 
     @property
     def ssh_config(self):
@@ -371,6 +381,8 @@ class Lab:
                 })
             elif guest.role == "server":
                 vars_["lab_lan_address"] = guest.nics[0].address.split("/")[0]
+                # what a tunnel's probe pings when it names this host
+                vars_["sitevpn_probe_address"] = vars_["lab_lan_address"]
             vars_.update(guest.hostvars)
             hosts[guest.name] = vars_
             group = {"gateway": "gateways", "server": "lan_hosts", "router": "routers"}[guest.role]
@@ -391,7 +403,7 @@ class Lab:
             "hosts": hosts,
             "children": {name: {"hosts": members} for name, members in groups.items()},
         }}
-        with open(self.inventory, "w") as handle:
+        with open(os.path.join(self.inventory, "hosts.yml"), "w") as handle:
             handle.write("# Written by the sitevpn lab %r (topology %s). Removed by `lab down`.\n"
                          % (self.name, topo.name))
             yaml.safe_dump(inventory, handle, default_flow_style=False, sort_keys=False)

@@ -80,6 +80,18 @@ class IpsecRunner(object):
         self.commands.append({"argv": [path] + list(args), "rc": rc})
         return Result([path] + list(args), rc, out or "", err or "")
 
+    def optional_command(self, program, args, mutating=False):
+        """Like :meth:`command`, but ``None`` when *program* is not installed (no systemd in a container)."""
+        path = self.module.get_bin_path(program, required=False, opt_dirs=["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        if not path:
+            return None
+        if mutating and self.module.check_mode:
+            self.commands.append({"argv": [path] + list(args), "skipped": "check mode"})
+            return Result([path] + list(args), 0, "", "", skipped=True)
+        rc, out, err = self.module.run_command([path] + list(args), environ_update={"LC_ALL": "C", "LANG": "C"})
+        self.commands.append({"argv": [path] + list(args), "rc": rc})
+        return Result([path] + list(args), rc, out or "", err or "")
+
     # -- what is installed -----------------------------------------------------------
 
     @property

@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: host_probes
+short_description: The pings that prove the tunnels a gateway initiates
+version_added: 0.1.0
+description:
+  - For every present tunnel with a C(probe) whose initiating end is O(host), one probe - C(from) a LAN host
+    behind O(host), C(to) an address behind the other end.
+  - C(probe.to) is an address, or an inventory host whose C(sitevpn_probe_address) (else C(ansible_host)) is used.
+positional: host, hostvars
+options:
+  _input:
+    description: The C(sitevpn_tunnels) list.
+    type: list
+    elements: dict
+    required: true
+  host:
+    description: The gateway.
+    type: str
+    required: true
+  hostvars:
+    description: C(hostvars).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Show the probes of this gateway
+  ansible.builtin.debug:
+    msg: "{{ sitevpn_tunnels | sitevpn.ipsec.host_probes(inventory_hostname, hostvars) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Probes as C({tunnel, from, address}).
+  type: list
+  elements: dict
+"""
+
+import netaddr
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
+
+
+def host_probes(tunnels, host, hostvars):
+    try:
+        normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=True)
+    except _model.ModelError as exc:
+        raise AnsibleFilterError(exc.message)
+    probes = []
+    for tunnel in normalized:
+        probe = tunnel.get("probe")
+        if not probe or tunnel["state"] != "present" or tunnel[tunnel["initiator"]]["host"] != host:
+            continue
+        target = str(probe["to"])
+        try:
+            address = str(netaddr.IPAddress(target))
+        except (netaddr.AddrFormatError, ValueError):
+            if target not in hostvars:
+                raise AnsibleFilterError("tunnel %s, field probe.to: %r is neither an address nor an inventory host"
+                                         % (tunnel["name"], target))
+            address = str(_model._hostvar(hostvars, target, "sitevpn_probe_address")
+                          or _model._hostvar(hostvars, target, "ansible_host") or target)
+        probes.append({"tunnel": tunnel["name"], "from": str(probe["from"]), "address": address})
+    return probes
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"host_probes": host_probes}

@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: host_tunnels
+short_description: The tunnels of one gateway, resolved for the conns module
+version_added: 0.1.0
+description:
+  - Checks O(_input) (the C(sitevpn_tunnels) list) against the inventory, keeps the tunnels that O(host) is
+    an end of, and fills in what the peer published through its host facts - its address, ID and RSA public
+    key (C(sitevpn_hostkey) fact of the P(sitevpn.ipsec.keys#role) role) - and the PSK.
+  - Fails with every problem of the tunnel list, each naming the tunnel and the field.
+positional: host, hostvars
+options:
+  _input:
+    description: The C(sitevpn_tunnels) list.
+    type: list
+    elements: dict
+    required: true
+  host:
+    description: The gateway, usually C(inventory_hostname).
+    type: str
+    required: true
+  hostvars:
+    description: C(hostvars), to read the peers' facts.
+    type: dict
+    required: true
+  require_keys:
+    description: Fail when a public key or PSK is not known yet (false before the keys role ran).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Load the tunnels of this gateway
+  sitevpn.ipsec.conns:
+    tunnels: "{{ sitevpn_tunnels | sitevpn.ipsec.host_tunnels(inventory_hostname, hostvars) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Resolved tunnels, each with C(local) set to the side O(host) is on.
+  type: list
+  elements: dict
+"""
+
+import copy
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
+
+PSK_RESULT_VAR = "__sitevpn_psk_result"
+
+
+def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
+    normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak)
+    resolved = []
+    missing = []
+    for tunnel in normalized:
+        sides = [side for side in ("left", "right") if tunnel[side]["host"] == host]
+        if not sides:
+            continue
+        item = copy.deepcopy(tunnel)
+        item["local"] = sides[0]
+        item.pop("probe", None)
+        if item["auth"] == "rsasig" and item["state"] == "present":
+            for side in ("left", "right"):
+                end = item[side]
+                if end["managed"]:
+                    key = (_model._hostvar(hostvars, end["host"], "sitevpn_hostkey") or {}).get("pubkey")
+                    if key:
+                        end["pubkey"] = key
+                    elif require_keys:
+                        missing.append((tunnel["name"], side + ".pubkey",
+                                        "no RSA public key of %s yet: run the keys role on it (sitevpn_hostkey fact)"
+                                        % end["host"]))
+        if item["auth"] == "psk" and item["state"] == "present" and not item["psk"]:
+            owner = _model.psk_owner(item)
+            known = ((_model._hostvar(hostvars, owner, PSK_RESULT_VAR) or {}).get("psks") or {}).get(tunnel["name"])
+            if known:
+                item["psk"] = known
+            elif require_keys:
+                missing.append((tunnel["name"], "psk", "no PSK given and none generated on %s yet (keys role)" % owner))
+        resolved.append(item)
+    if missing:
+        raise _model.ModelError(missing)
+    return resolved
+
+
+def host_tunnels(tunnels, host, hostvars, require_keys=True):
+    try:
+        return resolve(tunnels, host, hostvars, require_keys=require_keys,
+                       allow_weak=bool(_model._hostvar(hostvars, host, "sitevpn_allow_weak_crypto", False)))
+    except _model.ModelError as exc:
+        raise AnsibleFilterError(exc.message)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"host_tunnels": host_tunnels}

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private: a tunnel, as data, turned into Libreswan's files.
+
+The input is one *resolved* tunnel as the ``host_tunnels`` filter produces it
+on the controller: both sides with addresses, IDs, subnets and public keys
+already looked up. Rendering is pure (no I/O) so that a unit test can follow a
+tunnel from inventory to the exact text pluto reads.
+
+Both ends render the same ``conn`` (the seed: "the net-to-net subsections must
+be the same ... for both the left- and right-hand side"). Two things differ by
+host, on purpose: the Libreswan dialect (4.x ``ikev2=``, 5.x ``keyexchange=``,
+no ``dpdaction`` in 5.x) and, behind NAT, the NATed gateway's own address
+(it must see its local address to orient itself, its peer the public one).
+
+Not a public API.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import re
+
+MARKER = "# Managed by sitevpn.ipsec"
+CONF_DIR = "/etc/ipsec.d"
+
+# Modern defaults: IKEv2, AES-GCM, SHA-2 PRF, ECP groups first, MODP2048 last for old peers.
+DEFAULT_IKE_V2 = "aes_gcm256-sha2_512+sha2_256-dh19+dh20+dh31+dh14"
+DEFAULT_ESP_V2 = "aes_gcm256"
+# IKEv1 has no AEAD for the IKE SA.
+DEFAULT_IKE_V1 = "aes256-sha2_256;modp2048"
+DEFAULT_ESP_V1 = "aes256-sha2_256"
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def conf_path(name):
+    return "%s/%s.conf" % (CONF_DIR, name)
+
+
+def secrets_path(name):
+    return "%s/%s.secrets" % (CONF_DIR, name)
+
+
+def _yes(value):
+    return "yes" if value else "no"
+
+
+def _subnet_lines(side, subnets):
+    if len(subnets) == 1:
+        return ["%ssubnet=%s" % (side, subnets[0])]
+    # several subnets: pluto builds one sub-connection per pair, NAME/1x1, NAME/1x2, ...
+    return ["%ssubnets=%s" % (side, ",".join(subnets))]
+
+
+def _side_lines(tunnel, side, local):
+    end = tunnel[side]
+    address = end["address"]
+    if side == local and end.get("local_address"):
+        address = end["local_address"]   # behind NAT: the address on the box
+    lines = ["%s=%s" % (side, address), "%sid=%s" % (side, end["id"])]
+    lines += _subnet_lines(side, end["subnets"])
+    if tunnel["auth"] == "rsasig":
+        lines.append("%srsasigkey=%s" % (side, end["pubkey"]))
+    if end.get("nexthop"):
+        lines.append("%snexthop=%s" % (side, end["nexthop"]))
+    if end.get("sourceip"):
+        lines.append("%ssourceip=%s" % (side, end["sourceip"]))
+    return lines
+
+
+def render_conn(tunnel, major):
+    """The ``conn`` section for Libreswan ``major`` (4 or 5), as one string."""
+    v1 = int(tunnel.get("ike_version", 2)) == 1
+    lines = _side_lines(tunnel, "left", tunnel["local"]) + _side_lines(tunnel, "right", tunnel["local"])
+    lines.append("authby=%s" % ("secret" if tunnel["auth"] == "psk" else "rsasig"))
+    if major >= 5:
+        lines.append("keyexchange=%s" % ("ikev1" if v1 else "ikev2"))
+    else:
+        lines.append("ikev2=%s" % _yes(not v1))
+    lines.append("ike=%s" % (tunnel.get("ike") or (DEFAULT_IKE_V1 if v1 else DEFAULT_IKE_V2)))
+    lines.append("esp=%s" % (tunnel.get("esp") or (DEFAULT_ESP_V1 if v1 else DEFAULT_ESP_V2)))
+    lines.append("pfs=%s" % _yes(tunnel.get("pfs", True)))
+    dpd = tunnel.get("dpd") or {}
+    if dpd.get("delay"):
+        lines.append("dpddelay=%s" % dpd["delay"])
+        # 5.x: IKEv2 liveness gives up after retransmit-timeout; dpdtimeout/dpdaction are IKEv1/4.x only
+        if major < 5 or v1:
+            lines.append("dpdtimeout=%s" % dpd.get("timeout", 60))
+        if major < 5:
+            lines.append("dpdaction=%s" % dpd.get("action", "restart"))
+    for key in sorted(tunnel.get("options") or {}):
+        lines.append("%s=%s" % (key, tunnel["options"][key]))
+    lines.append("auto=%s" % tunnel.get("auto", "start"))
+    peer = tunnel["right" if tunnel["local"] == "left" else "left"]
+    header = [
+        '%s: tunnel "%s" (%s <-> %s).' % (MARKER, tunnel["name"], tunnel["left"].get("host") or tunnel["left"]["address"],
+                                          tunnel["right"].get("host") or tunnel["right"]["address"]),
+        "# Written for Libreswan %d.x on this host; the peer %s holds the same conn. Edits are overwritten."
+        % (major, peer.get("host") or peer["address"]),
+    ]
+    return "\n".join(header + ["conn %s" % tunnel["name"]] + ["    " + line for line in lines]) + "\n"
+
+
+def render_secrets(tunnel):
+    """``ipsec.secrets`` lines for a PSK tunnel (None for rsasig).
+
+    The key is written base64-encoded (``0s...``): any byte is safe, nothing
+    needs quoting, and a casual look at the file does not show it.
+    """
+    if tunnel["auth"] != "psk":
+        return None
+    encoded = base64.b64encode(tunnel["psk"].encode("utf-8")).decode("ascii")
+    return '%s: tunnel "%s". Mode 0600.\n%s %s : PSK 0s%s\n' % (
+        MARKER, tunnel["name"], tunnel["left"]["id"], tunnel["right"]["id"], encoded)
+
+
+def sub_connections(tunnel):
+    """Names pluto gives the tunnel's connections: NAME, or NAME/1x1 ... for several subnets."""
+    left, right = tunnel["left"]["subnets"], tunnel["right"]["subnets"]
+    if len(left) == 1 and len(right) == 1:
+        return [tunnel["name"]]
+    lcount = len(left) if len(left) > 1 else 0
+    rcount = len(right) if len(right) > 1 else 0
+    names = []
+    for i in range(1, lcount + 1) if lcount else [0]:
+        for j in range(1, rcount + 1) if rcount else [0]:
+            names.append("%s/%dx%d" % (tunnel["name"], i, j))
+    return names
+
+
+def is_managed(text):
+    return bool(text) and MARKER in text.split("\n", 1)[0]
+
+
+def is_initiator(tunnel):
+    return tunnel.get("initiator", "left") == tunnel["local"]

@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private: the gateway's packet filter and kernel settings for its tunnels, as text.
+
+Pure functions: from the resolved tunnels of a gateway to
+
+- the sysctl settings Libreswan needs (forwarding on, ICMP redirects off,
+  reverse-path filter as configured),
+- one shell script that installs the filter rules with the chosen backend.
+  The same script runs now (from the module) and at every boot (from the
+  ``sitevpn-ipsec-firewall`` unit), so what was tested is what boots.
+
+The rules: IKE (UDP 500, 4500) and ESP accepted from the peers, forwarding of
+the tunnels' subnet pairs accepted when IPsec-protected, and the seed's NAT
+exemption (``-d ! remote`` on the MASQUERADE rule, "done properly"): traffic
+from a local subnet to a remote subnet of a tunnel is never masqueraded,
+whatever MASQUERADE rules the host has, because it is decided first:
+
+- nftables: an identity SNAT in our own table at priority srcnat-50; once a
+  connection has a NAT binding, later NAT chains (any MASQUERADE) are skipped;
+- iptables: our chain jumped to from position 1 of nat POSTROUTING, ACCEPTing
+  the pair before any rule below it (any MASQUERADE) is reached.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+
+MARKER = "# Managed by sitevpn.ipsec"
+SYSCTL_FILE = "/etc/sysctl.d/60-sitevpn-ipsec.conf"
+SCRIPT = "/usr/local/sbin/sitevpn-ipsec-firewall"
+UNIT = "/etc/systemd/system/sitevpn-ipsec-firewall.service"
+NFT_TABLE = "sitevpn_ipsec"
+
+
+def _family(cidr):
+    return 6 if ":" in cidr else 4
+
+
+def pairs(tunnels):
+    """(tunnel, local subnet, remote subnet, peer address) for every present tunnel."""
+    result = []
+    for tunnel in tunnels:
+        if tunnel.get("state", "present") == "absent":
+            continue
+        local = tunnel[tunnel["local"]]
+        remote = tunnel["right" if tunnel["local"] == "left" else "left"]
+        for lnet in local["subnets"]:
+            for rnet in remote["subnets"]:
+                if _family(lnet) == _family(rnet):
+                    result.append((tunnel["name"], lnet, rnet, remote["address"]))
+    return result
+
+
+def peers(tunnels):
+    found = []
+    for tunnel in tunnels:
+        if tunnel.get("state", "present") == "absent":
+            continue
+        remote = tunnel["right" if tunnel["local"] == "left" else "left"]
+        if remote["address"] and remote["address"] not in found:
+            found.append(remote["address"])
+    return found
+
+
+def sysctls(interfaces, forwarding=True, rp_filter=0):
+    """Wanted kernel settings: {key: value} (keys as under /proc/sys, dots)."""
+    wanted = {"net.ipv4.ip_forward": "1" if forwarding else "0"}
+    for scope in ["all", "default"] + sorted(interfaces):
+        wanted["net.ipv4.conf.%s.send_redirects" % scope] = "0"
+        wanted["net.ipv4.conf.%s.accept_redirects" % scope] = "0"
+        if rp_filter is not None:
+            wanted["net.ipv4.conf.%s.rp_filter" % scope] = str(rp_filter)
+    return wanted
+
+
+def render_sysctl(wanted):
+    lines = ["%s. Forwarding and redirect settings Libreswan needs; applied at boot by systemd-sysctl." % MARKER]
+    lines += ["%s = %s" % (key, wanted[key]) for key in sorted(wanted)]
+    return "\n".join(lines) + "\n"
+
+
+def _comment(text):
+    return text.replace('"', "'")[:250]
+
+
+def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None):
+    """An nft script that replaces our table atomically."""
+    rules_in, rules_fwd, rules_nat = [], [], []
+    for peer in peers(tunnels):
+        fam = "ip" if _family(peer) == 4 else "ip6"
+        if allow_ike:
+            rules_in.append('%s saddr %s udp dport { 500, 4500 } accept comment "IKE and NAT-T from peer"' % (fam, peer))
+            rules_in.append('%s saddr %s meta l4proto esp accept comment "ESP from peer"' % (fam, peer))
+    for name, lnet, rnet, _peer in pairs(tunnels):
+        fam = "ip" if _family(lnet) == 4 else "ip6"
+        rules_fwd.append('%s saddr %s %s daddr %s meta ipsec exists accept comment "%s"' % (fam, rnet, fam, lnet, _comment(name)))
+        rules_fwd.append('%s saddr %s %s daddr %s rt ipsec exists accept comment "%s"' % (fam, lnet, fam, rnet, _comment(name)))
+        if nat_exemption:
+            rules_nat.append('%s saddr %s %s daddr %s snat %s to %s saddr comment "%s: NAT exemption"'
+                             % (fam, lnet, fam, rnet, fam, fam, _comment(name)))
+    body = ["table inet %s {" % NFT_TABLE] + (['    comment "%s"' % tag] if tag else []) + [
+        "    chain input {",
+        "        type filter hook input priority filter - 10; policy accept;",
+    ] + ["        " + r for r in rules_in] + [
+        "    }",
+        "    chain forward {",
+        "        type filter hook forward priority filter - 10; policy accept;",
+    ] + ["        " + r for r in rules_fwd] + [
+        "    }",
+        "    chain postrouting {",
+        "        # before any MASQUERADE: once a connection has a NAT binding, later NAT chains are skipped",
+        "        type nat hook postrouting priority srcnat - 50; policy accept;",
+    ] + ["        " + r for r in rules_nat] + ["    }", "}"]
+    return "\n".join(["table inet %s" % NFT_TABLE, "delete table inet %s" % NFT_TABLE] + body) + "\n"
+
+
+def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None):
+    """iptables-restore --noflush input for our three chains (declaring a chain flushes it)."""
+    lines = ["*filter", ":SITEVPN-INPUT - [0:0]", ":SITEVPN-FORWARD - [0:0]"]
+    for peer in peers(tunnels):
+        if _family(peer) != 4:
+            continue
+        if allow_ike:
+            lines.append('-A SITEVPN-INPUT -s %s/32 -p udp -m multiport --dports 500,4500 -m comment --comment '
+                         '"IKE and NAT-T from peer" -j ACCEPT' % peer)
+            lines.append('-A SITEVPN-INPUT -s %s/32 -p esp -m comment --comment "ESP from peer" -j ACCEPT' % peer)
+    for name, lnet, rnet, _peer in pairs(tunnels):
+        if _family(lnet) != 4:
+            continue
+        lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir in --pol ipsec -m comment --comment "%s" -j ACCEPT'
+                     % (rnet, lnet, _comment(name)))
+        lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir out --pol ipsec -m comment --comment "%s" -j ACCEPT'
+                     % (lnet, rnet, _comment(name)))
+    if tag:
+        # last in the chain, so it never decides anything; it tells which rules are live
+        lines.append('-A SITEVPN-INPUT -m comment --comment "%s" -j RETURN' % tag)
+    lines += ["COMMIT", "*nat", ":SITEVPN-POSTROUTING - [0:0]"]
+    if nat_exemption:
+        for name, lnet, rnet, _peer in pairs(tunnels):
+            if _family(lnet) == 4:
+                lines.append('-A SITEVPN-POSTROUTING -s %s -d %s -m comment --comment "%s: NAT exemption" -j ACCEPT'
+                             % (lnet, rnet, _comment(name)))
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+# (table, built-in chain, our chain): our chain is jumped to from position 1
+IPTABLES_JUMPS = (("filter", "INPUT", "SITEVPN-INPUT"), ("filter", "FORWARD", "SITEVPN-FORWARD"),
+                  ("nat", "POSTROUTING", "SITEVPN-POSTROUTING"))
+
+
+_ENSURE_FIRST = r"""ensure_first() {
+    # exactly one jump to our chain, and it is rule 1: ahead of any MASQUERADE or DROP of the host
+    table=$1 chain=$2 target=$3
+    first=$($IPT -w -t "$table" -S "$chain" 1 2>/dev/null || true)
+    count=$($IPT -w -t "$table" -S "$chain" | grep -cx -- "-A $chain -j $target" || true)
+    [ "$first" = "-A $chain -j $target" ] && [ "$count" = 1 ] && return 0
+    $IPT -w -t "$table" -I "$chain" 1 -j "$target"
+    $IPT -w -t "$table" -L "$chain" -n --line-numbers |
+        awk -v t="$target" 'NR > 2 && $2 == t && $1 > 1 { print $1 }' | sort -rn |
+        while read -r n; do $IPT -w -t "$table" -D "$chain" "$n"; done
+}"""
+
+
+def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables="iptables"):
+    """The script that installs the rules; run by the module and by the boot unit. Idempotent.
+
+    Returns (script, digest): the digest of the rules is also written into the live
+    ruleset, so the module can tell whether what runs is what is wanted.
+    """
+    render = {"nftables": render_nft, "iptables": render_iptables}.get(backend)
+    if render is None and backend != "none":
+        raise ValueError("unknown firewall backend %r" % backend)
+    untagged = render(tunnels, allow_ike, nat_exemption) if render else ""
+    digest = hashlib.sha256((backend + iptables + untagged).encode("utf-8")).hexdigest()[:16]
+    tag = "sitevpn rules %s" % digest
+    head = ["#!/bin/sh", "%s. Installs the IPsec rules of this gateway (backend: %s)." % (MARKER, backend),
+            "# Run at boot by sitevpn-ipsec-firewall.service and by the sitevpn.ipsec.firewall module.", "set -e"]
+    if backend == "nftables":
+        body = ["nft -f - <<'EOF'", render(tunnels, allow_ike, nat_exemption, tag).rstrip("\n"), "EOF"]
+    elif backend == "iptables":
+        body = ["IPT=%s" % iptables, _ENSURE_FIRST, "$IPT-restore -w --noflush <<'EOF'",
+                render(tunnels, allow_ike, nat_exemption, tag).rstrip("\n"), "EOF"]
+        body += ["ensure_first %s %s %s" % jump for jump in IPTABLES_JUMPS]
+    else:
+        body = [": nothing to install"]
+    return "\n".join(head + body) + "\n", tag
+
+
+def render_unit(backend):
+    after = "network-pre.target nftables.service netfilter-persistent.service firewalld.service"
+    part_of = "\nPartOf=nftables.service" if backend == "nftables" else ""
+    return """%s. Re-installs the IPsec filter rules at boot (and after nftables restarts).
+[Unit]
+Description=sitevpn.ipsec filter rules (IKE/ESP from peers, NAT exemption)
+After=%s
+Before=ipsec.service
+Wants=network-pre.target%s
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=%s
+
+[Install]
+WantedBy=multi-user.target
+""" % (MARKER, after, part_of, SCRIPT)

@@ -1,0 +1,432 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: conns
+short_description: Converge all sitevpn tunnels of one gateway in one call
+version_added: 0.1.0
+description:
+  - Writes one C(/etc/ipsec.d/NAME.conf) per tunnel (and C(NAME.secrets), mode 0600, for PSK tunnels),
+    checks them with C(ipsec addconn --checkconfig) before they reach the live path, and loads into
+    pluto only the connections whose files changed (C(ipsec auto --replace NAME)). Unchanged tunnels
+    are not touched, so their SAs survive.
+  - With O(establish=true), brings up the tunnels this gateway initiates and waits until each has an
+    established Child SA. A tunnel that is already established is left alone.
+  - Files of the previous version of a changed tunnel are kept under O(backup_dir) so that
+    O(state=rolled_back) can restore them.
+  - This is the batched workhorse of the P(sitevpn.ipsec.tunnel#role) role; its input is the
+    output of the P(sitevpn.ipsec.host_tunnels#filter) filter. For one connection by hand, see
+    M(sitevpn.ipsec.tunnel).
+author:
+  - sitevpn maintainers
+options:
+  tunnels:
+    description:
+      - Resolved tunnels of this gateway, as the P(sitevpn.ipsec.host_tunnels#filter) filter returns them.
+      - Each item has C(name), C(local) (V(left) or V(right)), C(left) and C(right) (C(address), C(id),
+        C(subnets), C(pubkey), optional C(nexthop), C(local_address), C(host)), C(auth) (V(rsasig) or
+        V(psk)), C(psk), C(auto), C(ike_version), C(ike), C(esp), C(pfs), C(dpd), C(initiator),
+        C(options) and C(state) (V(present) or V(absent)).
+    type: list
+    elements: dict
+    required: true
+  state:
+    description:
+      - V(present) writes and loads the tunnels; V(rolled_back) restores the files kept from before the
+        last change of the named tunnels and loads them again.
+    type: str
+    choices: [present, rolled_back]
+    default: present
+  establish:
+    description: Bring up the tunnels this host initiates (C(auto=start)) and wait for their Child SAs.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each tunnel to establish.
+    type: int
+    default: 30
+  purge:
+    description: Also remove sitevpn-managed tunnels of this host that are not in O(tunnels).
+    type: bool
+    default: false
+  backup_dir:
+    description: Where the previous files of changed tunnels are kept (mode 0700).
+    type: path
+    default: /var/lib/sitevpn/backup
+attributes:
+  check_mode:
+    support: full
+    details: Reports which tunnels would be created, updated or removed; nothing is written or loaded.
+  diff_mode:
+    support: full
+    details: The conn files before and after. Secrets files are never shown.
+  idempotent:
+    support: full
+notes:
+  - Pre-shared keys are written base64-encoded (C(PSK 0s...)) and never returned.
+  - Libreswan 4.x prints nothing on C(ipsec auto --add) when stdout is not a terminal and exits 0 even when
+    the connection did not load; the module therefore checks C(ipsec status) after loading.
+"""
+
+EXAMPLES = r"""
+- name: Write, load and bring up every tunnel of this gateway
+  sitevpn.ipsec.conns:
+    tunnels: "{{ sitevpn_tunnels | sitevpn.ipsec.host_tunnels(inventory_hostname, hostvars) }}"
+    establish: true
+  no_log: true   # the tunnels carry PSKs
+"""
+
+RETURN = r"""
+tunnels:
+  description: Per tunnel, what was done and what it looks like now.
+  returned: always
+  type: dict
+  sample:
+    net-to-net:
+      action: updated
+      loaded: true
+      initiator: true
+      established: true
+      child_sas: [{serial: 2, spi_out: "0x92ef1705", spi_in: "0x8b2bade2", in_bytes: 84, out_bytes: 84}]
+changed_tunnels:
+  description: Names of the tunnels whose files changed (or were removed) in this run.
+  returned: always
+  type: list
+  elements: str
+failed_tunnels:
+  description: Tunnels that did not establish, with the error kind, the line it came from and a remedy.
+  returned: when O(establish=true)
+  type: dict
+libreswan_version:
+  description: Version of Libreswan on the gateway.
+  returned: always
+  type: str
+commands:
+  description: Every C(ipsec) argv that ran (or would have run, in check mode).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
+    conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, CONF_DIR)
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except IOError:
+        return None
+
+
+class Gateway(object):
+    """The tunnels of this gateway: files on disk, connections in pluto, SAs in the kernel."""
+
+    def __init__(self, module):
+        self.module = module
+        self.runner = IpsecRunner(module)
+        self.major = self.runner.major
+        self.results = {}
+        self.changed = []
+        self.diff = {"before": "", "after": ""}
+
+    def _result(self, name):
+        return self.results.setdefault(name, {"action": "unchanged"})
+
+    # -- files ----------------------------------------------------------------------
+
+    def plan(self, tunnels):
+        """What each file should contain; only the ones that differ from disk are kept."""
+        writes = {}
+        for tunnel in tunnels:
+            name = tunnel["name"]
+            if tunnel.get("state", "present") == "absent":
+                continue
+            conf = render_conn(tunnel, self.major)
+            secrets = render_secrets(tunnel)
+            old_conf, old_secrets = _read(conf_path(name)), _read(secrets_path(name))
+            if old_conf is not None and not is_managed(old_conf):
+                raise IpsecError("tunnel %s: %s exists and is not managed by sitevpn.ipsec; rename the tunnel or "
+                                 "remove that file" % (name, conf_path(name)), tunnel=name, field="name")
+            result = self._result(name)
+            result["initiator"] = is_initiator(tunnel)
+            if old_conf != conf or (old_secrets or None) != secrets:
+                result["action"] = "created" if old_conf is None else "updated"
+                writes[name] = (conf, secrets, old_conf, old_secrets)
+                self.diff["before"] += old_conf or ""
+                self.diff["after"] += conf
+        return writes
+
+    def validate(self, writes):
+        """``ipsec addconn --checkconfig`` on the new files, before any of them is installed."""
+        if not writes:
+            return
+        tmp = tempfile.mkdtemp(prefix="sitevpn-check-")
+        try:
+            main = os.path.join(tmp, "ipsec.conf")
+            with open(main, "w") as handle:
+                handle.write("config setup\n")
+                for name, (conf, _s, _oc, _os) in sorted(writes.items()):
+                    path = os.path.join(tmp, name + ".conf")
+                    with open(path, "w") as conf_file:
+                        conf_file.write(conf)
+                    handle.write("include %s\n" % path)
+            args = ["addconn", "--checkconfig", "--config", main] if self.major < 5 else \
+                ["checkconfig", "--config", main]
+            result = self.runner.run(args)
+            # exit 0 is not proof: conn-level errors (bad subnet, unknown authby) only print
+            complaints = [line for line in result.text.splitlines() if line.strip() and "deprecated" not in line]
+            if result.rc != 0 or complaints:
+                culprit = next((n for n in writes if n in result.text), sorted(writes)[0])
+                raise IpsecError("tunnel %s: Libreswan rejects the new configuration (nothing was installed): %s"
+                                 % (culprit, " | ".join(complaints) or "exit %d" % result.rc), tunnel=culprit)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def install(self, writes):
+        backup = self.module.params["backup_dir"]
+        for name, (conf, secrets, old_conf, old_secrets) in sorted(writes.items()):
+            self.changed.append(name)
+            if self.module.check_mode:
+                continue
+            self._keep(backup, name, old_conf, old_secrets)
+            self._write(conf_path(name), conf, 0o644)
+            if secrets is not None:
+                self._write(secrets_path(name), secrets, 0o600)
+            elif os.path.exists(secrets_path(name)):
+                os.unlink(secrets_path(name))
+
+    def _keep(self, backup, name, old_conf, old_secrets):
+        if not os.path.isdir(backup):
+            os.makedirs(backup, 0o700)
+        for suffix, text in (("conf", old_conf), ("secrets", old_secrets)):
+            path = os.path.join(backup, "%s.%s" % (name, suffix))
+            if text is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+                # remember that there was nothing before
+                if suffix == "conf":
+                    self._write(path + ".none", "", 0o600)
+                continue
+            if os.path.exists(os.path.join(backup, name + ".conf.none")) and suffix == "conf":
+                os.unlink(os.path.join(backup, name + ".conf.none"))
+            self._write(path, text, 0o600)
+
+    def _write(self, path, text, mode):
+        directory = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sitevpn-")
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.rename(tmp, path)
+        except Exception:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def remove(self, tunnels, purge):
+        wanted = set(t["name"] for t in tunnels if t.get("state", "present") != "absent")
+        doomed = set(t["name"] for t in tunnels if t.get("state", "present") == "absent")
+        if purge:
+            for entry in os.listdir(CONF_DIR) if os.path.isdir(CONF_DIR) else []:
+                if entry.endswith(".conf") and entry[:-5] not in wanted and is_managed(_read(os.path.join(CONF_DIR, entry))):
+                    doomed.add(entry[:-5])
+        loaded = self.loaded_connections()
+        removed = []
+        for name in sorted(doomed):
+            conf = _read(conf_path(name))
+            if conf is not None and not is_managed(conf):
+                raise IpsecError("tunnel %s: %s is not managed by sitevpn.ipsec; not removing it" % (name, conf_path(name)),
+                                 tunnel=name, field="state")
+            present = conf is not None or os.path.exists(secrets_path(name))
+            in_pluto = [c for c in loaded if c == name or c.startswith(name + "/")]
+            if not present and not in_pluto:
+                continue
+            self._result(name)["action"] = "removed"
+            self.changed.append(name)
+            removed.append(name)
+            self.diff["before"] += conf or ""
+            if in_pluto:
+                # takes the SAs down and forgets the connection (and its sub-connections)
+                self.runner.verb("delete", name)
+            if not self.module.check_mode:
+                for path in (conf_path(name), secrets_path(name)):
+                    if os.path.exists(path):
+                        os.unlink(path)
+        if removed and any(self.results[n].get("action") == "removed" for n in removed):
+            self.runner.verb("rereadsecrets")
+        return removed
+
+    # -- pluto ------------------------------------------------------------------------------
+
+    def loaded_connections(self):
+        return self.runner.status()["connections"]
+
+    def load(self, tunnels, writes):
+        """Load new and changed connections into pluto; add any that pluto forgot."""
+        by_name = dict((t["name"], t) for t in tunnels if t.get("state", "present") != "absent")
+        if not by_name:
+            return
+        if any(w[1] is not None or w[3] is not None for w in writes.values()):
+            self.runner.verb("rereadsecrets")
+        status = self.runner.status() if not self.module.check_mode or not writes else {"connections": {}}
+        loaded = status["connections"]
+        for name, tunnel in sorted(by_name.items()):
+            subs = sub_connections(tunnel)
+            is_loaded = all(sub in loaded for sub in subs)
+            if name in writes:
+                self.runner.verb("replace" if any(s in loaded for s in subs) else "add", name)
+            elif not is_loaded:
+                self._result(name)["action"] = "loaded"
+                self.changed.append(name)
+                self.runner.verb("add", name)
+        if self.module.check_mode:
+            return
+        # 4.x prints nothing on --add under Ansible: ask pluto what it has now
+        status = self.runner.status()
+        unoriented = []
+        for name, tunnel in sorted(by_name.items()):
+            subs = sub_connections(tunnel)
+            missing = [s for s in subs if s not in status["connections"]]
+            if missing:
+                raise IpsecError("tunnel %s: pluto did not load %s; run `ipsec addconn --checkconfig` and read the "
+                                 "pluto log" % (name, ", ".join(missing)), tunnel=name, kind="not_loaded")
+            if any(status["connections"][s].get("oriented") is False for s in subs):
+                unoriented.append(name)
+            self._result(name)["loaded"] = True
+        if unoriented:
+            # pluto had not yet seen its interfaces (just started): rescan and load again
+            self.runner.run(["whack", "--listen"], mutating=True)
+            for name in unoriented:
+                self.runner.verb("replace", name)
+            status = self.runner.status()
+            for name in unoriented:
+                if any(status["connections"].get(s, {}).get("oriented") is False for s in sub_connections(by_name[name])):
+                    end = by_name[name][by_name[name]["local"]]
+                    raise IpsecError("tunnel %s: this gateway cannot identify itself with either end (its address %s is "
+                                     "not on any interface); check sitevpn_public_address / sitevpn_local_address"
+                                     % (name, end.get("local_address") or end["address"]), tunnel=name, kind="not_loaded")
+
+    # -- establishing --------------------------------------------------------------------------
+
+    def established(self):
+        """Connection name -> list of child SAs (with counters) from trafficstatus."""
+        sas = {}
+        for sa in self.runner.traffic():
+            sas.setdefault(sa["name"], []).append({
+                "serial": sa["serial"], "in_bytes": sa["in_bytes"], "out_bytes": sa["out_bytes"]})
+        return sas
+
+    def establish(self, tunnels):
+        timeout = self.module.params["timeout"]
+        failed = {}
+        current = self.established()
+        for tunnel in tunnels:
+            name = tunnel["name"]
+            if tunnel.get("state", "present") == "absent":
+                continue
+            result = self._result(name)
+            subs = sub_connections(tunnel)
+            result["established"] = all(s in current for s in subs)
+            if result["established"] or not is_initiator(tunnel) or tunnel.get("auto", "start") != "start":
+                continue
+            if self.module.check_mode:
+                result["action"] = result["action"] if result["action"] != "unchanged" else "would_establish"
+                self.changed.append(name)
+                continue
+            up = self.runner.verb("up", name, timeout=timeout)
+            parsed = ipsec_output.parse_auto_up(up.text)
+            if up.rc == 124 and not parsed["error"]:
+                parsed["error"] = {"kind": "timeout", "line": "no Child SA within %d s" % timeout}
+            result["up"] = {"ike_version": parsed["ike_version"], "child_sas": parsed["child_sas"],
+                            "error": parsed["error"]}
+            if name not in self.changed:
+                self.changed.append(name)
+            if not parsed["established"]:
+                # stop pluto retrying a tunnel that cannot come up (wrong key, no answer)
+                self.runner.verb("down", name)
+                kind = (parsed["error"] or {}).get("kind", "other")
+                failed[name] = {"kind": kind, "line": (parsed["error"] or {}).get("line"),
+                                "remedy": remedy_for(kind, tunnel)}
+        if not self.module.check_mode:
+            current = self.established()
+            for tunnel in tunnels:
+                name = tunnel["name"]
+                if tunnel.get("state", "present") == "absent":
+                    continue
+                subs = sub_connections(tunnel)
+                result = self._result(name)
+                result["established"] = all(s in current for s in subs)
+                result["child_sas"] = [sa for s in subs for sa in current.get(s, [])]
+                if is_initiator(tunnel) and tunnel.get("auto", "start") == "start" and not result["established"] \
+                        and name not in failed:
+                    failed[name] = {"kind": "other", "line": "no Child SA after ipsec up",
+                                    "remedy": remedy_for("other", tunnel)}
+        return failed
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            tunnels=dict(type="list", elements="dict", required=True, no_log=False),
+            state=dict(type="str", default="present", choices=["present", "rolled_back"]),
+            establish=dict(type="bool", default=False),
+            timeout=dict(type="int", default=30),
+            purge=dict(type="bool", default=False),
+            backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
+        ),
+        supports_check_mode=True,
+    )
+    tunnels = module.params["tunnels"]
+    for tunnel in tunnels:
+        if tunnel.get("psk"):
+            module.no_log_values.add(tunnel["psk"])
+    try:
+        gateway = Gateway(module)
+        removed = gateway.remove(tunnels, module.params["purge"])
+        writes = gateway.plan(tunnels)
+        gateway.validate(writes)
+        gateway.install(writes)
+        gateway.load(tunnels, writes)
+        failed = gateway.establish(tunnels) if module.params["establish"] else {}
+    except IpsecError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    result = dict(
+        changed=bool(gateway.changed),
+        changed_tunnels=sorted(set(gateway.changed)),
+        removed_tunnels=removed,
+        tunnels=gateway.results,
+        libreswan_version=gateway.runner.version.get("version"),
+        commands=gateway.runner.commands,
+    )
+    if module._diff:
+        result["diff"] = gateway.diff
+    if failed:
+        names = sorted(failed)
+        first = failed[names[0]]
+        module.fail_json(
+            msg="tunnel %s did not come up: %s (%s). %s" % (names[0], first["kind"], first["line"], first["remedy"])
+            + ("" if len(names) == 1 else " Also failed: %s." % ", ".join(names[1:])),
+            failed_tunnels=failed, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

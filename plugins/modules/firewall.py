@@ -1,0 +1,342 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: firewall
+short_description: Prepare a gateway's kernel and packet filter for its IPsec tunnels
+version_added: 0.1.0
+description:
+  - Turns IP forwarding on and ICMP redirects off, sets the reverse-path filter, and persists those
+    settings in C(/etc/sysctl.d/60-sitevpn-ipsec.conf) (the seed's C(net/ipv4/ip_forward = 1)).
+  - Accepts IKE (UDP 500 and 4500) and ESP from the tunnels' peers, accepts forwarded IPsec traffic
+    between the tunnels' subnets, and exempts that traffic from source NAT ahead of any MASQUERADE rule
+    of the host (the seed's C(-d ! 10.0.0.0/24) on the MASQUERADE rule, done for every tunnel without
+    editing the host's own rules).
+  - The rules live in their own nftables table (C(inet sitevpn_ipsec)) or their own iptables chains
+    (C(SITEVPN-*), jumped to from rule 1 of C(INPUT), C(FORWARD) and nat C(POSTROUTING)), installed by one
+    script that also runs at boot from C(sitevpn-ipsec-firewall.service).
+  - One call does all of it for all tunnels of the gateway.
+author:
+  - sitevpn maintainers
+options:
+  tunnels:
+    description: Resolved tunnels of this gateway (output of the P(sitevpn.ipsec.host_tunnels#filter) filter).
+    type: list
+    elements: dict
+    required: true
+  backend:
+    description:
+      - V(auto) picks V(firewalld) when firewalld is active, else V(nftables) when the kernel supports it,
+        else V(iptables) (legacy or nft-based, whichever works). V(none) manages only the kernel settings.
+    type: str
+    choices: [auto, nftables, iptables, firewalld, none]
+    default: auto
+  forwarding:
+    description: Turn IPv4 forwarding on (a gateway needs it).
+    type: bool
+    default: true
+  rp_filter:
+    description: Reverse-path filter on all, default and the tunnels' interfaces; Libreswan recommends V(0); V(2) (loose) also works.
+    type: int
+    choices: [0, 1, 2]
+    default: 0
+  nat_exemption:
+    description: Never source-NAT traffic between a tunnel's subnets.
+    type: bool
+    default: true
+  allow_ike:
+    description: Accept UDP 500/4500 and ESP from the peers.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The sysctl file and the rules script, before and after.
+  idempotent:
+    support: full
+notes:
+  - With nftables, accepting in our own table does not override a C(drop) in another table of the host; the
+    module warns when it finds a base chain with C(policy drop) on the input or forward hook, whose rules then
+    need to allow IKE, ESP and the tunnel traffic themselves.
+"""
+
+EXAMPLES = r"""
+- name: Forwarding, redirects, IKE/ESP from the peers, NAT exemption
+  sitevpn.ipsec.firewall:
+    tunnels: "{{ sitevpn_tunnels | sitevpn.ipsec.host_tunnels(inventory_hostname, hostvars, require_keys=false) }}"
+"""
+
+RETURN = r"""
+backend:
+  description: The backend used.
+  returned: always
+  type: str
+  sample: nftables
+sysctl:
+  description: The kernel settings wanted (key = value) and those that had to change.
+  returned: always
+  type: dict
+rules_tag:
+  description: Tag of the installed ruleset (a digest of the rules).
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except IOError:
+        return None
+
+
+def _write(path, text, mode):
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sitevpn-")
+    os.fchmod(fd, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.rename(tmp, path)
+
+
+class Firewall(object):
+    def __init__(self, module):
+        self.module = module
+        self.changes = []
+        self.warnings = []
+        self.diff = {"before": "", "after": ""}
+
+    def cmd(self, argv, data=None, check=True):
+        rc, out, err = self.module.run_command(argv, data=data, environ_update={"LC_ALL": "C"})
+        if check and rc != 0:
+            self.module.fail_json(msg="%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    # -- which interfaces carry the tunnels --------------------------------------------------
+
+    def interfaces(self, tunnels):
+        ip = self.module.get_bin_path("ip", required=True)
+        found = set()
+        targets = []
+        for tunnel in tunnels:
+            if tunnel.get("state", "present") == "absent":
+                continue
+            remote = tunnel["right" if tunnel["local"] == "left" else "left"]
+            targets.append(remote["address"])
+            for subnet in tunnel[tunnel["local"]]["subnets"]:
+                targets.append(subnet.split("/")[0])
+        for target in targets:
+            if ":" in target:
+                continue
+            rc, out, _ = self.cmd([ip, "-j", "route", "get", target], check=False)
+            if rc == 0:
+                try:
+                    for route in json.loads(out):
+                        if route.get("dev") and route["dev"] != "lo":
+                            found.add(route["dev"])
+                except ValueError:
+                    pass
+        return sorted(found)
+
+    # -- kernel settings ---------------------------------------------------------------------------
+
+    def sysctl(self, wanted):
+        changed = {}
+        for key, value in sorted(wanted.items()):
+            path = "/proc/sys/" + key.replace(".", "/")
+            current = (_read(path) or "").strip()
+            if current != value:
+                changed[key] = {"before": current, "after": value}
+                if not self.module.check_mode:
+                    with open(path, "w") as handle:
+                        handle.write(value + "\n")
+        if changed:
+            self.changes.append("sysctl")
+        text = fw.render_sysctl(wanted)
+        old = _read(fw.SYSCTL_FILE)
+        if old != text:
+            self.changes.append(fw.SYSCTL_FILE)
+            self.diff["before"] += old or ""
+            self.diff["after"] += text
+            if not self.module.check_mode:
+                _write(fw.SYSCTL_FILE, text, 0o644)
+        return changed
+
+    # -- backend ----------------------------------------------------------------------------------------
+
+    def _works(self, argv):
+        return self.cmd(argv, check=False)[0] == 0
+
+    def detect(self, wanted, probe_script):
+        systemctl = self.module.get_bin_path("systemctl")
+        if wanted in ("auto", "firewalld") and systemctl and \
+                self.cmd([systemctl, "is-active", "--quiet", "firewalld"], check=False)[0] == 0:
+            self.firewalld = True
+        else:
+            self.firewalld = False
+            if wanted == "firewalld":
+                self.module.fail_json(msg="backend firewalld asked for, but firewalld is not active")
+        if wanted == "none":
+            return "none", None
+        nft = self.module.get_bin_path("nft")
+        # a dry run of the real ruleset: proves the kernel has what the rules use
+        nft_ok = bool(nft) and self._works([nft, "-c", "-f", probe_script])
+        if wanted in ("auto", "nftables", "firewalld") and nft:
+            if nft_ok:
+                return "nftables", None
+            if wanted == "nftables":
+                rc, out, err = self.cmd([nft, "-c", "-f", probe_script], check=False)
+                self.module.fail_json(msg="nftables cannot load the rules on this kernel: %s" % (err or out).strip())
+        if wanted in ("auto", "iptables", "firewalld"):
+            for name in ("iptables", "iptables-legacy", "iptables-nft"):
+                path = self.module.get_bin_path(name)
+                if not path:
+                    continue
+                # the nf_tables flavour needs what the nft dry run just proved missing
+                if "nf_tables" in self.cmd([path, "-V"], check=False)[1] and not nft_ok:
+                    continue
+                if self._works([path, "-w", "-t", "nat", "-S", "POSTROUTING"]):
+                    return "iptables", name
+        self.module.fail_json(msg="no working packet filter: install nftables (or iptables), or set "
+                                  "sitevpn_firewall_backend: none and allow IKE/ESP yourself")
+
+    def live_tag(self, backend, iptables):
+        if backend == "nftables":
+            rc, out, _ = self.cmd([self.module.get_bin_path("nft", required=True), "list", "table", "inet",
+                                   fw.NFT_TABLE], check=False)
+            return out if rc == 0 else ""
+        if backend == "iptables":
+            ipt = self.module.get_bin_path(iptables, required=True)
+            text = ""
+            for table, builtin, chain in fw.IPTABLES_JUMPS:
+                rc, out, _ = self.cmd([ipt, "-w", "-t", table, "-S", builtin, "1"], check=False)
+                if out.strip() != "-A %s -j %s" % (builtin, chain):
+                    return ""
+                rc, out, _ = self.cmd([ipt, "-w", "-t", table, "-S", chain], check=False)
+                text += out
+            return text
+        return ""
+
+    def warn_drop_policies(self):
+        nft = self.module.get_bin_path("nft")
+        if not nft:
+            return
+        rc, out, _ = self.cmd([nft, "-j", "list", "chains"], check=False)
+        if rc != 0:
+            return
+        try:
+            items = json.loads(out).get("nftables", [])
+        except ValueError:
+            return
+        for item in items:
+            chain = item.get("chain")
+            if chain and chain.get("table") != fw.NFT_TABLE and chain.get("policy") == "drop" \
+                    and chain.get("hook") in ("input", "forward"):
+                self.warnings.append(
+                    "nftables chain %s %s %s drops by default: its own rules must accept IKE (UDP 500/4500), ESP from "
+                    "the peers and the tunnels' forwarded traffic; the sitevpn_ipsec table cannot override a drop"
+                    % (chain.get("family"), chain.get("table"), chain.get("name")))
+
+    def rules(self, backend, iptables, tunnels):
+        params = self.module.params
+        script, tag = fw.render_script(backend, tunnels, params["allow_ike"], params["nat_exemption"],
+                                       iptables or "iptables")
+        old = _read(fw.SCRIPT)
+        stale = tag not in self.live_tag(backend, iptables) if backend != "none" else False
+        if old != script:
+            self.changes.append(fw.SCRIPT)
+            self.diff["before"] += old or ""
+            self.diff["after"] += script
+            if not self.module.check_mode:
+                _write(fw.SCRIPT, script, 0o755)
+        if (old != script or stale) and backend != "none":
+            self.changes.append("rules")
+            if not self.module.check_mode:
+                self.cmd([fw.SCRIPT])
+        unit = fw.render_unit(backend)
+        systemctl = self.module.get_bin_path("systemctl")
+        if _read(fw.UNIT) != unit:
+            self.changes.append(fw.UNIT)
+            if not self.module.check_mode:
+                _write(fw.UNIT, unit, 0o644)
+                if systemctl:
+                    self.cmd([systemctl, "daemon-reload"])
+        if systemctl:
+            name = os.path.basename(fw.UNIT)
+            if self.cmd([systemctl, "is-enabled", "--quiet", name], check=False)[0] != 0:
+                self.changes.append("enable " + name)
+                if not self.module.check_mode:
+                    self.cmd([systemctl, "enable", name])
+        return tag
+
+    def firewalld_ports(self, peers):
+        cmd = self.module.get_bin_path("firewall-cmd", required=True)
+        for permanent in ([], ["--permanent"]):
+            rc, out, _ = self.cmd([cmd] + permanent + ["--query-service=ipsec"], check=False)
+            if rc != 0:
+                self.changes.append("firewalld ipsec service%s" % (" (permanent)" if permanent else ""))
+                if not self.module.check_mode:
+                    self.cmd([cmd] + permanent + ["--add-service=ipsec"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            tunnels=dict(type="list", elements="dict", required=True),
+            backend=dict(type="str", default="auto", choices=["auto", "nftables", "iptables", "firewalld", "none"]),
+            forwarding=dict(type="bool", default=True),
+            rp_filter=dict(type="int", default=0, choices=[0, 1, 2]),
+            nat_exemption=dict(type="bool", default=True),
+            allow_ike=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    for tunnel in module.params["tunnels"]:
+        if tunnel.get("psk"):
+            module.no_log_values.add(tunnel["psk"])
+    tunnels = [t for t in module.params["tunnels"] if t.get("state", "present") != "absent"]
+    firewall = Firewall(module)
+    wanted = fw.sysctls(firewall.interfaces(tunnels), module.params["forwarding"], module.params["rp_filter"])
+    changed_sysctl = firewall.sysctl(wanted)
+    probe_fd, probe = tempfile.mkstemp(prefix="sitevpn-nft-")
+    try:
+        with os.fdopen(probe_fd, "w") as handle:
+            handle.write(fw.render_nft(tunnels, module.params["allow_ike"], module.params["nat_exemption"]))
+        backend, iptables = firewall.detect(module.params["backend"], probe)
+    finally:
+        os.unlink(probe)
+    if firewall.firewalld:
+        firewall.firewalld_ports(fw.peers(tunnels))
+    tag = firewall.rules(backend, iptables, tunnels)
+    if backend == "nftables":
+        firewall.warn_drop_policies()
+    for warning in firewall.warnings:
+        module.warn(warning)
+    result = dict(changed=bool(firewall.changes), changes=firewall.changes, backend=backend,
+                  iptables=iptables, firewalld=firewall.firewalld, rules_tag=tag,
+                  sysctl={"wanted": wanted, "changed": changed_sysctl})
+    if module._diff:
+        result["diff"] = firewall.diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: libreswan
+short_description: Libreswan installed, configured (config setup) and running, in one call
+version_added: 0.1.0
+description:
+  - Installs Libreswan from the distribution (apt on the Debian family, dnf or yum on the RedHat family) when
+    it is missing, writes C(/etc/ipsec.conf) (the C(config setup) section, plus the C(include) of
+    C(/etc/ipsec.d/*.conf) that the tunnels use), enables C(ipsec) at boot and starts it.
+  - The service is restarted only when C(config setup) changed while it was running; a running pluto
+    with an unchanged configuration is left alone, so established tunnels are not disturbed.
+  - Detects an old Openswan installation (the seed's software) and refuses to continue unless
+    O(replace_openswan=true), in which case Openswan is removed first. Openswan's C(: RSA {) key blocks in
+    C(/etc/ipsec.secrets) are not migrated; Libreswan keeps private keys in its NSS database.
+author:
+  - sitevpn maintainers
+options:
+  package:
+    description: Package to install.
+    type: str
+    default: libreswan
+  config_setup:
+    description: Keys of the C(config setup) section (for example C(ikev1-policy), C(logfile), C(plutodebug)).
+    type: dict
+    default: {}
+  manage_ipsec_conf:
+    description: Write C(/etc/ipsec.conf). When false it is left as it is (it must include C(/etc/ipsec.d/*.conf)).
+    type: bool
+    default: true
+  replace_openswan:
+    description: Remove an Openswan installation found on the host instead of failing.
+    type: bool
+    default: false
+  state:
+    description: V(started) installs, configures and starts; V(installed) does not start the service.
+    type: str
+    choices: [started, installed]
+    default: started
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: C(/etc/ipsec.conf) before and after.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Libreswan installed and running
+  sitevpn.ipsec.libreswan:
+    config_setup:
+      ikev1-policy: drop
+"""
+
+RETURN = r"""
+version:
+  description: Libreswan version after the run.
+  returned: always
+  type: str
+  sample: "4.10"
+os_family:
+  description: Debian or RedHat (from /etc/os-release).
+  returned: always
+  type: str
+installed:
+  description: Whether the package was installed by this run.
+  returned: always
+  type: bool
+service:
+  description: What was done to the service (C(started), C(restarted), C(enabled)) and its state now.
+  returned: always
+  type: dict
+openswan:
+  description: Evidence of an Openswan installation, when found.
+  returned: when found
+  type: list
+  elements: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+
+IPSEC_CONF = "/etc/ipsec.conf"
+MARKER = "# Managed by sitevpn.ipsec"
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except IOError:
+        return None
+
+
+def os_release():
+    info = {}
+    for line in (_read("/etc/os-release") or "").splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            info[key] = value.strip().strip('"')
+    family = None
+    ids = [info.get("ID", "")] + info.get("ID_LIKE", "").split()
+    if any(i in ("debian", "ubuntu") for i in ids):
+        family = "Debian"
+    elif any(i in ("rhel", "fedora", "centos", "rocky", "almalinux") for i in ids):
+        family = "RedHat"
+    return family, info
+
+
+def render_ipsec_conf(config_setup):
+    lines = ["%s. `config setup` is global: changing it restarts pluto (all tunnels);" % MARKER,
+             "# tunnels live in /etc/ipsec.d/*.conf and are reloaded one by one.", "config setup"]
+    for key in sorted(config_setup):
+        value = config_setup[key]
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        lines.append("    %s=%s" % (key, value))
+    lines += ["", "include /etc/ipsec.d/*.conf"]
+    return "\n".join(lines) + "\n"
+
+
+class Installer(object):
+    def __init__(self, module):
+        self.module = module
+        self.changes = []
+
+    def run(self, argv, check=True, env=None):
+        rc, out, err = self.module.run_command(argv, environ_update=dict({"LC_ALL": "C"}, **(env or {})))
+        if check and rc != 0:
+            self.module.fail_json(msg="%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()[-2000:]))
+        return rc, out, err
+
+    def ipsec(self):
+        return self.module.get_bin_path("ipsec", opt_dirs=["/usr/sbin", "/usr/local/sbin"])
+
+    def version(self):
+        binary = self.ipsec()
+        if not binary:
+            return {}
+        rc, out, err = self.run([binary, "--version"], check=False)
+        return ipsec_output.parse_version(out + "\n" + err)
+
+    def openswan_evidence(self, version):
+        found = []
+        if version.get("product") == "openswan":
+            found.append("`ipsec --version` says %s" % version.get("raw", "Openswan").strip())
+        secrets = _read("/etc/ipsec.secrets") or ""
+        if ": RSA {" in secrets or ":RSA {" in secrets:
+            found.append("/etc/ipsec.secrets holds Openswan `: RSA {` private keys")
+        for path in ("/proc/net/ipsec_eroute", "/proc/net/ipsec_spi"):
+            if os.path.exists(path):
+                found.append("KLIPS kernel IPsec stack (%s)" % path)
+        return found
+
+    def packages(self, family, names, remove=False):
+        if family == "Debian":
+            apt = self.module.get_bin_path("apt-get", required=True)
+            env = {"DEBIAN_FRONTEND": "noninteractive"}
+            verb = "purge" if remove else "install"
+            argv = [apt, "-q", "-y", "-o", "DPkg::Lock::Timeout=120", verb] + names
+            if not remove:
+                # a stale package list makes install fail: refresh once, then install
+                rc, out, err = self.run(argv, check=False, env=env)
+                if rc == 0:
+                    return
+                self.run([apt, "-q", "-o", "DPkg::Lock::Timeout=120", "update"], env=env)
+            self.run(argv, env=env)
+        elif family == "RedHat":
+            tool = self.module.get_bin_path("dnf") or self.module.get_bin_path("yum", required=True)
+            self.run([tool, "-y", "remove" if remove else "install"] + names)
+        else:
+            self.module.fail_json(msg="do not know how to install %s on this OS (no Debian or RedHat family in "
+                                      "/etc/os-release); install it yourself and run again" % " ".join(names))
+
+    def systemctl(self, *args):
+        systemctl = self.module.get_bin_path("systemctl", required=True)
+        return self.run([systemctl] + list(args), check=False)[0]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            package=dict(type="str", default="libreswan"),
+            config_setup=dict(type="dict", default={}),
+            manage_ipsec_conf=dict(type="bool", default=True),
+            replace_openswan=dict(type="bool", default=False),
+            state=dict(type="str", default="started", choices=["started", "installed"]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    inst = Installer(module)
+    family, release = os_release()
+    version = inst.version()
+    result = dict(os_family=family, os=release.get("PRETTY_NAME"), installed=False, service={}, diff={})
+
+    evidence = inst.openswan_evidence(version)
+    if evidence:
+        result["openswan"] = evidence
+        if not params["replace_openswan"]:
+            module.fail_json(msg="An Openswan installation is on this host (%s). Libreswan replaces it: set "
+                                 "sitevpn_replace_openswan: true to remove Openswan first (its tunnels stop; its "
+                                 "RSA keys in /etc/ipsec.secrets are not migrated, new ones are made in NSS)."
+                                 % "; ".join(evidence), **result)
+        inst.changes.append("openswan removed")
+        if not module.check_mode:
+            inst.packages(family, ["openswan"], remove=True)
+            version = inst.version()
+
+    if version.get("product") != "libreswan":
+        inst.changes.append("installed")
+        result["installed"] = True
+        if not module.check_mode:
+            inst.packages(family, [params["package"]])
+            version = inst.version()
+            if version.get("product") != "libreswan":
+                module.fail_json(msg="installed %s, but `ipsec --version` does not report Libreswan: %s"
+                                     % (params["package"], version.get("raw")), **result)
+
+    conf_changed = False
+    if params["manage_ipsec_conf"]:
+        wanted = render_ipsec_conf(params["config_setup"])
+        current = _read(IPSEC_CONF)
+        if current != wanted:
+            conf_changed = True
+            inst.changes.append(IPSEC_CONF)
+            result["diff"] = {"before": current or "", "after": wanted, "before_header": IPSEC_CONF,
+                              "after_header": IPSEC_CONF}
+            if not module.check_mode:
+                fd, tmp = tempfile.mkstemp(dir="/etc", prefix=".ipsec.conf.")
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(wanted)
+                os.chmod(tmp, 0o644)
+                if inst.ipsec():
+                    rc, out, err = inst.run([inst.ipsec(), "addconn", "--checkconfig", "--config", tmp], check=False)
+                    if rc != 0 or err.strip():
+                        os.unlink(tmp)
+                        module.fail_json(msg="the new config setup is rejected by Libreswan (nothing changed): %s"
+                                             % (err or out).strip(), **result)
+                os.rename(tmp, IPSEC_CONF)
+
+    if params["state"] == "started":
+        enabled = inst.systemctl("is-enabled", "--quiet", "ipsec") == 0
+        active = inst.systemctl("is-active", "--quiet", "ipsec") == 0
+        if not enabled:
+            inst.changes.append("enabled")
+            result["service"]["enabled_now"] = True
+            if not module.check_mode:
+                inst.run([module.get_bin_path("systemctl", required=True), "enable", "ipsec"])
+        if not active:
+            inst.changes.append("started")
+            result["service"]["action"] = "started"
+            if not module.check_mode:
+                inst.run([module.get_bin_path("systemctl", required=True), "start", "ipsec"])
+        elif conf_changed:
+            # config setup is global: the only change that needs pluto restarted
+            inst.changes.append("restarted")
+            result["service"]["action"] = "restarted"
+            if not module.check_mode:
+                inst.run([module.get_bin_path("systemctl", required=True), "restart", "ipsec"])
+        result["service"]["active"] = module.check_mode or inst.systemctl("is-active", "--quiet", "ipsec") == 0
+
+    result["version"] = version.get("version")
+    result["changed"] = bool(inst.changes)
+    result["changes"] = inst.changes
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

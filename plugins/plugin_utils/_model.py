@@ -1,0 +1,423 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private, controller side: the tunnel model, checked and normalised.
+
+``sitevpn_tunnels`` (inventory) -> :func:`normalize` -> list of tunnels whose
+every field is valid, with defaults filled in, or a :class:`ModelError` that
+lists every problem, each naming the tunnel and the field. Nothing here touches
+a managed host: the preflight action and the ``host_tunnels`` filter both run
+on the controller, before any host is changed.
+
+Address and subnet work is netaddr's; key parsing is cryptography's (see
+``_keys``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+import netaddr
+
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any|[0-9a-fA-F.:]+)$")
+OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+# keys the model owns: setting them through `options` would contradict the model
+RESERVED_OPTIONS = {
+    "left", "right", "leftid", "rightid", "leftsubnet", "rightsubnet", "leftsubnets", "rightsubnets",
+    "leftrsasigkey", "rightrsasigkey", "authby", "auto", "ike", "esp", "ikev2", "keyexchange", "pfs",
+    "dpddelay", "dpdtimeout", "dpdaction", "also", "leftnexthop", "rightnexthop",
+}
+AUTO_VALUES = ("start", "add", "ondemand")
+DPD_ACTIONS = ("restart", "clear", "hold")
+MIN_PSK_BYTES = 20   # the seed: "Make them long (over 20 bytes)"
+
+# Weak algorithms, as Libreswan spells them in ike=/esp= strings.
+WEAK_TOKENS = {
+    "3des": "3DES (64-bit block)", "des": "DES", "md5": "MD5", "sha1": "SHA-1", "sha": "SHA-1",
+    "null": "no encryption", "modp768": "DH group 1", "modp1024": "DH group 2", "modp1536": "DH group 5",
+    "dh1": "DH group 1", "dh2": "DH group 2", "dh5": "DH group 5", "dh22": "DH group 22", "dh23": "DH group 23",
+    "dh24": "DH group 24", "blowfish": "Blowfish", "cast": "CAST", "aes_cbc64": "64-bit", "serpent": "Serpent",
+}
+
+TUNNEL_KEYS = {
+    "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
+    "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
+    "allow_weak", "left_sourceip", "right_sourceip",
+}
+PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop"}
+
+
+class ModelError(Exception):
+    """Every problem found, each as (tunnel, field, message)."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super(ModelError, self).__init__(self.message)
+
+    @property
+    def message(self):
+        lines = ["%d problem%s in sitevpn_tunnels (no host was touched):" % (
+            len(self.problems), "" if len(self.problems) == 1 else "s")]
+        for tunnel, field, text in self.problems:
+            lines.append("  - tunnel %s, field %s: %s" % (tunnel, field, text))
+        return "\n".join(lines)
+
+
+class _Problems(object):
+    def __init__(self):
+        self.items = []
+
+    def add(self, tunnel, field, text):
+        self.items.append((tunnel, field, text))
+
+
+def _label(raw, index):
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return str(name) if name else "#%d" % (index + 1)
+
+
+def _subnets(value, label, field, problems):
+    if value is None or value == "" or value == []:
+        problems.add(label, field, "at least one subnet is required (CIDR, e.g. 172.16.1.0/24)")
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        problems.add(label, field, "must be a CIDR or a list of CIDRs, not %s" % type(value).__name__)
+        return []
+    result = []
+    for item in value:
+        text = str(item).strip()
+        try:
+            if "/" not in text:
+                raise netaddr.AddrFormatError("no prefix length")
+            net = netaddr.IPNetwork(text)
+            int(text.split("/", 1)[1])
+        except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+            problems.add(label, field, "%r is not a valid CIDR subnet (%s)" % (text, exc))
+            continue
+        if net.ip != net.network:
+            problems.add(label, field, "%s has host bits set; did you mean %s/%d?" % (text, net.network, net.prefixlen))
+            continue
+        if net.version != 4 and net.version != 6:
+            problems.add(label, field, "%s is neither IPv4 nor IPv6" % text)
+            continue
+        result.append(net)
+    for i, a in enumerate(result):
+        for b in result[i + 1:]:
+            if a in b or b in a or a.first <= b.last and b.first <= a.last:
+                problems.add(label, field, "%s and %s overlap" % (a, b))
+    return result
+
+
+def _address(value, label, field, problems, allow_special=False):
+    text = str(value or "").strip()
+    if allow_special and text.startswith("%"):
+        return text
+    try:
+        addr = netaddr.IPAddress(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        problems.add(label, field, "%r is not an IP address" % text)
+        return None
+    if addr.is_loopback() or addr.is_multicast() or str(addr) in ("0.0.0.0", "255.255.255.255", "::"):
+        problems.add(label, field, "%s cannot be a gateway address" % addr)
+        return None
+    return str(addr)
+
+
+def _hostvar(hostvars, host, key, default=None):
+    try:
+        value = hostvars[host].get(key)
+    except (KeyError, AttributeError):
+        return default
+    return default if value is None else value
+
+
+def _end(raw_end, side, raw, label, hostvars, problems):
+    """One side of a tunnel: an inventory host, or an unmanaged peer given inline."""
+    field = side
+    if isinstance(raw_end, str):
+        if raw_end not in hostvars:
+            problems.add(label, field, "host %r is not in the inventory" % raw_end)
+            return None
+        address = _hostvar(hostvars, raw_end, "sitevpn_public_address") or \
+            _hostvar(hostvars, raw_end, "ansible_host") or raw_end
+        end = {
+            "host": raw_end, "managed": True,
+            "address": _address(address, label, "%s (sitevpn_public_address of %s)" % (field, raw_end), problems),
+            "local_address": None, "id": str(_hostvar(hostvars, raw_end, "sitevpn_id", "@" + raw_end)),
+            "nexthop": _hostvar(hostvars, raw_end, "sitevpn_nexthop", "%defaultroute"),
+            "pubkey": None,
+        }
+        local = _hostvar(hostvars, raw_end, "sitevpn_local_address")
+        if local:
+            end["local_address"] = _address(local, label, "%s (sitevpn_local_address of %s)" % (field, raw_end), problems)
+    elif isinstance(raw_end, dict):
+        unknown = set(raw_end) - PEER_KEYS
+        if unknown:
+            problems.add(label, field, "unknown key(s) %s for an unmanaged peer (known: %s)"
+                         % (", ".join(sorted(unknown)), ", ".join(sorted(PEER_KEYS))))
+        address = _address(raw_end.get("address"), label, field + ".address", problems)
+        end = {
+            "host": None, "managed": False, "name": raw_end.get("name") or address,
+            "address": address, "local_address": None,
+            "id": str(raw_end.get("id") or address), "nexthop": raw_end.get("nexthop"), "pubkey": None,
+        }
+        if raw_end.get("pubkey"):
+            try:
+                end["pubkey"] = _keys.to_rfc3110(raw_end["pubkey"])
+            except _keys.KeyProblem as exc:
+                problems.add(label, field + ".pubkey", str(exc))
+    else:
+        problems.add(label, field, "must be an inventory hostname or a dict describing an unmanaged peer")
+        return None
+    if end["id"] and not ID_RE.match(end["id"]):
+        problems.add(label, "%s id" % field, "%r is not a usable IKE ID (use @name or an IP address)" % end["id"])
+    subnets = _subnets(raw.get(side + "_subnets"), label, side + "_subnets", problems)
+    end["subnets"] = [str(n) for n in subnets]
+    end["_nets"] = subnets
+    sourceip = raw.get(side + "_sourceip")
+    if sourceip:
+        end["sourceip"] = _address(sourceip, label, side + "_sourceip", problems)
+        if end["sourceip"] and not any(netaddr.IPAddress(end["sourceip"]) in n for n in subnets):
+            problems.add(label, side + "_sourceip", "%s is not inside %s" % (end["sourceip"], ", ".join(end["subnets"])))
+    return end
+
+
+def psk_owner(tunnel):
+    """The managed end that keeps a tunnel's generated PSK: left, unless left is an unmanaged peer."""
+    return tunnel["left"]["host"] if tunnel["left"]["managed"] else tunnel["right"]["host"]
+
+
+def weak_algorithms(proposal):
+    """The weak pieces of an ike=/esp= string, as human words."""
+    found = []
+    for token in re.split(r"[^a-z0-9_]+", (proposal or "").lower()):
+        if token in WEAK_TOKENS and WEAK_TOKENS[token] not in found:
+            found.append(WEAK_TOKENS[token])
+    return found
+
+
+def psk_problem(psk):
+    """Why a PSK is too weak, or None."""
+    raw = psk.encode("utf-8") if isinstance(psk, str) else bytes(psk)
+    if len(raw) < MIN_PSK_BYTES:
+        return "is %d bytes; use at least %d (the seed's rule), better 32+ random bytes" % (len(raw), MIN_PSK_BYTES)
+    if len(set(raw)) < 8:
+        return "has only %d distinct characters; use a random key" % len(set(raw))
+    for size in range(1, len(raw) // 2 + 1):
+        if len(raw) % size == 0 and raw[:size] * (len(raw) // size) == raw:
+            return "is one short pattern repeated; use a random key"
+    if "\n" in psk or "\r" in psk:
+        return "contains a line break"
+    return None
+
+
+def _int(raw, key, default, label, problems, minimum=0):
+    value = raw.get(key, default)
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        problems.add(label, key, "%r is not a whole number" % (value,))
+        return default
+    if value < minimum:
+        problems.add(label, key, "must be at least %d" % minimum)
+    return value
+
+
+def normalize(tunnels, hostvars, allow_weak=False):
+    """Check ``sitevpn_tunnels`` against the inventory; return normalised tunnels, or raise ModelError."""
+    problems = _Problems()
+    warnings = []
+    if tunnels is None:
+        tunnels = []
+    if not isinstance(tunnels, (list, tuple)):
+        raise ModelError([("-", "sitevpn_tunnels", "must be a list of tunnels, not %s" % type(tunnels).__name__)])
+    result = []
+    names = {}
+    for index, raw in enumerate(tunnels):
+        label = _label(raw, index)
+        if not isinstance(raw, dict):
+            problems.add(label, "-", "each tunnel must be a dict, not %s" % type(raw).__name__)
+            continue
+        unknown = set(raw) - TUNNEL_KEYS
+        if unknown:
+            problems.add(label, ", ".join(sorted(unknown)), "unknown key(s); known: %s" % ", ".join(sorted(TUNNEL_KEYS)))
+        name = raw.get("name")
+        if not name or not NAME_RE.match(str(name)):
+            problems.add(label, "name", "%r is not a valid conn name (letters, digits, '_', '.', '-'; at most 48; "
+                                        "starts with a letter or digit)" % (name,))
+        elif str(name) in names:
+            problems.add(label, "name", "duplicate tunnel name (also tunnel #%d)" % (names[str(name)] + 1))
+        else:
+            names[str(name)] = index
+        tunnel = {"name": str(name)}
+        tunnel["state"] = raw.get("state", "present")
+        if tunnel["state"] not in ("present", "absent"):
+            problems.add(label, "state", "must be present or absent, not %r" % tunnel["state"])
+        left = _end(raw.get("left"), "left", raw, label, hostvars, problems)
+        right = _end(raw.get("right"), "right", raw, label, hostvars, problems)
+        tunnel["left"], tunnel["right"] = left, right
+        if left and right:
+            if not left["managed"] and not right["managed"]:
+                problems.add(label, "left/right", "at least one end must be a host of the inventory")
+            if left.get("host") and left.get("host") == right.get("host"):
+                problems.add(label, "right", "both ends are %s" % left["host"])
+            if left["address"] and left["address"] == right["address"]:
+                problems.add(label, "right", "both ends have the address %s" % left["address"])
+            if left["id"] == right["id"]:
+                problems.add(label, "right id", "both ends have the ID %s" % left["id"])
+            for a in left["_nets"]:
+                for b in right["_nets"]:
+                    if a == b:
+                        problems.add(label, "right_subnets", "%s is on both ends" % a)
+                    elif a.first <= b.last and b.first <= a.last:
+                        problems.add(label, "right_subnets", "%s overlaps %s of the left end (the seed's first rule: "
+                                     "the two sites need different networks)" % (b, a))
+            for end, side in ((left, "left"), (right, "right")):
+                if end["address"] and end["_nets"] and any(netaddr.IPAddress(end["address"]) in n for n in end["_nets"]) \
+                        and not end.get("local_address"):
+                    problems.add(label, side + "_subnets", "contains the gateway's own public address %s" % end["address"])
+        tunnel["auth"] = raw.get("auth", "rsasig")
+        if tunnel["auth"] not in ("rsasig", "psk"):
+            problems.add(label, "auth", "must be rsasig or psk, not %r" % tunnel["auth"])
+        tunnel["psk"] = raw.get("psk")
+        if tunnel["psk"] is not None:
+            if tunnel["auth"] != "psk":
+                problems.add(label, "psk", "is set but auth is %s" % tunnel["auth"])
+            elif not isinstance(tunnel["psk"], str):
+                problems.add(label, "psk", "must be a string")
+            else:
+                problem = psk_problem(tunnel["psk"])
+                if problem:
+                    problems.add(label, "psk", "the pre-shared key " + problem)
+        if tunnel["auth"] == "rsasig":
+            for end, side in ((left, "left"), (right, "right")):
+                if end and not end["managed"] and not end["pubkey"]:
+                    problems.add(label, side + ".pubkey", "an unmanaged peer needs its RSA public key (0s... or PEM) "
+                                 "for auth rsasig, or use auth psk")
+        if tunnel["auth"] == "psk" and tunnel["psk"] is None and left and right and not (left["managed"] and right["managed"]):
+            problems.add(label, "psk", "a tunnel to an unmanaged peer needs its PSK given (vault it): only managed "
+                         "pairs get a generated one")
+        tunnel["auto"] = raw.get("auto", "start")
+        if tunnel["auto"] not in AUTO_VALUES:
+            problems.add(label, "auto", "must be one of %s, not %r" % (", ".join(AUTO_VALUES), tunnel["auto"]))
+        tunnel["ike_version"] = raw.get("ike_version", 2)
+        if tunnel["ike_version"] not in (1, 2, "1", "2"):
+            problems.add(label, "ike_version", "must be 1 or 2, not %r" % (tunnel["ike_version"],))
+        else:
+            tunnel["ike_version"] = int(tunnel["ike_version"])
+        weak_ok = bool(raw.get("allow_weak", allow_weak))
+        for key in ("ike", "esp"):
+            value = raw.get(key)
+            if value is not None and (not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_+;,=-]+$", value)):
+                problems.add(label, key, "%r is not a Libreswan proposal string (e.g. aes_gcm256-sha2_512-dh19)" % (value,))
+                value = None
+            tunnel[key] = value
+            weak = weak_algorithms(value)
+            if weak and not weak_ok:
+                problems.add(label, key, "%s uses weak algorithms (%s); set allow_weak: true on the tunnel if the "
+                             "peer cannot do better" % (value, ", ".join(weak)))
+            elif weak:
+                warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
+                                % (label, key, value, ", ".join(weak)))
+        if tunnel["ike_version"] == 1 and tunnel["ike"] and "gcm" in tunnel["ike"].lower():
+            problems.add(label, "ike", "IKEv1 cannot use AES-GCM for the IKE SA; use e.g. aes256-sha2_256;modp2048")
+        if tunnel["ike_version"] == 1:
+            warnings.append("tunnel %s: IKEv1 is deprecated (RFC 9395); Libreswan needs ikev1-policy=accept, which "
+                            "the tunnel role sets (and restarts ipsec once)" % label)
+        pfs = raw.get("pfs", True)
+        if not isinstance(pfs, bool):
+            problems.add(label, "pfs", "must be true or false")
+        tunnel["pfs"] = bool(pfs)
+        if not tunnel["pfs"] and not weak_ok:
+            problems.add(label, "pfs", "disabling PFS is weak; set allow_weak: true on the tunnel if the peer needs it")
+        tunnel["dpd"] = {
+            "delay": _int(raw, "dpd_delay", 10, label, problems),
+            "timeout": _int(raw, "dpd_timeout", 60, label, problems),
+            "action": raw.get("dpd_action", "restart"),
+        }
+        if tunnel["dpd"]["action"] not in DPD_ACTIONS:
+            problems.add(label, "dpd_action", "must be one of %s" % ", ".join(DPD_ACTIONS))
+        if tunnel["dpd"]["delay"] and tunnel["dpd"]["timeout"] <= tunnel["dpd"]["delay"]:
+            problems.add(label, "dpd_timeout", "must be longer than dpd_delay (%s)" % tunnel["dpd"]["delay"])
+        tunnel["initiator"] = raw.get("initiator", "left")
+        if tunnel["initiator"] not in ("left", "right"):
+            problems.add(label, "initiator", "must be left or right")
+        elif left and right and not tunnel[tunnel["initiator"]]["managed"]:
+            # the managed end initiates when the other one is an appliance we do not run
+            tunnel["initiator"] = "right" if tunnel["initiator"] == "left" else "left"
+        options = raw.get("options") or {}
+        if not isinstance(options, dict):
+            problems.add(label, "options", "must be a dict of extra conn keys")
+            options = {}
+        for key, value in options.items():
+            if not OPTION_KEY_RE.match(str(key)):
+                problems.add(label, "options", "%r is not a conn keyword" % (key,))
+            elif key in RESERVED_OPTIONS:
+                problems.add(label, "options", "%s is set by the model (use the tunnel's own field)" % key)
+            elif "\n" in str(value) or "\r" in str(value):
+                problems.add(label, "options", "value of %s contains a line break" % key)
+        tunnel["options"] = dict((str(k), str(v) if not isinstance(v, bool) else ("yes" if v else "no"))
+                                 for k, v in options.items())
+        probe = raw.get("probe")
+        if probe is not None:
+            if not isinstance(probe, dict) or "from" not in probe or "to" not in probe:
+                problems.add(label, "probe", "must be a dict with `from` (a LAN host of the inventory) and `to` "
+                             "(a LAN host or an address behind the other end)")
+                probe = None
+            elif probe["from"] not in hostvars:
+                problems.add(label, "probe.from", "host %r is not in the inventory" % probe["from"])
+        tunnel["probe"] = probe
+        result.append(tunnel)
+
+    _check_across(result, problems)
+    if problems.items:
+        raise ModelError(problems.items)
+    for tunnel in result:
+        for side in ("left", "right"):
+            if tunnel[side]:
+                tunnel[side].pop("_nets", None)
+    return result, warnings
+
+
+def _check_across(tunnels, problems):
+    """Per gateway: no remote subnet may overlap a local one or another tunnel's remote one."""
+    per_host = {}
+    for tunnel in tunnels:
+        if tunnel["state"] == "absent" or not tunnel["left"] or not tunnel["right"]:
+            continue
+        for side, other in (("left", "right"), ("right", "left")):
+            host = tunnel[side].get("host")
+            if host:
+                per_host.setdefault(host, []).append((tunnel, tunnel[side]["_nets"], tunnel[other]["_nets"], other))
+    for host, entries in sorted(per_host.items()):
+        for i, (t1, local1, remote1, side1) in enumerate(entries):
+            for t2, local2, remote2, side2 in entries[i + 1:]:
+                if t1["name"] == t2["name"]:
+                    continue
+                for a in remote1:
+                    for b in remote2:
+                        if a.first <= b.last and b.first <= a.last:
+                            problems.add(t2["name"], side2 + "_subnets",
+                                         "%s overlaps %s, which %s already reaches through tunnel %s"
+                                         % (b, a, host, t1["name"]))
+                    for b in local2:
+                        if a.first <= b.last and b.first <= a.last and not _transit(a, b):
+                            problems.add(t1["name"], side1 + "_subnets",
+                                         "%s overlaps %s, a local subnet of %s in tunnel %s" % (a, b, host, t2["name"]))
+                for a in local1:
+                    for b in remote2:
+                        if a.first <= b.last and b.first <= a.last and not _transit(a, b):
+                            problems.add(t2["name"], side2 + "_subnets",
+                                         "%s overlaps %s, a local subnet of %s in tunnel %s" % (b, a, host, t1["name"]))
+
+
+def _transit(a, b):
+    """A hub announces a spoke's LAN to the other spokes: the same subnet, local in one
+    tunnel and remote in another, is deliberate transit, not a conflict."""
+    return a == b

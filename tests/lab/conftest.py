@@ -1,0 +1,53 @@
+"""Lab tests: real UML gateways, real IKE, real ESP (see lab/ and the README).
+
+Each test module that needs a lab asks for one with the ``lab_for`` fixture
+factory; labs are shared across modules by topology within a session and
+torn down at the end, and every tear-down is checked to leave nothing behind.
+
+Run as root. ``SITEVPN_SKIP_LAB=1`` skips these tests (say so in any report).
+"""
+
+import os
+
+import pytest
+
+from labtest import LabSession
+
+_SESSIONS = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("SITEVPN_SKIP_LAB") == "1":
+        skip = pytest.mark.skip(reason="SITEVPN_SKIP_LAB=1: lab tests not run")
+        for item in items:
+            if "tests/lab/" in str(item.fspath):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def lab_for(request):
+    """lab_for('seed') -> a LabSession of that topology, shared within the session."""
+
+    def factory(topology="seed"):
+        if topology not in _SESSIONS:
+            session = LabSession("t-" + topology, topology)
+            session.up()
+            _SESSIONS[topology] = session
+        return _SESSIONS[topology]
+
+    yield factory
+    errors = []
+    for session in list(_SESSIONS.values()):
+        try:
+            session.down()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    _SESSIONS.clear()
+    assert not errors, errors
+
+
+def release(topology):
+    """Tear a shared lab down early (to free memory and CPU for the next one)."""
+    session = _SESSIONS.pop(topology, None)
+    if session:
+        session.down()

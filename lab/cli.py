@@ -43,6 +43,11 @@ def main(argv=None):
     p.add_argument("guest")
     p.add_argument("--hard", action="store_true", help="power cut instead of a clean poweroff")
 
+    p = sub.add_parser("proof", help="child SAs, ping across while watching the WAN, ESP counters (exit 1 if not proven)")
+    p.add_argument("--from", dest="source", default="server1")
+    p.add_argument("--to", dest="target", default=None, help="address (default: server2's LAN address)")
+    p.add_argument("--wire", default="wan1")
+
     p = sub.add_parser("capture", help="watch a wire while pinging across, print what crossed it")
     p.add_argument("segment", help="wan1, wan2, lan1, ...")
     p.add_argument("--ping", nargs=2, metavar=("FROM_GUEST", "TO_ADDRESS"))
@@ -102,6 +107,8 @@ def _dispatch(lab, args):
         os.execvp("ssh", ["ssh", "-F", lab.ssh_config, "-t" if not args.cmd else "-T", args.guest] + args.cmd)
     elif args.command == "restart":
         lab.restart(args.guest, hard=args.hard)
+    elif args.command == "proof":
+        return 0 if datapath.proof(lab, args.source, args.target, args.wire)["ok"] else 1
     elif args.command == "capture":
         with datapath.Capture(lab, args.segment) as wire:
             if args.ping:

@@ -43,7 +43,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C(failures) (list of sentences), C(summary) (list of sentences) and C(tunnels) (per tunnel numbers).
+  description: C(failures) and C(summary) (lists of sentences), C(tunnels) (per tunnel numbers), C(failed_tunnels) (names).
   type: dict
 """
 
@@ -60,7 +60,7 @@ def proof(probes, pings, before, after):
                 lost.add(line.split()[1])
         if result.get("rc", 0) not in (0, None) or result.get("unreachable"):
             lost.add("(probe host %s failed)" % result.get("item", ["?"])[0])
-    failures, summary, tunnels = [], [], {}
+    failures, summary, tunnels, failed = [], [], {}, []
     for probe in probes:
         name = probe["tunnel"]
         was = _bytes((before.get(name) or {}).get("child_sas") or [])
@@ -68,6 +68,8 @@ def proof(probes, pings, before, after):
                       or sa.get("name") == name])
         ok_ping = probe["address"] not in lost and not any(x.startswith("(probe host %s" % probe["from"]) for x in lost)
         tunnels[name] = {"ping": ok_ping, "bytes_before": was, "bytes_after": now}
+        if not ok_ping or now <= was:
+            failed.append(name)
         if not ok_ping:
             failures.append("tunnel %s: %s could not ping %s across it (check forwarding on both gateways, the routes "
                             "of the LAN hosts toward their gateway, and any filter between them)"
@@ -78,7 +80,7 @@ def proof(probes, pings, before, after):
         else:
             summary.append("tunnel %s: %s -> %s answered, ESP bytes %d -> %d" % (name, probe["from"], probe["address"],
                                                                                    was, now))
-    return {"failures": failures, "summary": summary, "tunnels": tunnels}
+    return {"failures": failures, "summary": summary, "tunnels": tunnels, "failed_tunnels": failed}
 
 
 class FilterModule(object):

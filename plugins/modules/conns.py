@@ -18,8 +18,8 @@ description:
     are not touched, so their SAs survive.
   - With O(establish=true), brings up the tunnels this gateway initiates and waits until each has an
     established Child SA. A tunnel that is already established is left alone.
-  - Files of the previous version of a changed tunnel are kept under O(backup_dir) so that
-    O(state=rolled_back) can restore them.
+  - Before a tunnel's files change, the previous ones are kept under O(backup_dir)/O(run_id), so that
+    O(state=rolled_back) with the same O(run_id) can put the previous tunnel back if the change fails.
   - This is the batched workhorse of the P(sitevpn.ipsec.tunnel#role) role; its input is the
     output of the P(sitevpn.ipsec.host_tunnels#filter) filter. For one connection by hand, see
     M(sitevpn.ipsec.tunnel).
@@ -38,11 +38,21 @@ options:
     required: true
   state:
     description:
-      - V(present) writes and loads the tunnels; V(rolled_back) restores the files kept from before the
-        last change of the named tunnels and loads them again.
+      - V(present) writes and loads the tunnels.
+      - V(rolled_back) puts back, for the tunnels named in O(names), the files kept by the run O(run_id)
+        (a tunnel that run created is removed), reloads them, and with O(establish=true) brings the
+        previous tunnels up again. Tunnels this host did not change in that run are only checked.
     type: str
     choices: [present, rolled_back]
     default: present
+  names:
+    description: With O(state=rolled_back), the tunnels to roll back.
+    type: list
+    elements: str
+    default: []
+  run_id:
+    description: Names the backup of this run (the roles pass one per playbook run). Without it, no backup is kept.
+    type: str
   establish:
     description: Bring up the tunnels this host initiates (C(auto=start)) and wait for their Child SAs.
     type: bool
@@ -56,7 +66,7 @@ options:
     type: bool
     default: false
   backup_dir:
-    description: Where the previous files of changed tunnels are kept (mode 0700).
+    description: Where the previous files of changed tunnels are kept (mode 0700); the last 5 runs are kept.
     type: path
     default: /var/lib/sitevpn/backup
 attributes:
@@ -114,6 +124,7 @@ commands:
   elements: dict
 """
 
+import copy
 import os
 import shutil
 import tempfile
@@ -133,6 +144,21 @@ def _read(path):
             return handle.read()
     except IOError:
         return None
+
+
+def previous_tunnel(current, name, conf_text):
+    """The tunnel as a restored conn file describes it (subnets and auto may differ from ``current``)."""
+    tunnel = copy.deepcopy(current) if current else {"name": name, "local": "left", "initiator": "left",
+                                                     "left": {}, "right": {}}
+    for line in conf_text.splitlines():
+        key, _sep, value = line.strip().partition("=")
+        for side in ("left", "right"):
+            if key in (side + "subnet", side + "subnets"):
+                tunnel[side] = dict(tunnel.get(side) or {}, subnets=value.split(","))
+        if key == "auto":
+            tunnel["auto"] = value
+    tunnel["state"] = "present"
+    return tunnel
 
 
 class Gateway(object):
@@ -200,33 +226,81 @@ class Gateway(object):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def install(self, writes):
-        backup = self.module.params["backup_dir"]
         for name, (conf, secrets, old_conf, old_secrets) in sorted(writes.items()):
             self.changed.append(name)
             if self.module.check_mode:
                 continue
-            self._keep(backup, name, old_conf, old_secrets)
+            self._keep(name, old_conf, old_secrets)
             self._write(conf_path(name), conf, 0o644)
             if secrets is not None:
                 self._write(secrets_path(name), secrets, 0o600)
             elif os.path.exists(secrets_path(name)):
                 os.unlink(secrets_path(name))
 
-    def _keep(self, backup, name, old_conf, old_secrets):
-        if not os.path.isdir(backup):
-            os.makedirs(backup, 0o700)
+    def _backup_dir(self, create=False):
+        run_id = self.module.params["run_id"]
+        if not run_id:
+            return None
+        path = os.path.join(self.module.params["backup_dir"], run_id.replace("/", "_"))
+        if create and not os.path.isdir(path):
+            os.makedirs(path, 0o700)
+            runs = sorted(os.listdir(self.module.params["backup_dir"]))
+            for old in runs[:-5]:
+                shutil.rmtree(os.path.join(self.module.params["backup_dir"], old), ignore_errors=True)
+        return path
+
+    def _keep(self, name, old_conf, old_secrets):
+        """The files as they were before this run changed them (first change in a run wins)."""
+        backup = self._backup_dir(create=True)
+        if backup is None or os.path.exists(os.path.join(backup, name + ".state")):
+            return
         for suffix, text in (("conf", old_conf), ("secrets", old_secrets)):
-            path = os.path.join(backup, "%s.%s" % (name, suffix))
-            if text is None:
-                if os.path.exists(path):
-                    os.unlink(path)
-                # remember that there was nothing before
-                if suffix == "conf":
-                    self._write(path + ".none", "", 0o600)
+            if text is not None:
+                self._write(os.path.join(backup, "%s.%s" % (name, suffix)), text, 0o600)
+        # "new": the tunnel did not exist before this run; rolling back removes it
+        self._write(os.path.join(backup, name + ".state"), "new\n" if old_conf is None else "kept\n", 0o600)
+
+    def roll_back(self, tunnels, names):
+        """Put back what run_id replaced.
+
+        Returns (tunnels left as they were, tunnels restored - as their restored files describe them).
+        """
+        backup = self._backup_dir()
+        by_name = dict((t["name"], t) for t in tunnels)
+        keep = [t for t in tunnels if t["name"] not in names]
+        restored = []
+        for name in names:
+            state = _read(os.path.join(backup, name + ".state")) if backup else None
+            result = self._result(name)
+            if state is None:
+                result["action"] = "not changed by that run"
+                if name in by_name:
+                    keep.append(by_name[name])
                 continue
-            if os.path.exists(os.path.join(backup, name + ".conf.none")) and suffix == "conf":
-                os.unlink(os.path.join(backup, name + ".conf.none"))
-            self._write(path, text, 0o600)
+            self.changed.append(name)
+            result["action"] = "rolled back"
+            if self.module.check_mode:
+                continue
+            if state.strip() == "new":
+                self.runner.verb("delete", name)
+                for path in (conf_path(name), secrets_path(name)):
+                    if os.path.exists(path):
+                        os.unlink(path)
+                result["action"] = "removed (it was new)"
+                continue
+            old_conf = _read(os.path.join(backup, name + ".conf"))
+            self._write(conf_path(name), old_conf, 0o644)
+            old_secrets = _read(os.path.join(backup, name + ".secrets"))
+            if old_secrets is not None:
+                self._write(secrets_path(name), old_secrets, 0o600)
+            elif os.path.exists(secrets_path(name)):
+                os.unlink(secrets_path(name))
+            restored.append(previous_tunnel(by_name.get(name), name, old_conf))
+        if restored:
+            self.runner.verb("rereadsecrets")
+            for tunnel in restored:
+                self.runner.verb("replace", tunnel["name"])
+        return keep, restored
 
     def _write(self, path, text, mode):
         directory = os.path.dirname(path)
@@ -390,6 +464,8 @@ def main():
             establish=dict(type="bool", default=False),
             timeout=dict(type="int", default=30),
             purge=dict(type="bool", default=False),
+            names=dict(type="list", elements="str", default=[]),
+            run_id=dict(type="str"),
             backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
         ),
         supports_check_mode=True,
@@ -398,16 +474,30 @@ def main():
     for tunnel in tunnels:
         if tunnel.get("psk"):
             module.no_log_values.add(tunnel["psk"])
+    removed = []
+    gateway = Gateway(module)
     try:
-        gateway = Gateway(module)
-        removed = gateway.remove(tunnels, module.params["purge"])
-        writes = gateway.plan(tunnels)
-        gateway.validate(writes)
-        gateway.install(writes)
-        gateway.load(tunnels, writes)
-        failed = gateway.establish(tunnels) if module.params["establish"] else {}
+        if module.params["state"] == "rolled_back":
+            unchanged, restored = gateway.roll_back(tunnels, module.params["names"])
+            if not module.check_mode:
+                gateway.load(unchanged + restored, {})
+            failed = gateway.establish(restored) if module.params["establish"] else {}
+        else:
+            removed = gateway.remove(tunnels, module.params["purge"])
+            writes = gateway.plan(tunnels)
+            gateway.validate(writes)
+            gateway.install(writes)
+            try:
+                gateway.load(tunnels, writes)
+            except IpsecError:
+                # pluto refused what checkconfig accepted: put this host's previous files back first
+                if writes and module.params["run_id"]:
+                    gateway.roll_back(tunnels, sorted(writes))
+                raise
+            failed = gateway.establish(tunnels) if module.params["establish"] else {}
     except IpsecError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+        module.fail_json(msg=exc.msg, changed_tunnels=sorted(set(gateway.changed)), commands=gateway.runner.commands,
+                         **exc.details)
     result = dict(
         changed=bool(gateway.changed),
         changed_tunnels=sorted(set(gateway.changed)),

@@ -26,7 +26,7 @@ class Capture:
         cmd = ["ip", "netns", "exec", self.lab.netns, "tcpdump", "-n", "-l", "-i", "br-" + self.segment]
         if self.bpf:
             cmd += self.bpf.split()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      universal_newlines=True, start_new_session=True)
         # tcpdump says "listening on ..." on stderr once the capture runs
         deadline = time.time() + 10

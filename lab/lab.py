@@ -311,8 +311,9 @@ class Lab:
     def run(self, guest, command, check=True, timeout=120, connect_timeout=5, capture=True, input=None):
         """Run a shell command on a guest over SSH; returns CompletedProcess."""
         cmd = ["ssh", "-F", self.ssh_config, "-o", "ConnectTimeout=%d" % connect_timeout, guest, command]
+        extra = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
         try:
-            return sh(cmd, check=check, capture=capture, timeout=timeout, input=input)
+            return sh(cmd, check=check, capture=capture, timeout=timeout, **extra)
         except subprocess.TimeoutExpired:
             if check:
                 raise

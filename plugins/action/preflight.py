@@ -23,7 +23,10 @@ class ActionModule(ActionBase):
         args = self._task.args
         hostvars = task_vars.get("hostvars", {})
         tunnels = args.get("tunnels", task_vars.get("sitevpn_tunnels", []))
-        allow_weak = bool(args.get("allow_weak", task_vars.get("sitevpn_allow_weak_crypto", False)))
+        try:
+            allow_weak = _model.strict_bool(args.get("allow_weak", task_vars.get("sitevpn_allow_weak_crypto", False)))
+        except TypeError:
+            raise AnsibleActionFail("sitevpn_allow_weak_crypto must be true or false")
         try:
             normalized, warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak)
         except _model.ModelError as exc:

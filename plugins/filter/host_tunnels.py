@@ -95,9 +95,11 @@ def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
 def host_tunnels(tunnels, host, hostvars, require_keys=True):
     try:
         return resolve(tunnels, host, hostvars, require_keys=require_keys,
-                       allow_weak=bool(_model._hostvar(hostvars, host, "sitevpn_allow_weak_crypto", False)))
+                       allow_weak=_model.strict_bool(_model._hostvar(hostvars, host, "sitevpn_allow_weak_crypto", False)))
     except _model.ModelError as exc:
         raise AnsibleFilterError(exc.message)
+    except TypeError:
+        raise AnsibleFilterError("sitevpn_allow_weak_crypto must be true or false")
 
 
 class FilterModule(object):

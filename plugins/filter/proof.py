@@ -53,20 +53,23 @@ def _bytes(sas):
 
 
 def proof(probes, pings, before, after):
-    lost = set()
+    lost = set()          # (probe host, address) pairs that got no answer
+    broken_hosts = set()  # probe hosts whose ping task failed altogether
     for result in pings or []:
+        item = result.get("item") or ["?"]
+        source = item[0]
         for line in (result.get("stdout") or "").splitlines():
             if line.startswith("LOST "):
-                lost.add(line.split()[1])
+                lost.add((source, line.split()[1]))
         if result.get("rc", 0) not in (0, None) or result.get("unreachable"):
-            lost.add("(probe host %s failed)" % result.get("item", ["?"])[0])
+            broken_hosts.add(source)
     failures, summary, tunnels, failed = [], [], {}, []
     for probe in probes:
         name = probe["tunnel"]
         was = _bytes((before.get(name) or {}).get("child_sas") or [])
         now = _bytes([sa for sa in after or [] if sa.get("base_name", sa.get("name")) == name
                       or sa.get("name") == name])
-        ok_ping = probe["address"] not in lost and not any(x.startswith("(probe host %s" % probe["from"]) for x in lost)
+        ok_ping = (probe["from"], probe["address"]) not in lost and probe["from"] not in broken_hosts
         tunnels[name] = {"ping": ok_ping, "bytes_before": was, "bytes_after": now}
         if not ok_ping or now <= was:
             failed.append(name)

@@ -11,7 +11,9 @@ Pure functions: from the resolved tunnels of a gateway to
   ``sitevpn-ipsec-firewall`` unit), so what was tested is what boots.
 
 The rules: IKE (UDP 500, 4500) and ESP accepted from the peers, forwarding of
-the tunnels' subnet pairs accepted when IPsec-protected, and the seed's NAT
+the tunnels' subnet pairs accepted when IPsec-protected and dropped when not
+(the leak guard: while pluto is down, at boot or after a crash, traffic
+between the sites must not go out in clear), and the seed's NAT
 exemption (``-d ! remote`` on the MASQUERADE rule, "done properly"): traffic
 from a local subnet to a remote subnet of a tunnel is never masqueraded,
 whatever MASQUERADE rules the host has, because it is decided first:
@@ -86,7 +88,7 @@ def _comment(text):
     return text.replace('"', "'")[:250]
 
 
-def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None):
+def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True):
     """An nft script that replaces our table atomically."""
     rules_in, rules_fwd, rules_nat = [], [], []
     for peer in peers(tunnels):
@@ -98,6 +100,10 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None):
         fam = "ip" if _family(lnet) == 4 else "ip6"
         rules_fwd.append('%s saddr %s %s daddr %s meta ipsec exists accept comment "%s"' % (fam, rnet, fam, lnet, _comment(name)))
         rules_fwd.append('%s saddr %s %s daddr %s rt ipsec exists accept comment "%s"' % (fam, lnet, fam, rnet, _comment(name)))
+        if leak_guard:
+            for src, dst in ((rnet, lnet), (lnet, rnet)):
+                rules_fwd.append('%s saddr %s %s daddr %s drop comment "%s: never in clear"'
+                                 % (fam, src, fam, dst, _comment(name)))
         if nat_exemption:
             rules_nat.append('%s saddr %s %s daddr %s snat %s to %s saddr comment "%s: NAT exemption"'
                              % (fam, lnet, fam, rnet, fam, fam, _comment(name)))
@@ -117,7 +123,7 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None):
     return "\n".join(["table inet %s" % NFT_TABLE, "delete table inet %s" % NFT_TABLE] + body) + "\n"
 
 
-def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None):
+def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True):
     """iptables-restore --noflush input for our three chains (declaring a chain flushes it)."""
     lines = ["*filter", ":SITEVPN-INPUT - [0:0]", ":SITEVPN-FORWARD - [0:0]"]
     for peer in peers(tunnels):
@@ -134,6 +140,10 @@ def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None):
                      % (rnet, lnet, _comment(name)))
         lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir out --pol ipsec -m comment --comment "%s" -j ACCEPT'
                      % (lnet, rnet, _comment(name)))
+        if leak_guard:
+            for src, dst in ((rnet, lnet), (lnet, rnet)):
+                lines.append('-A SITEVPN-FORWARD -s %s -d %s -m comment --comment "%s: never in clear" -j DROP'
+                             % (src, dst, _comment(name)))
     if tag:
         # last in the chain, so it never decides anything; it tells which rules are live
         lines.append('-A SITEVPN-INPUT -m comment --comment "%s" -j RETURN' % tag)
@@ -165,7 +175,7 @@ _ENSURE_FIRST = r"""ensure_first() {
 }"""
 
 
-def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables="iptables"):
+def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables="iptables", leak_guard=True):
     """The script that installs the rules; run by the module and by the boot unit. Idempotent.
 
     Returns (script, digest): the digest of the rules is also written into the live
@@ -174,16 +184,16 @@ def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables
     render = {"nftables": render_nft, "iptables": render_iptables}.get(backend)
     if render is None and backend != "none":
         raise ValueError("unknown firewall backend %r" % backend)
-    untagged = render(tunnels, allow_ike, nat_exemption) if render else ""
+    untagged = render(tunnels, allow_ike, nat_exemption, None, leak_guard) if render else ""
     digest = hashlib.sha256((backend + iptables + untagged).encode("utf-8")).hexdigest()[:16]
     tag = "sitevpn rules %s" % digest
     head = ["#!/bin/sh", "%s. Installs the IPsec rules of this gateway (backend: %s)." % (MARKER, backend),
             "# Run at boot by sitevpn-ipsec-firewall.service and by the sitevpn.ipsec.firewall module.", "set -e"]
     if backend == "nftables":
-        body = ["nft -f - <<'EOF'", render(tunnels, allow_ike, nat_exemption, tag).rstrip("\n"), "EOF"]
+        body = ["nft -f - <<'EOF'", render(tunnels, allow_ike, nat_exemption, tag, leak_guard).rstrip("\n"), "EOF"]
     elif backend == "iptables":
         body = ["IPT=%s" % iptables, _ENSURE_FIRST, "$IPT-restore -w --noflush <<'EOF'",
-                render(tunnels, allow_ike, nat_exemption, tag).rstrip("\n"), "EOF"]
+                render(tunnels, allow_ike, nat_exemption, tag, leak_guard).rstrip("\n"), "EOF"]
         body += ["ensure_first %s %s %s" % jump for jump in IPTABLES_JUMPS]
     else:
         body = [": nothing to install"]
@@ -191,13 +201,15 @@ def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables
 
 
 def render_unit(backend):
-    after = "network-pre.target nftables.service netfilter-persistent.service firewalld.service"
+    # before the network comes up (so the leak guard is in place before any packet is forwarded),
+    # after whatever loads the host's own ruleset (so it does not flush ours)
+    after = "systemd-sysctl.service nftables.service netfilter-persistent.service firewalld.service"
     part_of = "\nPartOf=nftables.service" if backend == "nftables" else ""
     return """%s. Re-installs the IPsec filter rules at boot (and after nftables restarts).
 [Unit]
 Description=sitevpn.ipsec filter rules (IKE/ESP from peers, NAT exemption)
 After=%s
-Before=ipsec.service
+Before=ipsec.service network-pre.target
 Wants=network-pre.target%s
 
 [Service]

@@ -54,6 +54,13 @@ options:
     description: Accept UDP 500/4500 and ESP from the peers.
     type: bool
     default: true
+  leak_guard:
+    description:
+      - Drop forwarded traffic between a tunnel's subnets that is not IPsec-protected, so nothing goes out in
+        clear while pluto is down (at boot, after a crash) or a tunnel is not up. The rules are installed before
+        the network comes up at boot.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -258,7 +265,7 @@ class Firewall(object):
     def rules(self, backend, iptables, tunnels):
         params = self.module.params
         script, tag = fw.render_script(backend, tunnels, params["allow_ike"], params["nat_exemption"],
-                                       iptables or "iptables")
+                                       iptables or "iptables", params["leak_guard"])
         old = _read(fw.SCRIPT)
         stale = tag not in self.live_tag(backend, iptables) if backend != "none" else False
         if old != script:
@@ -306,6 +313,7 @@ def main():
             rp_filter=dict(type="int", default=0, choices=[0, 1, 2]),
             nat_exemption=dict(type="bool", default=True),
             allow_ike=dict(type="bool", default=True),
+            leak_guard=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -319,7 +327,8 @@ def main():
     probe_fd, probe = tempfile.mkstemp(prefix="sitevpn-nft-")
     try:
         with os.fdopen(probe_fd, "w") as handle:
-            handle.write(fw.render_nft(tunnels, module.params["allow_ike"], module.params["nat_exemption"]))
+            handle.write(fw.render_nft(tunnels, module.params["allow_ike"], module.params["nat_exemption"],
+                                       None, module.params["leak_guard"]))
         backend, iptables = firewall.detect(module.params["backend"], probe)
     finally:
         os.unlink(probe)

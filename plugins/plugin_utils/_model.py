@@ -19,17 +19,18 @@ __metaclass__ = type
 import re
 
 import netaddr
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any|[0-9a-fA-F.:]+)$")
+ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)$")
 OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 # keys the model owns: setting them through `options` would contradict the model
 RESERVED_OPTIONS = {
     "left", "right", "leftid", "rightid", "leftsubnet", "rightsubnet", "leftsubnets", "rightsubnets",
     "leftrsasigkey", "rightrsasigkey", "authby", "auto", "ike", "esp", "ikev2", "keyexchange", "pfs",
-    "dpddelay", "dpdtimeout", "dpdaction", "also", "leftnexthop", "rightnexthop",
+    "dpddelay", "dpdtimeout", "dpdaction", "also", "leftnexthop", "rightnexthop", "leftsourceip", "rightsourceip",
 }
 AUTO_VALUES = ("start", "add", "ondemand")
 DPD_ACTIONS = ("restart", "clear", "hold")
@@ -41,6 +42,9 @@ WEAK_TOKENS = {
     "null": "no encryption", "modp768": "DH group 1", "modp1024": "DH group 2", "modp1536": "DH group 5",
     "dh1": "DH group 1", "dh2": "DH group 2", "dh5": "DH group 5", "dh22": "DH group 22", "dh23": "DH group 23",
     "dh24": "DH group 24", "blowfish": "Blowfish", "cast": "CAST", "aes_cbc64": "64-bit", "serpent": "Serpent",
+    # Libreswan's other spellings (lib/libswan/ike_alg_*.c)
+    "sha1_96": "SHA-1", "hmac_sha1": "SHA-1", "hmac_sha1_96": "SHA-1", "md5_96": "MD5", "hmac_md5": "MD5",
+    "hmac_md5_96": "MD5", "3des_cbc": "3DES (64-bit block)", "des_cbc": "DES",
 }
 
 TUNNEL_KEYS = {
@@ -129,6 +133,19 @@ def _address(value, label, field, problems, allow_special=False):
     return str(addr)
 
 
+def _is_ip(text):
+    try:
+        netaddr.IPAddress(text)
+        return True
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return False
+
+
+def strict_bool(value):
+    """True/False from YAML or a string ('false' from -e is false); raises TypeError otherwise."""
+    return boolean(value, strict=True)
+
+
 def _hostvar(hostvars, host, key, default=None):
     try:
         value = hostvars[host].get(key)
@@ -175,7 +192,7 @@ def _end(raw_end, side, raw, label, hostvars, problems):
     else:
         problems.add(label, field, "must be an inventory hostname or a dict describing an unmanaged peer")
         return None
-    if end["id"] and not ID_RE.match(end["id"]):
+    if end["id"] and not ID_RE.match(end["id"]) and not _is_ip(end["id"]):
         problems.add(label, "%s id" % field, "%r is not a usable IKE ID (use @name or an IP address)" % end["id"])
     subnets = _subnets(raw.get(side + "_subnets"), label, side + "_subnets", problems)
     end["subnets"] = [str(n) for n in subnets]
@@ -307,11 +324,15 @@ def normalize(tunnels, hostvars, allow_weak=False):
         if tunnel["auto"] not in AUTO_VALUES:
             problems.add(label, "auto", "must be one of %s, not %r" % (", ".join(AUTO_VALUES), tunnel["auto"]))
         tunnel["ike_version"] = raw.get("ike_version", 2)
-        if tunnel["ike_version"] not in (1, 2, "1", "2"):
+        if isinstance(tunnel["ike_version"], bool) or tunnel["ike_version"] not in (1, 2, "1", "2"):
             problems.add(label, "ike_version", "must be 1 or 2, not %r" % (tunnel["ike_version"],))
         else:
             tunnel["ike_version"] = int(tunnel["ike_version"])
-        weak_ok = bool(raw.get("allow_weak", allow_weak))
+        try:
+            weak_ok = strict_bool(raw.get("allow_weak", allow_weak))
+        except TypeError:
+            problems.add(label, "allow_weak", "must be true or false, not %r" % (raw.get("allow_weak"),))
+            weak_ok = False
         for key in ("ike", "esp"):
             value = raw.get(key)
             if value is not None and (not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_+;,=-]+$", value)):
@@ -336,6 +357,8 @@ def normalize(tunnels, hostvars, allow_weak=False):
         tunnel["pfs"] = bool(pfs)
         if not tunnel["pfs"] and not weak_ok:
             problems.add(label, "pfs", "disabling PFS is weak; set allow_weak: true on the tunnel if the peer needs it")
+        elif not tunnel["pfs"]:
+            warnings.append("tunnel %s: PFS is off (allowed by allow_weak)" % label)
         tunnel["dpd"] = {
             "delay": _int(raw, "dpd_delay", 10, label, problems),
             "timeout": _int(raw, "dpd_timeout", 60, label, problems),

@@ -69,7 +69,7 @@ class LabSession(object):
         argv += list(args)
         started = time.time()
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                              env=env, cwd=REPO, timeout=kwargs.pop("timeout", 900))
+                              stdin=subprocess.DEVNULL, env=env, cwd=REPO, timeout=kwargs.pop("timeout", 900))
         run = Run(argv, proc, time.time() - started)
         sys.stdout.write("\n$ %s\n%s\n[%s]\n" % (" ".join(argv), run.out[-6000:], run))
         return run

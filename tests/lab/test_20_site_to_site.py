@@ -1,0 +1,122 @@
+"""playbooks/site-to-site.yml on the seed's Figure 35-1: the product, end to end.
+
+The tests run in order on one lab and build on each other, like an operator's
+day: first run with RSA keys, a second run that must change nothing, a reboot,
+a switch to a pre-shared key, and two things broken by hand that the firewall
+role must mend.
+"""
+
+import time
+
+import pytest
+
+SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"
+
+
+@pytest.fixture(scope="module")
+def seed(lab_for):
+    return lab_for("seed")
+
+
+def assert_encrypted_both_ways(seed):
+    there = seed.ping_across("server1", SERVER2, segment="wan1")
+    back = seed.ping_across("server2", SERVER1, segment="wan2")
+    for evidence in (there, back):
+        assert evidence["received"] == evidence["sent"], evidence
+        assert evidence["esp"] >= 2 * evidence["sent"], evidence
+        assert evidence["icmp_clear"] == 0, evidence
+
+
+def test_one_run_turns_two_bare_gateways_into_an_rsa_tunnel_proven_by_encrypted_ping(seed):
+    seed.vars("net-to-net-rsa.yml")
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert "answered, ESP bytes" in run.out          # the role's own proof
+    assert_encrypted_both_ways(seed)
+    # the seed's steps happened on both gateways
+    for gw in ("vpn1", "vpn2"):
+        assert seed.sh(gw, "cat /proc/sys/net/ipv4/ip_forward").stdout.strip() == "1"
+        assert "leftrsasigkey=0s" in seed.sh(gw, "cat /etc/ipsec.d/net-to-net.conf").stdout
+        assert seed.sh(gw, "systemctl is-enabled ipsec").stdout.strip() == "enabled"
+    # the same conn on both ends, apart from the comment naming the Libreswan version
+    conf1 = seed.sh("vpn1", "grep -v '^#' /etc/ipsec.d/net-to-net.conf").stdout
+    conf2 = seed.sh("vpn2", "grep -v '^#' /etc/ipsec.d/net-to-net.conf").stdout
+    assert conf1 == conf2
+    # private keys stay in NSS: nothing like one in the files Ansible wrote
+    assert "PRIVATE" not in seed.sh("vpn1", "cat /etc/ipsec.d/*.conf /etc/ipsec.conf").stdout
+
+
+def test_a_second_run_changes_nothing_and_keeps_the_same_sas(seed):
+    before = (seed.spis("vpn1"), seed.spis("vpn2"))
+    assert before[0] and before[0] == before[1]
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert run.changed == 0, run.recap
+    assert (seed.spis("vpn1"), seed.spis("vpn2")) == before
+    print("first-run-free rerun: %.1f s" % run.seconds)
+
+
+@pytest.mark.parametrize("gateway", ["vpn2", "vpn1"])
+def test_a_rebooted_gateway_brings_the_tunnel_back_without_ansible(seed, gateway):
+    seed.lab.restart(gateway)
+    started = time.time()
+    while time.time() - started < 90:
+        if seed.ping_across(count=1)["received"] == 1:
+            break
+        time.sleep(2)
+    recovered = time.time() - started
+    print("%s rebooted: tunnel carries traffic again %.0f s after the guest answered SSH" % (gateway, recovered))
+    assert_encrypted_both_ways(seed)
+
+
+def test_the_same_tunnel_with_a_pre_shared_key_instead(seed):
+    seed.vars("net-to-net-psk.yml")
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert_encrypted_both_ways(seed)
+    secrets = seed.sh("vpn1", "stat -c '%a %U' /etc/ipsec.d/net-to-net.secrets").stdout.split()
+    assert secrets == ["600", "root"]
+    # generated once on vpn1, the same on vpn2, and kept on the next run
+    key1 = seed.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
+    assert key1 == seed.sh("vpn2", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
+    again = seed.playbook()
+    assert again.changed == 0, again.recap
+    assert seed.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout == key1
+
+
+def test_forwarding_off_breaks_the_ping_and_the_firewall_role_mends_it(seed):
+    seed.sh("vpn1", "sysctl -qw net.ipv4.ip_forward=0")
+    assert seed.ping_across(count=2)["received"] == 0
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert run.recap["vpn1"]["changed"] >= 1
+    assert_encrypted_both_ways(seed)
+
+
+def test_masquerade_without_the_nat_exemption_breaks_the_ping_and_the_role_mends_it(seed):
+    # the seed's situation: the gateway masquerades its LAN to the internet
+    seed.sh("vpn1", "iptables-legacy -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
+    seed.sh("vpn1", "iptables-legacy -t nat -D POSTROUTING -j SITEVPN-POSTROUTING")
+    broken = seed.ping_across(count=2)
+    assert broken["received"] == 0        # masqueraded to the WAN address, outside the tunnel's policy
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert_encrypted_both_ways(seed)
+    # the exemption sits ahead of the host's own MASQUERADE
+    rules = seed.sh("vpn1", "iptables-legacy -t nat -S POSTROUTING").stdout.splitlines()
+    assert rules.index("-A POSTROUTING -j SITEVPN-POSTROUTING") < rules.index("-A POSTROUTING -o eth0 -j MASQUERADE")
+    seed.sh("vpn1", "iptables-legacy -t nat -D POSTROUTING -o eth0 -j MASQUERADE")
+
+
+def test_with_pluto_stopped_nothing_leaks_in_clear_and_the_tunnel_returns_when_it_starts(seed):
+    seed.sh("vpn1", "systemctl stop ipsec")
+    try:
+        evidence = seed.ping_across(count=2)
+        assert evidence["received"] == 0
+        assert evidence["icmp_clear"] == 0, evidence["icmp_lines"]     # the leak guard held
+    finally:
+        seed.sh("vpn1", "systemctl start ipsec")
+    started = time.time()
+    while seed.ping_across(count=1)["received"] == 0 and time.time() - started < 60:
+        time.sleep(2)
+    assert_encrypted_both_ways(seed)

@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""From inventory to the text pluto reads: ``plugins/module_utils/_conn.py``.
+
+Tunnels are resolved the way a play resolves them: ``sitevpn_tunnels`` through the
+``host_tunnels`` filter's ``resolve`` (which runs ``_model.normalize``) with hostvars
+holding the peers' ``sitevpn_hostkey`` facts and the registered PSK result. Then
+``render_conn`` / ``render_secrets`` turn one resolved tunnel into file text.
+
+The golden test at the top is the seed HOWTO's ``net-to-net`` conn, as this
+collection writes it today; read it to know what lands in /etc/ipsec.d.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import base64
+import copy
+
+import pytest
+
+from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import PSK_RESULT_VAR, resolve
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+
+# The renderer does not look inside keys (the keys role and _keys do): short stand-ins
+# keep the expected text readable.
+VPN1_KEY = '0sAwEAAVPN1PUBLICKEY'
+VPN2_KEY = '0sAwEAAVPN2PUBLICKEY'
+PSK = 'Nonebutourselvescanfreeourminds'     # the seed's example, 31 bytes
+
+HOSTVARS = {
+    'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_hostkey': {'pubkey': VPN1_KEY},
+             PSK_RESULT_VAR: {'psks': {'net-to-net-psk': PSK}}},
+    'vpn2': {'sitevpn_public_address': '203.0.113.10', 'sitevpn_hostkey': {'pubkey': VPN2_KEY}},
+}
+
+NET_TO_NET = {'name': 'net-to-net', 'left': 'vpn1', 'right': 'vpn2',
+              'left_subnets': '172.16.1.0/24', 'right_subnets': '10.0.0.0/24'}
+
+
+def tunnel_for(host, hostvars=None, **changes):
+    """The seed's tunnel with ``changes``, resolved for ``host``."""
+    raw = dict(NET_TO_NET, **changes)
+    resolved = resolve([raw], host, hostvars or HOSTVARS)
+    assert len(resolved) == 1
+    return resolved[0]
+
+
+def body(text):
+    """The conn without its two header comment lines."""
+    lines = text.splitlines()
+    assert lines[0].startswith('#') and lines[1].startswith('#') and lines[2].startswith('conn ')
+    return lines[2:]
+
+
+def keys_of(text):
+    return [line.strip().split('=', 1)[0] for line in body(text)[1:]]
+
+
+def value_of(text, key):
+    values = [line.strip().split('=', 1)[1] for line in body(text)[1:] if line.strip().split('=', 1)[0] == key]
+    assert len(values) <= 1, 'key %s written twice' % key
+    return values[0] if values else None
+
+
+# --- golden --------------------------------------------------------------------------------
+
+SEED_NET_TO_NET_LIBRESWAN_4 = '''\
+# Managed by sitevpn.ipsec: tunnel "net-to-net" (vpn1 <-> vpn2).
+# Written for Libreswan 4.x on this host; the peer vpn2 holds the same conn. Edits are overwritten.
+conn net-to-net
+    left=198.51.100.10
+    leftid=@vpn1
+    leftsubnet=172.16.1.0/24
+    leftrsasigkey=0sAwEAAVPN1PUBLICKEY
+    leftnexthop=%defaultroute
+    right=203.0.113.10
+    rightid=@vpn2
+    rightsubnet=10.0.0.0/24
+    rightrsasigkey=0sAwEAAVPN2PUBLICKEY
+    rightnexthop=%defaultroute
+    authby=rsasig
+    ikev2=yes
+    ike=aes_gcm256-sha2_512+sha2_256-dh19+dh20+dh31+dh14
+    esp=aes_gcm256
+    pfs=yes
+    dpddelay=10
+    dpdtimeout=60
+    dpdaction=restart
+    auto=start
+'''
+
+
+def test_golden_seed_net_to_net_on_libreswan_4():
+    """The seed's net-to-net (RSA keys, IKEv2 defaults) as vpn1 writes it for Libreswan 4."""
+    assert _conn.render_conn(tunnel_for('vpn1'), 4) == SEED_NET_TO_NET_LIBRESWAN_4
+
+
+def test_golden_differs_on_libreswan_5_only_in_dialect():
+    """Libreswan 5: keyexchange=ikev2 instead of ikev2=yes; no dpdtimeout/dpdaction for IKEv2."""
+    expected = (SEED_NET_TO_NET_LIBRESWAN_4
+                .replace('Libreswan 4.x', 'Libreswan 5.x')
+                .replace('    ikev2=yes\n', '    keyexchange=ikev2\n')
+                .replace('    dpdtimeout=60\n    dpdaction=restart\n', ''))
+    assert _conn.render_conn(tunnel_for('vpn1'), 5) == expected
+
+
+# --- Libreswan dialects ---------------------------------------------------------------------
+
+def test_libreswan_4_dialect():
+    """4.x: ikev2=yes, DPD with timeout and action."""
+    text = _conn.render_conn(tunnel_for('vpn1'), 4)
+    assert value_of(text, 'ikev2') == 'yes'
+    assert value_of(text, 'keyexchange') is None
+    assert (value_of(text, 'dpddelay'), value_of(text, 'dpdtimeout'), value_of(text, 'dpdaction')) == \
+        ('10', '60', 'restart')
+
+
+def test_libreswan_5_dialect():
+    """5.x: keyexchange=ikev2, no dpdaction (removed), no dpdtimeout (IKEv2 uses retransmit-timeout)."""
+    text = _conn.render_conn(tunnel_for('vpn1'), 5)
+    assert value_of(text, 'keyexchange') == 'ikev2'
+    assert value_of(text, 'ikev2') is None
+    assert value_of(text, 'dpddelay') == '10'
+    assert value_of(text, 'dpdaction') is None
+    assert value_of(text, 'dpdtimeout') is None
+
+
+def test_dpd_action_and_times_are_rendered_as_set():
+    """dpd_delay/dpd_timeout/dpd_action of the tunnel reach the 4.x conn."""
+    text = _conn.render_conn(tunnel_for('vpn1', dpd_delay=20, dpd_timeout=120, dpd_action='hold'), 4)
+    assert (value_of(text, 'dpddelay'), value_of(text, 'dpdtimeout'), value_of(text, 'dpdaction')) == \
+        ('20', '120', 'hold')
+
+
+def test_dpd_delay_zero_turns_dpd_off():
+    """dpd_delay: 0 writes no DPD keys at all."""
+    text = _conn.render_conn(tunnel_for('vpn1', dpd_delay=0), 4)
+    assert not [k for k in keys_of(text) if k.startswith('dpd')]
+
+
+@pytest.mark.parametrize('major, version_line', [(4, 'ikev2=no'), (5, 'keyexchange=ikev1')])
+def test_ikev1_defaults(major, version_line):
+    """IKEv1: no AEAD for the IKE SA, so AES-CBC + SHA-2 and MODP2048; 5.x keeps dpdtimeout for IKEv1."""
+    text = _conn.render_conn(tunnel_for('vpn1', ike_version=1), major)
+    assert '    %s\n' % version_line in text
+    assert value_of(text, 'ike') == _conn.DEFAULT_IKE_V1 == 'aes256-sha2_256;modp2048'
+    assert value_of(text, 'esp') == _conn.DEFAULT_ESP_V1 == 'aes256-sha2_256'
+    assert value_of(text, 'dpdtimeout') == '60'
+    assert (value_of(text, 'dpdaction') is None) == (major >= 5)
+
+
+def test_explicit_proposals_replace_the_defaults():
+    """ike/esp/pfs/auto of the tunnel are written as given."""
+    text = _conn.render_conn(tunnel_for('vpn1', ike='aes256-sha2_256-dh14', esp='aes256-sha2_256',
+                                        auto='add'), 4)
+    assert value_of(text, 'ike') == 'aes256-sha2_256-dh14'
+    assert value_of(text, 'esp') == 'aes256-sha2_256'
+    assert value_of(text, 'auto') == 'add'
+
+
+# --- both ends write the same conn -------------------------------------------------------------
+
+@pytest.mark.parametrize('major', [4, 5])
+def test_both_ends_render_the_same_conn(major):
+    """The seed: "the net-to-net subsections must be the same ... for both" sides. Only the header differs."""
+    on_vpn1 = _conn.render_conn(tunnel_for('vpn1'), major)
+    on_vpn2 = _conn.render_conn(tunnel_for('vpn2'), major)
+    assert body(on_vpn1) == body(on_vpn2)
+    assert on_vpn1 != on_vpn2
+    assert 'the peer vpn2 holds' in on_vpn1 and 'the peer vpn1 holds' in on_vpn2
+
+
+def test_nated_end_writes_its_own_local_address_and_the_peer_its_public_one():
+    """Behind NAT, vpn1 must find its own address on the box (sitevpn_local_address); vpn2 talks
+    to the public one. That is the only line that differs."""
+    hv = copy.deepcopy(HOSTVARS)
+    hv['vpn1']['sitevpn_local_address'] = '192.168.0.10'
+    on_vpn1 = body(_conn.render_conn(tunnel_for('vpn1', hv), 4))
+    on_vpn2 = body(_conn.render_conn(tunnel_for('vpn2', hv), 4))
+    differing = [(a, b) for a, b in zip(on_vpn1, on_vpn2) if a != b]
+    assert differing == [('    left=192.168.0.10', '    left=198.51.100.10')]
+    assert len(on_vpn1) == len(on_vpn2)
+
+
+def test_is_initiator_follows_the_local_side():
+    """The left end initiates by default; with initiator: right, vpn2 does."""
+    assert _conn.is_initiator(tunnel_for('vpn1')) is True
+    assert _conn.is_initiator(tunnel_for('vpn2')) is False
+    assert _conn.is_initiator(tunnel_for('vpn2', initiator='right')) is True
+
+
+# --- several subnets ------------------------------------------------------------------------------
+
+def test_several_subnets_use_subnets_and_sub_connections():
+    """Two subnets per side: leftsubnets=a,b and pluto's sub-connections NAME/1x1 ... NAME/2x2."""
+    tunnel = tunnel_for('vpn1', left_subnets=['172.16.1.0/24', '172.16.2.0/24'],
+                        right_subnets=['10.0.0.0/24', '10.0.1.0/24'])
+    text = _conn.render_conn(tunnel, 4)
+    assert value_of(text, 'leftsubnets') == '172.16.1.0/24,172.16.2.0/24'
+    assert value_of(text, 'rightsubnets') == '10.0.0.0/24,10.0.1.0/24'
+    assert value_of(text, 'leftsubnet') is None
+    assert _conn.sub_connections(tunnel) == ['net-to-net/1x1', 'net-to-net/1x2', 'net-to-net/2x1', 'net-to-net/2x2']
+
+
+def test_several_subnets_on_one_side_only():
+    """leftsubnets= with a single rightsubnet=: pluto counts the single side as 0 (NAME/1x0, NAME/2x0)."""
+    tunnel = tunnel_for('vpn1', left_subnets=['172.16.1.0/24', '172.16.2.0/24'])
+    text = _conn.render_conn(tunnel, 5)
+    assert value_of(text, 'leftsubnets') == '172.16.1.0/24,172.16.2.0/24'
+    assert value_of(text, 'rightsubnet') == '10.0.0.0/24'
+    assert _conn.sub_connections(tunnel) == ['net-to-net/1x0', 'net-to-net/2x0']
+
+
+def test_one_subnet_each_is_one_connection():
+    """The plain case: the connection is the tunnel's name."""
+    assert _conn.sub_connections(tunnel_for('vpn1')) == ['net-to-net']
+
+
+# --- PSK -----------------------------------------------------------------------------------------------
+
+def test_psk_conn_says_secret_and_has_no_rsasigkey():
+    """The seed's PSK variant: authby=secret, no rsasigkey lines."""
+    text = _conn.render_conn(tunnel_for('vpn2', name='net-to-net-psk', auth='psk'), 4)
+    assert value_of(text, 'authby') == 'secret'
+    assert 'rsasigkey' not in text
+
+
+def test_psk_secrets_line_is_ids_and_base64_and_decodes_back():
+    """`@vpn1 @vpn2 : PSK 0s<base64>`: the generated PSK from vpn1's registered result, on both ends."""
+    for host in ('vpn1', 'vpn2'):
+        secrets = _conn.render_secrets(tunnel_for(host, name='net-to-net-psk', auth='psk'))
+        header, line = secrets.splitlines()
+        assert _conn.is_managed(secrets) and 'Mode 0600' in header
+        ids, _colon, encoded = line.partition(' : PSK 0s')
+        assert ids == '@vpn1 @vpn2'
+        assert base64.b64decode(encoded).decode('utf-8') == PSK
+
+
+def test_psk_with_quotes_and_non_ascii_needs_no_quoting():
+    """A given PSK with quotes, '#' and non-ASCII is safe: only base64 reaches the file."""
+    psk = u'Schl\u00fcssel "mit" #Zeichen und Leerzeichen'
+    secrets = _conn.render_secrets(tunnel_for('vpn1', auth='psk', psk=psk))
+    line = secrets.splitlines()[1]
+    assert '"' not in line and '#' not in line
+    assert base64.b64decode(line.split(' : PSK 0s')[1]).decode('utf-8') == psk
+
+
+def test_rsasig_tunnel_has_no_secrets_file():
+    """RSA tunnels keep their private key in NSS: no .secrets text."""
+    assert _conn.render_secrets(tunnel_for('vpn1')) is None
+
+
+# --- layout -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('major', [4, 5])
+def test_conn_at_column_0_keys_indented_no_blank_lines(major):
+    """The seed insists: keep the indentation before each parameter; no blank line inside the section."""
+    tunnel = tunnel_for('vpn1', left_subnets=['172.16.1.0/24', '172.16.2.0/24'], options={'mtu': 1400})
+    lines = _conn.render_conn(tunnel, major).splitlines()
+    conn_at = [i for i, line in enumerate(lines) if line.startswith('conn ')]
+    assert conn_at == [2]
+    for line in lines[3:]:
+        assert line.startswith('    ') and line.strip(), repr(line)
+        assert '=' in line and ' = ' not in line
+    assert all(line.startswith('#') for line in lines[:2])
+
+
+def test_header_marker_is_recognised():
+    """is_managed: our files start with the marker; a hand-written conn or a later marker is not ours."""
+    assert _conn.is_managed(_conn.render_conn(tunnel_for('vpn1'), 4))
+    assert not _conn.is_managed('conn net-to-net\n    left=97.158.253.25\n')
+    assert not _conn.is_managed('# my notes\n%s\n' % _conn.MARKER)
+    assert not _conn.is_managed('')
+    assert not _conn.is_managed(None)
+
+
+def test_options_are_rendered_sorted_before_auto():
+    """Extra keys come in sorted order (stable files, stable diffs), after the model's keys, before auto."""
+    text = _conn.render_conn(tunnel_for('vpn1', options={'mtu': 1400, 'fragmentation': True,
+                                                         'ikelifetime': '8h', 'encapsulation': 'auto'}), 4)
+    keys = keys_of(text)
+    assert keys[-5:] == ['encapsulation', 'fragmentation', 'ikelifetime', 'mtu', 'auto']
+    assert value_of(text, 'fragmentation') == 'yes'
+    assert value_of(text, 'mtu') == '1400'
+
+
+def test_sourceip_is_written_for_its_side():
+    """left_sourceip becomes leftsourceip (the gateway's address inside its subnet)."""
+    text = _conn.render_conn(tunnel_for('vpn1', left_sourceip='172.16.1.1'), 4)
+    assert value_of(text, 'leftsourceip') == '172.16.1.1'
+    assert value_of(text, 'rightsourceip') is None
+
+
+def test_file_paths():
+    """One file per tunnel under /etc/ipsec.d."""
+    assert _conn.conf_path('net-to-net') == '/etc/ipsec.d/net-to-net.conf'
+    assert _conn.secrets_path('net-to-net') == '/etc/ipsec.d/net-to-net.secrets'

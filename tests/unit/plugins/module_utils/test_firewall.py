@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The gateway's kernel settings and filter rules, as text: ``plugins/module_utils/_firewall.py``.
+
+The seed: forwarding on ("Each Linux VPN device needs to have routing or IP forwarding
+enabled"), and tunnel traffic exempted from MASQUERADE ("-d ! 10.0.0.0/24"). Here
+the rules are read as text; ``tests/integration/test_nft_nat_exemption.py`` shows the
+nftables exemption working in a kernel.
+
+The gateway is vpn1 of the seed (198.51.100.10, LAN 172.16.1.0/24) with three tunnels:
+the seed's net-to-net to vpn2, a dual-stack one to vpn3 (IPv6 pairs inside IPv4
+gateways), and one to an appliance we do not manage.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+import re
+
+import pytest
+
+from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall
+
+HOSTVARS = {
+    'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_hostkey': {'pubkey': '0sAwEAAVPN1'}},
+    'vpn2': {'sitevpn_public_address': '203.0.113.10', 'sitevpn_hostkey': {'pubkey': '0sAwEAAVPN2'}},
+    'vpn3': {'sitevpn_public_address': '192.0.2.30', 'sitevpn_hostkey': {'pubkey': '0sAwEAAVPN3'}},
+}
+
+NET_TO_NET = {'name': 'net-to-net', 'left': 'vpn1', 'right': 'vpn2',
+              'left_subnets': '172.16.1.0/24', 'right_subnets': '10.0.0.0/24'}
+DUAL_STACK = {'name': 'to-vpn3', 'left': 'vpn1', 'right': 'vpn3',
+              'left_subnets': ['172.16.2.0/24', '2001:db8:1::/64'],
+              'right_subnets': ['10.0.3.0/24', '2001:db8:3::/64']}
+APPLIANCE = {'name': 'to-branch', 'left': 'vpn1', 'auth': 'psk', 'psk': 'q7Vd-3mXr9LpZt2Kw8YbNc4J',
+             'right': {'address': '203.0.113.50'},
+             'left_subnets': '172.16.1.0/24', 'right_subnets': '10.50.0.0/16'}
+
+
+def gateway_tunnels(*tunnels):
+    return resolve(list(tunnels), 'vpn1', HOSTVARS)
+
+
+ALL = (NET_TO_NET, DUAL_STACK, APPLIANCE)
+
+
+def chain(nft_text, name):
+    """The lines inside ``chain NAME { ... }`` of an nft script."""
+    match = re.search(r'^    chain %s \{\n(.*?)^    \}' % name, nft_text, re.S | re.M)
+    assert match, 'no chain %s in:\n%s' % (name, nft_text)
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+# --- sysctl ----------------------------------------------------------------------------------
+
+def test_sysctls_wanted():
+    """Forwarding on; redirects off for all, default and each interface; rp_filter as asked."""
+    wanted = _firewall.sysctls(['eth1', 'eth0'], forwarding=True, rp_filter=2)
+    assert wanted['net.ipv4.ip_forward'] == '1'
+    for scope in ('all', 'default', 'eth0', 'eth1'):
+        assert wanted['net.ipv4.conf.%s.send_redirects' % scope] == '0'
+        assert wanted['net.ipv4.conf.%s.accept_redirects' % scope] == '0'
+        assert wanted['net.ipv4.conf.%s.rp_filter' % scope] == '2'
+    assert len(wanted) == 1 + 4 * 3
+
+
+def test_sysctls_rp_filter_none_is_left_alone_and_forwarding_can_be_off():
+    """rp_filter None: not managed. forwarding False: 0 (a host that only terminates tunnels)."""
+    wanted = _firewall.sysctls([], forwarding=False, rp_filter=None)
+    assert wanted['net.ipv4.ip_forward'] == '0'
+    assert not [key for key in wanted if key.endswith('rp_filter')]
+
+
+def test_sysctl_file_is_sorted_and_marked():
+    """The sysctl.d file: marker comment, then `key = value` lines in sorted order."""
+    text = _firewall.render_sysctl(_firewall.sysctls(['eth0'], rp_filter=0))
+    lines = text.splitlines()
+    assert lines[0].startswith(_firewall.MARKER)
+    assert lines[1:] == sorted(lines[1:])
+    assert 'net.ipv4.ip_forward = 1' in lines
+
+
+# --- pairs and peers --------------------------------------------------------------------------
+
+def test_pairs_are_local_remote_of_one_family():
+    """Every local x remote subnet pair of the same family; mixed-family pairs do not exist."""
+    pairs = _firewall.pairs(gateway_tunnels(*ALL))
+    assert pairs == [
+        ('net-to-net', '172.16.1.0/24', '10.0.0.0/24', '203.0.113.10'),
+        ('to-vpn3', '172.16.2.0/24', '10.0.3.0/24', '192.0.2.30'),
+        ('to-vpn3', '2001:db8:1::/64', '2001:db8:3::/64', '192.0.2.30'),
+        ('to-branch', '172.16.1.0/24', '10.50.0.0/16', '203.0.113.50'),
+    ]
+
+
+def test_pairs_are_seen_from_the_local_side():
+    """On vpn2 (right end) local is 10.0.0.0/24 and the peer is vpn1."""
+    on_vpn2 = resolve([NET_TO_NET], 'vpn2', HOSTVARS)
+    assert _firewall.pairs(on_vpn2) == [('net-to-net', '10.0.0.0/24', '172.16.1.0/24', '198.51.100.10')]
+    assert _firewall.peers(on_vpn2) == ['198.51.100.10']
+
+
+def test_peers_are_listed_once():
+    """Two tunnels to the same peer give one peer address."""
+    second = dict(NET_TO_NET, name='net-to-net-2', left_subnets='172.16.9.0/24', right_subnets='10.0.9.0/24')
+    assert _firewall.peers(gateway_tunnels(NET_TO_NET, second)) == ['203.0.113.10']
+
+
+# --- nftables ------------------------------------------------------------------------------------
+
+def test_nft_replaces_its_own_table_atomically():
+    """Create-then-delete-then-define: one nft -f transaction, no window without rules, no other table touched."""
+    lines = _firewall.render_nft(gateway_tunnels(*ALL)).splitlines()
+    assert lines[:3] == ['table inet sitevpn_ipsec', 'delete table inet sitevpn_ipsec', 'table inet sitevpn_ipsec {']
+    assert not [line for line in lines if line.startswith('table') and 'sitevpn_ipsec' not in line]
+
+
+def test_nft_accepts_ike_and_esp_from_each_peer():
+    """Input: UDP 500/4500 and ESP from every peer, and nothing else."""
+    rules = chain(_firewall.render_nft(gateway_tunnels(*ALL)), 'input')
+    assert rules[0] == 'type filter hook input priority filter - 10; policy accept;'
+    for peer in ('203.0.113.10', '192.0.2.30', '203.0.113.50'):
+        assert 'ip saddr %s udp dport { 500, 4500 } accept comment "IKE and NAT-T from peer"' % peer in rules
+        assert 'ip saddr %s meta l4proto esp accept comment "ESP from peer"' % peer in rules
+    assert len(rules) == 1 + 2 * 3
+
+
+def test_nft_forwards_each_pair_only_when_ipsec_protected():
+    """Forward: in from the remote subnet when it came through IPsec, out when it will go through it."""
+    rules = chain(_firewall.render_nft(gateway_tunnels(*ALL)), 'forward')
+    assert 'ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 meta ipsec exists accept comment "net-to-net"' in rules
+    assert 'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 rt ipsec exists accept comment "net-to-net"' in rules
+    assert 'ip6 saddr 2001:db8:3::/64 ip6 daddr 2001:db8:1::/64 meta ipsec exists accept comment "to-vpn3"' in rules
+    assert len([r for r in rules if r.endswith('"') and ' accept ' in r]) == 2 * 4
+
+
+def test_nft_leak_guard_drops_each_pair_in_clear_after_the_ipsec_accepts():
+    """While pluto is down nothing between the sites may be forwarded in clear: each pair is
+    dropped, both ways, after the accepts that need IPsec. leak_guard=False leaves only the accepts."""
+    rules = chain(_firewall.render_nft(gateway_tunnels(NET_TO_NET)), 'forward')[1:]
+    assert rules == [
+        'ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 meta ipsec exists accept comment "net-to-net"',
+        'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 rt ipsec exists accept comment "net-to-net"',
+        'ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 drop comment "net-to-net: never in clear"',
+        'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 drop comment "net-to-net: never in clear"',
+    ]
+    unguarded = chain(_firewall.render_nft(gateway_tunnels(NET_TO_NET), leak_guard=False), 'forward')[1:]
+    assert unguarded == rules[:2]
+
+
+def test_nft_nat_exemption_is_an_identity_snat_before_any_masquerade():
+    """The seed's `-d ! remote`, done in our own chain at srcnat - 50: `snat ip to ip saddr` binds
+    the connection to its own address, so a later MASQUERADE chain is never consulted."""
+    rules = chain(_firewall.render_nft(gateway_tunnels(*ALL)), 'postrouting')
+    assert 'type nat hook postrouting priority srcnat - 50; policy accept;' in rules
+    snat = [r for r in rules if ' snat ' in r]
+    assert snat == [
+        'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 snat ip to ip saddr comment "net-to-net: NAT exemption"',
+        'ip saddr 172.16.2.0/24 ip daddr 10.0.3.0/24 snat ip to ip saddr comment "to-vpn3: NAT exemption"',
+        'ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8:3::/64 snat ip6 to ip6 saddr comment "to-vpn3: NAT exemption"',
+        'ip saddr 172.16.1.0/24 ip daddr 10.50.0.0/16 snat ip to ip saddr comment "to-branch: NAT exemption"',
+    ]
+
+
+def test_nft_switches():
+    """allow_ike=False leaves input empty; nat_exemption=False leaves postrouting empty."""
+    text = _firewall.render_nft(gateway_tunnels(*ALL), allow_ike=False, nat_exemption=False)
+    assert chain(text, 'input') == ['type filter hook input priority filter - 10; policy accept;']
+    assert [r for r in chain(text, 'postrouting') if not r.startswith('#')] == [
+        'type nat hook postrouting priority srcnat - 50; policy accept;']
+    assert len([r for r in chain(text, 'forward') if ' accept ' in r]) == 2 * 4    # forwarding stays
+
+
+def test_nft_ipv6_peer():
+    """An IPv6 peer is matched with ip6 saddr."""
+    hv = {'gw6a': {'sitevpn_public_address': '2001:db8:ff::a'}, 'gw6b': {'sitevpn_public_address': '2001:db8:ff::b'}}
+    tunnels = resolve([{'name': 'v6', 'left': 'gw6a', 'right': 'gw6b', 'auth': 'psk',
+                        'psk': 'q7Vd-3mXr9LpZt2Kw8YbNc4J',
+                        'left_subnets': '2001:db8:a::/48', 'right_subnets': '2001:db8:b::/48'}], 'gw6a', hv)
+    rules = chain(_firewall.render_nft(tunnels), 'input')
+    assert 'ip6 saddr 2001:db8:ff::b meta l4proto esp accept comment "ESP from peer"' in rules
+
+
+def test_absent_tunnels_contribute_nothing():
+    """A tunnel being removed leaves no rule behind, in either backend."""
+    absent = dict(DUAL_STACK, state='absent')
+    present = gateway_tunnels(NET_TO_NET)
+    with_absent = gateway_tunnels(NET_TO_NET, absent)
+    assert len(with_absent) == 2
+    assert _firewall.render_nft(with_absent) == _firewall.render_nft(present)
+    assert _firewall.render_iptables(with_absent) == _firewall.render_iptables(present)
+    assert _firewall.pairs(with_absent) == _firewall.pairs(present)
+    assert _firewall.peers(with_absent) == _firewall.peers(present)
+
+
+# --- iptables ------------------------------------------------------------------------------------
+
+def test_iptables_declares_its_three_chains():
+    """iptables-restore --noflush input: declaring a chain flushes only that chain."""
+    lines = _firewall.render_iptables(gateway_tunnels(*ALL)).splitlines()
+    assert lines[:3] == ['*filter', ':SITEVPN-INPUT - [0:0]', ':SITEVPN-FORWARD - [0:0]']
+    assert lines.count('COMMIT') == 2
+    assert lines[lines.index('*nat') + 1] == ':SITEVPN-POSTROUTING - [0:0]'
+    # only our chains are written to
+    assert set(re.findall(r'^-A (\S+)', '\n'.join(lines), re.M)) == {
+        'SITEVPN-INPUT', 'SITEVPN-FORWARD', 'SITEVPN-POSTROUTING'}
+
+
+def test_iptables_nat_exemption_accepts_the_pair():
+    """-A SITEVPN-POSTROUTING -s LOCAL -d REMOTE ... -j ACCEPT: decided before any MASQUERADE below."""
+    text = _firewall.render_iptables(gateway_tunnels(*ALL))
+    assert ('-A SITEVPN-POSTROUTING -s 172.16.1.0/24 -d 10.0.0.0/24 -m comment --comment '
+            '"net-to-net: NAT exemption" -j ACCEPT') in text.splitlines()
+    assert re.search(r'^-A SITEVPN-POSTROUTING -s 172\.16\.1\.0/24 -d 10\.50\.0\.0/16 .*-j ACCEPT$', text, re.M)
+
+
+def test_iptables_input_and_forward():
+    """IKE/ESP per peer as /32; forward per pair with the IPsec policy match."""
+    lines = _firewall.render_iptables(gateway_tunnels(NET_TO_NET)).splitlines()
+    assert ('-A SITEVPN-INPUT -s 203.0.113.10/32 -p udp -m multiport --dports 500,4500 -m comment --comment '
+            '"IKE and NAT-T from peer" -j ACCEPT') in lines
+    assert '-A SITEVPN-INPUT -s 203.0.113.10/32 -p esp -m comment --comment "ESP from peer" -j ACCEPT' in lines
+    assert ('-A SITEVPN-FORWARD -s 10.0.0.0/24 -d 172.16.1.0/24 -m policy --dir in --pol ipsec '
+            '-m comment --comment "net-to-net" -j ACCEPT') in lines
+    assert ('-A SITEVPN-FORWARD -s 172.16.1.0/24 -d 10.0.0.0/24 -m policy --dir out --pol ipsec '
+            '-m comment --comment "net-to-net" -j ACCEPT') in lines
+    # the leak guard, after the accepts
+    drops = [line for line in lines if line.endswith('-j DROP')]
+    assert drops == [
+        '-A SITEVPN-FORWARD -s 10.0.0.0/24 -d 172.16.1.0/24 -m comment --comment "net-to-net: never in clear" -j DROP',
+        '-A SITEVPN-FORWARD -s 172.16.1.0/24 -d 10.0.0.0/24 -m comment --comment "net-to-net: never in clear" -j DROP',
+    ]
+    assert lines.index(drops[0]) > max(i for i, line in enumerate(lines) if line.endswith('-j ACCEPT')
+                                       and 'SITEVPN-FORWARD' in line)
+
+
+def test_iptables_skips_ipv6_pairs_and_peers():
+    """iptables is IPv4: the dual-stack tunnel's IPv6 pair (and any IPv6 peer) is left out."""
+    text = _firewall.render_iptables(gateway_tunnels(*ALL))
+    assert '2001:db8' not in text
+    assert '-s 172.16.2.0/24 -d 10.0.3.0/24' in text
+
+
+def test_iptables_tag_is_a_final_return():
+    """The tag rides on a RETURN at the end of SITEVPN-INPUT: it never decides anything."""
+    lines = _firewall.render_iptables(gateway_tunnels(NET_TO_NET), tag='sitevpn rules abc').splitlines()
+    tagged = lines.index('-A SITEVPN-INPUT -m comment --comment "sitevpn rules abc" -j RETURN')
+    assert lines[tagged + 1] == 'COMMIT'
+
+
+# --- the install script -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('backend', ['nftables', 'iptables'])
+def test_script_is_deterministic(backend):
+    """Same tunnels, same script and tag: the module can compare what runs with what is wanted."""
+    first = _firewall.render_script(backend, gateway_tunnels(*ALL))
+    second = _firewall.render_script(backend, copy.deepcopy(gateway_tunnels(*ALL)))
+    assert first == second
+    script, tag = first
+    assert re.match(r'^sitevpn rules [0-9a-f]{16}$', tag)
+    assert tag in script
+    assert script.startswith('#!/bin/sh\n' + _firewall.MARKER)
+    assert '\nset -e\n' in script
+
+
+@pytest.mark.parametrize('backend', ['nftables', 'iptables'])
+def test_changed_tunnel_changes_the_tag(backend):
+    """One subnet changed: another tag, so the live rules are seen to be stale."""
+    before = _firewall.render_script(backend, gateway_tunnels(NET_TO_NET))[1]
+    after = _firewall.render_script(backend, gateway_tunnels(dict(NET_TO_NET, right_subnets='10.0.1.0/24')))[1]
+    assert before != after
+
+
+def test_tag_depends_on_backend_and_binary():
+    """Switching backend, or iptables to iptables-legacy, is a change too."""
+    tunnels = gateway_tunnels(NET_TO_NET)
+    tags = {_firewall.render_script('nftables', tunnels)[1], _firewall.render_script('iptables', tunnels)[1],
+            _firewall.render_script('iptables', tunnels, iptables='iptables-legacy')[1]}
+    assert len(tags) == 3
+
+
+def test_nft_script_feeds_the_tagged_ruleset_to_nft():
+    """nftables: one heredoc into `nft -f -` with the table comment carrying the tag."""
+    script, tag = _firewall.render_script('nftables', gateway_tunnels(NET_TO_NET))
+    assert "nft -f - <<'EOF'\n" in script and script.endswith('\nEOF\n')
+    assert '    comment "%s"' % tag in script
+
+
+def test_iptables_script_puts_our_chains_first():
+    """iptables: restore with --noflush, then make our jumps rule 1 of INPUT, FORWARD, nat POSTROUTING."""
+    script, _tag = _firewall.render_script('iptables', gateway_tunnels(NET_TO_NET), iptables='iptables-legacy')
+    assert 'IPT=iptables-legacy\n' in script
+    assert "$IPT-restore -w --noflush <<'EOF'" in script
+    assert script.rstrip('\n').splitlines()[-3:] == [
+        'ensure_first filter INPUT SITEVPN-INPUT',
+        'ensure_first filter FORWARD SITEVPN-FORWARD',
+        'ensure_first nat POSTROUTING SITEVPN-POSTROUTING',
+    ]
+
+
+def test_backend_none_and_unknown():
+    """backend none installs nothing (but still has a tag); an unknown backend is a ValueError."""
+    script, tag = _firewall.render_script('none', gateway_tunnels(NET_TO_NET))
+    assert ': nothing to install' in script and tag.startswith('sitevpn rules ')
+    with pytest.raises(ValueError, match='unknown firewall backend'):
+        _firewall.render_script('pf', [])
+
+
+def test_unit_reinstalls_rules_before_ipsec():
+    """The boot unit runs the same script before ipsec starts, and follows nftables restarts."""
+    unit = _firewall.render_unit('nftables')
+    assert 'ExecStart=%s' % _firewall.SCRIPT in unit
+    assert 'Before=ipsec.service' in unit and 'PartOf=nftables.service' in unit
+    assert 'PartOf' not in _firewall.render_unit('iptables')

@@ -59,6 +59,7 @@ PSK_RESULT_VAR = "__sitevpn_psk_result"
 
 def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
     normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak)
+    representatives = _model.psk_representatives(normalized)
     resolved = []
     missing = []
     for tunnel in normalized:
@@ -79,11 +80,15 @@ def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
                         missing.append((tunnel["name"], side + ".pubkey",
                                         "no RSA public key of %s yet: run the keys role on it (sitevpn_hostkey fact)"
                                         % end["host"]))
+        item["psk_source"] = "given" if item["psk"] else None
         if item["auth"] == "psk" and item["state"] == "present" and not item["psk"]:
-            owner = _model.psk_owner(item)
-            known = ((_model._hostvar(hostvars, owner, PSK_RESULT_VAR) or {}).get("psks") or {}).get(tunnel["name"])
+            # one generated key per pair of IKE IDs, kept under the name of the pair's first tunnel
+            keeper = representatives[_model.psk_pair(item)]
+            owner = _model.psk_owner(keeper)
+            known = ((_model._hostvar(hostvars, owner, PSK_RESULT_VAR) or {}).get("psks") or {}).get(keeper["name"])
             if known:
                 item["psk"] = known
+                item["psk_source"] = "generated"
             elif require_keys:
                 missing.append((tunnel["name"], "psk", "no PSK given and none generated on %s yet (keys role)" % owner))
         resolved.append(item)

@@ -12,6 +12,8 @@ version_added: 0.1.0
 description:
   - A generated PSK lives on one end of its tunnel, the left one (the right one when left is an unmanaged
     peer); every run reads it back from there, so both ends agree on every later run.
+  - Libreswan picks a PSK by the pair of IKE IDs, so tunnels between the same two IDs share one key, kept
+    under the name of the first of them; only that tunnel is returned for the pair.
 positional: host
 options:
   _input:
@@ -38,11 +40,11 @@ _value:
   elements: dict
 """
 
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model import psk_owner
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model import psk_owner, psk_representatives
 
 
 def psk_owned_by(tunnels, host):
-    return [t for t in tunnels if psk_owner(t) == host]
+    return [t for t in psk_representatives(tunnels).values() if psk_owner(t) == host]
 
 
 class FilterModule(object):

@@ -205,6 +205,21 @@ def _end(raw_end, side, raw, label, hostvars, problems):
     return end
 
 
+def psk_pair(tunnel):
+    """Libreswan picks a PSK by the pair of IKE IDs: tunnels with the same pair share one key."""
+    return tuple(sorted((tunnel["left"]["id"], tunnel["right"]["id"])))
+
+
+def psk_representatives(tunnels):
+    """For PSK tunnels without a given key: pair of IDs -> the tunnel whose generated key they all use."""
+    chosen = {}
+    for tunnel in sorted(tunnels, key=lambda t: t["name"]):
+        given = tunnel.get("psk_source", "given" if tunnel.get("psk") else None) == "given"
+        if tunnel.get("auth") == "psk" and not given and tunnel.get("state", "present") == "present":
+            chosen.setdefault(psk_pair(tunnel), tunnel)
+    return chosen
+
+
 def psk_owner(tunnel):
     """The managed end that keeps a tunnel's generated PSK: left, unless left is an unmanaged peer."""
     return tunnel["left"]["host"] if tunnel["left"]["managed"] else tunnel["right"]["host"]
@@ -399,6 +414,7 @@ def normalize(tunnels, hostvars, allow_weak=False):
         result.append(tunnel)
 
     _check_across(result, problems)
+    _check_psk_pairs(result, problems)
     if problems.items:
         raise ModelError(problems.items)
     for tunnel in result:
@@ -406,6 +422,23 @@ def normalize(tunnels, hostvars, allow_weak=False):
             if tunnel[side]:
                 tunnel[side].pop("_nets", None)
     return result, warnings
+
+
+def _check_psk_pairs(tunnels, problems):
+    """Given PSKs of tunnels between the same two IKE IDs must be the same key."""
+    seen = {}
+    for tunnel in tunnels:
+        if tunnel.get("auth") != "psk" or tunnel["state"] != "present" or not tunnel["left"] or not tunnel["right"]:
+            continue
+        pair = psk_pair(tunnel)
+        if pair in seen:
+            first = seen[pair]
+            if (first["psk"] or None) != (tunnel["psk"] or None):
+                problems.add(tunnel["name"], "psk", "tunnel %s connects the same IKE IDs (%s, %s) and Libreswan keeps one "
+                             "PSK per pair of IDs: give both the same psk (or leave both unset)"
+                             % (first["name"], pair[0], pair[1]))
+        else:
+            seen[pair] = tunnel
 
 
 def _check_across(tunnels, problems):

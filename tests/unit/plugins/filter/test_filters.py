@@ -121,6 +121,30 @@ def test_given_psk_wins_over_a_generated_one():
     assert resolve(tunnels, 'vpn3', HOSTVARS)[0]['psk'] == 'Nonebutourselvescanfreeourminds'
 
 
+def test_psk_tunnels_between_the_same_two_ids_share_the_first_tunnels_generated_key():
+    """Libreswan picks a PSK by the pair of IKE IDs: a second PSK tunnel vpn1<->vpn3 (another subnet)
+    uses the key generated for the first one (by name), and only that one is generated."""
+    from ansible_collections.sitevpn.ipsec.plugins.filter.psk_owned_by import psk_owned_by
+    tunnels = copy.deepcopy(TUNNELS) + [{
+        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk',
+        'left_subnets': '172.16.2.0/24', 'right_subnets': '10.0.4.0/24'}]
+    resolved = dict((t['name'], t) for t in resolve(tunnels, 'vpn3', HOSTVARS))
+    assert resolved['vpn1-vpn3']['psk'] == resolved['vpn1-vpn3-voice']['psk'] == GENERATED_PSK
+    owned = psk_owned_by(resolve(tunnels, 'vpn1', HOSTVARS, require_keys=False), 'vpn1')
+    assert [t['name'] for t in owned] == ['vpn1-vpn3']
+
+
+def test_psk_tunnels_between_the_same_two_ids_cannot_have_different_given_keys():
+    tunnels = copy.deepcopy(TUNNELS) + [{
+        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk',
+        'psk': 'A-different-key-for-voice-0123456789', 'left_subnets': '172.16.2.0/24',
+        'right_subnets': '10.0.4.0/24'}]
+    with pytest.raises(ModelError) as caught:
+        resolve(tunnels, 'vpn1', HOSTVARS)
+    assert caught.value.problems[0][:2] == ('vpn1-vpn3-voice', 'psk')
+    assert 'one PSK per pair of IDs' in caught.value.problems[0][2]
+
+
 def test_resolved_tunnels_do_not_share_state_with_each_other():
     """Each host gets its own copy: filling vpn1's view must not change vpn2's."""
     on_vpn1 = resolve(TUNNELS, 'vpn1', HOSTVARS)[0]

@@ -376,10 +376,17 @@ class Lab:
                     "lab_wan_address": wan.address.split("/")[0],
                     "lab_lan_address": lan.address.split("/")[0],
                     "lab_lan_subnet": str(ipaddress.ip_interface(lan.address).network),
-                    # where the peers reach this gateway: its WAN address, or its NAT router's
+                    # what the collection reads (see README): where the peers reach this gateway (its
+                    # WAN address, or its NAT router's), the LAN behind it, and the LAN host that proves it
                     "sitevpn_public_address": guest.hostvars.get("lab_public_nat_address",
                                                                  wan.address.split("/")[0]),
+                    "sitevpn_subnets": [str(ipaddress.ip_interface(lan.address).network)],
                 })
+                if "lab_public_nat_address" in guest.hostvars:
+                    vars_["sitevpn_local_address"] = wan.address.split("/")[0]
+                servers = [g.name for g in topo.guests if g.role == "server" and g.site == guest.site]
+                if servers:
+                    vars_["sitevpn_probe_host"] = servers[0]
             elif guest.role == "server":
                 vars_["lab_lan_address"] = guest.nics[0].address.split("/")[0]
                 # what a tunnel's probe pings when it names this host

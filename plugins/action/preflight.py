@@ -15,7 +15,7 @@ class ActionModule(ActionBase):
     """Check the whole tunnel list on the controller; runs nothing on any host."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("tunnels", "gateways", "allow_weak"))
+    _VALID_ARGS = frozenset(("tunnels", "topologies", "gateways", "allow_weak"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -28,7 +28,9 @@ class ActionModule(ActionBase):
         except TypeError:
             raise AnsibleActionFail("sitevpn_allow_weak_crypto must be true or false")
         try:
-            normalized, warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak)
+            normalized, warnings = _model.normalize(
+                tunnels, hostvars, allow_weak=allow_weak,
+                topologies=args.get("topologies", task_vars.get("sitevpn_topologies")))
         except _model.ModelError as exc:
             raise AnsibleActionFail(exc.message, result={"problems": [
                 {"tunnel": t, "field": f, "problem": p} for t, f, p in exc.problems]})

@@ -52,7 +52,8 @@ from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
 def host_probes(tunnels, host, hostvars):
     try:
-        normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=True)
+        normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=True,
+                                                 topologies=_model._hostvar(hostvars, host, "sitevpn_topologies"))
     except _model.ModelError as exc:
         raise AnsibleFilterError(exc.message)
     probes = []

@@ -10,8 +10,8 @@ name: host_tunnels
 short_description: The tunnels of one gateway, resolved for the conns module
 version_added: 0.1.0
 description:
-  - Checks O(_input) (the C(sitevpn_tunnels) list) against the inventory, keeps the tunnels that O(host) is
-    an end of, and fills in what the peer published through its host facts - its address, ID and RSA public
+  - Checks O(_input) (the C(sitevpn_tunnels) list, plus the tunnels that O(host)'s C(sitevpn_topologies)
+    expand to) against the inventory, keeps the tunnels that O(host) is an end of, and fills in what the peer published through its host facts - its address, ID and RSA public
     key (C(sitevpn_hostkey) fact of the P(sitevpn.ipsec.keys#role) role) - and the PSK.
   - Fails with every problem of the tunnel list, each naming the tunnel and the field.
 positional: host, hostvars
@@ -58,7 +58,8 @@ PSK_RESULT_VAR = "__sitevpn_psk_result"
 
 
 def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
-    normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak)
+    topologies = _model._hostvar(hostvars, host, "sitevpn_topologies")
+    normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak, topologies=topologies)
     representatives = _model.psk_representatives(normalized)
     resolved = []
     missing = []

@@ -23,6 +23,10 @@ options:
     description: The tunnels; defaults to C(sitevpn_tunnels).
     type: list
     elements: dict
+  topologies:
+    description: Hub-and-spoke and mesh topologies, expanded into tunnels; defaults to C(sitevpn_topologies).
+    type: list
+    elements: dict
   gateways:
     description: Hosts of the play; every managed end of a tunnel must be one of them.
     type: list

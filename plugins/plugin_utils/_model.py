@@ -261,14 +261,107 @@ def _int(raw, key, default, label, problems, minimum=0):
     return value
 
 
-def normalize(tunnels, hostvars, allow_weak=False):
-    """Check ``sitevpn_tunnels`` against the inventory; return normalised tunnels, or raise ModelError."""
+TOPOLOGY_KEYS = {"name", "hub", "spokes", "spoke_to_spoke", "mesh", "defaults"}
+
+
+def _host_subnets(host, hostvars, label, field, problems):
+    subnets = _hostvar(hostvars, host, "sitevpn_subnets")
+    if not subnets:
+        problems.add(label, field, "host %s has no sitevpn_subnets (the LANs behind it)" % host)
+        return []
+    return [subnets] if isinstance(subnets, str) else list(subnets)
+
+
+def _topology_probe(left, right, hostvars):
+    source, target = _hostvar(hostvars, left, "sitevpn_probe_host"), _hostvar(hostvars, right, "sitevpn_probe_host")
+    return {"from": source, "to": target} if source and target else None
+
+
+def expand_topologies(topologies, hostvars, problems):
+    """``sitevpn_topologies`` -> tunnels with unique, stable names.
+
+    A hub and its spokes: ``<name>-<spoke>``, hub on the left, the spoke initiating (spokes are
+    the ones behind NAT or dynamic links); with ``spoke_to_spoke``, each spoke's tunnel also
+    carries the other spokes' subnets, so spokes reach each other through the hub.
+    A full mesh of a group: ``<name>-<a>-<b>`` for every pair, in inventory-name order.
+    Subnets come from each host's ``sitevpn_subnets``; ``defaults`` apply to every tunnel.
+    """
+    tunnels = []
+    if not topologies:
+        return tunnels
+    if not isinstance(topologies, (list, tuple)):
+        problems.add("-", "sitevpn_topologies", "must be a list")
+        return tunnels
+    for index, topo in enumerate(topologies):
+        label = "topology %s" % ((topo.get("name") if isinstance(topo, dict) else None) or "#%d" % (index + 1))
+        if not isinstance(topo, dict):
+            problems.add(label, "-", "each topology must be a dict")
+            continue
+        unknown = set(topo) - TOPOLOGY_KEYS
+        if unknown:
+            problems.add(label, ", ".join(sorted(unknown)), "unknown key(s); known: %s" % ", ".join(sorted(TOPOLOGY_KEYS)))
+        name = topo.get("name")
+        if not name or not NAME_RE.match(str(name)):
+            problems.add(label, "name", "%r is not usable as a tunnel name prefix" % (name,))
+            continue
+        defaults = topo.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            problems.add(label, "defaults", "must be a dict of tunnel keys")
+            defaults = {}
+        members = []
+        if ("hub" in topo) == ("mesh" in topo):
+            problems.add(label, "hub/mesh", "give either hub (with spokes) or mesh (a list of hosts)")
+            continue
+        if "hub" in topo:
+            hub, spokes = topo["hub"], topo.get("spokes") or []
+            members = [hub] + list(spokes)
+            if not spokes:
+                problems.add(label, "spokes", "a hub needs at least one spoke")
+        else:
+            members = list(topo.get("mesh") or [])
+            if len(members) < 2:
+                problems.add(label, "mesh", "a mesh needs at least two hosts")
+        missing = [m for m in members if m not in hostvars]
+        if missing:
+            problems.add(label, "hub/spokes/mesh", "not in the inventory: %s" % ", ".join(map(str, missing)))
+            continue
+        subnets = dict((m, _host_subnets(m, hostvars, label, "sitevpn_subnets of %s" % m, problems)) for m in members)
+        if "hub" in topo:
+            for spoke in spokes:
+                hub_side = list(subnets[hub])
+                if topo.get("spoke_to_spoke"):
+                    hub_side += [n for other in spokes if other != spoke for n in subnets[other]]
+                tunnel = dict({"initiator": "right", "probe": _topology_probe(spoke, hub, hostvars)}, **defaults)
+                tunnel.update(name="%s-%s" % (name, spoke), left=hub, right=spoke,
+                              left_subnets=hub_side, right_subnets=subnets[spoke])
+                if tunnel.get("probe") is None:
+                    tunnel.pop("probe")
+                tunnels.append(tunnel)
+        else:
+            ordered = sorted(members)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1:]:
+                    tunnel = dict({"probe": _topology_probe(a, b, hostvars)}, **defaults)
+                    tunnel.update(name="%s-%s-%s" % (name, a, b), left=a, right=b,
+                                  left_subnets=subnets[a], right_subnets=subnets[b])
+                    if tunnel.get("probe") is None:
+                        tunnel.pop("probe")
+                    tunnels.append(tunnel)
+    return tunnels
+
+
+def normalize(tunnels, hostvars, allow_weak=False, topologies=None):
+    """Check ``sitevpn_tunnels`` (and ``sitevpn_topologies``) against the inventory.
+
+    Returns (normalised tunnels, warnings), or raises ModelError listing every problem.
+    """
     problems = _Problems()
     warnings = []
     if tunnels is None:
         tunnels = []
     if not isinstance(tunnels, (list, tuple)):
         raise ModelError([("-", "sitevpn_tunnels", "must be a list of tunnels, not %s" % type(tunnels).__name__)])
+    tunnels = list(tunnels) + expand_topologies(topologies, hostvars, problems)
     result = []
     names = {}
     for index, raw in enumerate(tunnels):
@@ -383,7 +476,9 @@ def normalize(tunnels, hostvars, allow_weak=False):
             problems.add(label, "dpd_action", "must be one of %s" % ", ".join(DPD_ACTIONS))
         if tunnel["dpd"]["delay"] and tunnel["dpd"]["timeout"] <= tunnel["dpd"]["delay"]:
             problems.add(label, "dpd_timeout", "must be longer than dpd_delay (%s)" % tunnel["dpd"]["delay"])
-        tunnel["initiator"] = raw.get("initiator", "left")
+        natted = [side for side, end in (("left", left), ("right", right)) if end and end.get("local_address")]
+        # behind NAT, only the NATed end can open the way (its NAT box has no port forward for IKE)
+        tunnel["initiator"] = raw.get("initiator", natted[0] if len(natted) == 1 else "left")
         if tunnel["initiator"] not in ("left", "right"):
             problems.add(label, "initiator", "must be left or right")
         elif left and right and not tunnel[tunnel["initiator"]]["managed"]:

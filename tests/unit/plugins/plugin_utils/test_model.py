@@ -546,3 +546,67 @@ def test_options_cannot_set_sourceip_the_model_renders():
     with pytest.raises(ModelError) as caught:
         normalize([n2n(left_sourceip='172.16.1.1', options={'leftsourceip': '172.16.1.2'})], HOSTVARS)
     assert any(f == 'options' and 'leftsourceip' in m for _t, f, m in caught.value.problems)
+
+
+# --- topologies: hub-and-spoke and mesh, expanded into tunnels -----------------------------------
+
+TOPO_HOSTVARS = {
+    'hq': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_subnets': ['172.16.1.0/24'],
+           'sitevpn_probe_host': 'hq-lan'},
+    'br1': {'sitevpn_public_address': '203.0.113.10', 'sitevpn_subnets': '10.0.0.0/24', 'sitevpn_probe_host': 'lan1'},
+    'br2': {'sitevpn_public_address': '203.0.113.138', 'sitevpn_subnets': ['172.16.3.0/24']},
+    'hq-lan': {}, 'lan1': {},
+}
+
+
+def test_a_hub_and_its_spokes_become_one_tunnel_per_spoke_with_stable_names():
+    """hq + [br1, br2] -> hq-br1 and hq-br2, hub on the left, each spoke initiating."""
+    topologies = [{'name': 'hq', 'hub': 'hq', 'spokes': ['br1', 'br2'], 'defaults': {'auth': 'psk'}}]
+    normalized, _ = normalize([], TOPO_HOSTVARS, topologies=topologies)
+    by_name = dict((t['name'], t) for t in normalized)
+    assert sorted(by_name) == ['hq-br1', 'hq-br2']
+    assert by_name['hq-br1']['left']['host'] == 'hq' and by_name['hq-br1']['initiator'] == 'right'
+    assert by_name['hq-br1']['left']['subnets'] == ['172.16.1.0/24']
+    assert by_name['hq-br1']['auth'] == 'psk'
+    # probes where both gateways name their LAN host
+    assert by_name['hq-br1']['probe'] == {'from': 'lan1', 'to': 'hq-lan'}
+    assert by_name['hq-br2']['probe'] is None
+
+
+def test_spoke_to_spoke_adds_the_other_spokes_lans_to_each_hub_side():
+    """With spoke_to_spoke, br1 reaches br2's LAN through the hub: the hub side of hq-br1 carries it,
+    and the hub's transit (one subnet local in one tunnel, remote in another) is not an overlap."""
+    topologies = [{'name': 'hq', 'hub': 'hq', 'spokes': ['br1', 'br2'], 'spoke_to_spoke': True}]
+    normalized, _ = normalize([], TOPO_HOSTVARS, topologies=topologies)
+    hq_br1 = [t for t in normalized if t['name'] == 'hq-br1'][0]
+    assert hq_br1['left']['subnets'] == ['172.16.1.0/24', '172.16.3.0/24']
+
+
+def test_a_mesh_connects_every_pair_once():
+    normalized, _ = normalize([], TOPO_HOSTVARS, topologies=[{'name': 'core', 'mesh': ['br2', 'hq', 'br1']}])
+    assert sorted(t['name'] for t in normalized) == ['core-br1-br2', 'core-br1-hq', 'core-br2-hq']
+
+
+@pytest.mark.parametrize('topology, field', [
+    ({'name': 'hq', 'hub': 'hq'}, 'spokes'),
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['nowhere']}, 'hub/spokes/mesh'),
+    ({'name': 'hq', 'mesh': ['hq']}, 'mesh'),
+    ({'name': 'hq', 'hub': 'hq', 'mesh': ['br1'], 'spokes': ['br1']}, 'hub/mesh'),
+    ({'name': 'bad name', 'mesh': ['hq', 'br1']}, 'name'),
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['br1'], 'spokez': 1}, 'spokez'),
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['lan1']}, 'sitevpn_subnets of lan1'),
+])
+def test_a_broken_topology_names_itself_and_the_field(topology, field):
+    with pytest.raises(ModelError) as caught:
+        normalize([], TOPO_HOSTVARS, topologies=[topology])
+    assert any(t.startswith('topology') and field in f for t, f, _m in caught.value.problems), caught.value.problems
+
+
+def test_the_gateway_behind_nat_initiates_by_default():
+    """Only the NATed end can open the way through its NAT box."""
+    hostvars = dict(TOPO_HOSTVARS, br1=dict(TOPO_HOSTVARS['br1'], sitevpn_local_address='192.168.0.10'))
+    tunnel = {'name': 'n', 'left': 'hq', 'right': 'br1', 'left_subnets': '172.16.1.0/24',
+              'right_subnets': '10.0.0.0/24'}
+    normalized, _ = normalize([tunnel], hostvars)
+    assert normalized[0]['initiator'] == 'right'
+    assert normalized[0]['right']['local_address'] == '192.168.0.10'

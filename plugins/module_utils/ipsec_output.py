@@ -254,7 +254,7 @@ _ERROR_PATTERNS = (
         r'|INVALID_SYNTAX|INVALID_COOKIE|INVALID_SPI|TEMPORARY_FAILURE|INTERNAL_ADDRESS_FAILURE'
         r'|FAILED_CP_REQUIRED|UNSUPPORTED_CRITICAL_PAYLOAD|zero IKE SA Responder SPI'
         r'|^deleting (?:IKE SA|ISAKMP SA|IPsec SA|Child SA|state)\b|\brevival attempt \d+ scheduled\b'
-        r'|\breleasing whack\b|\bFATAL ERROR\b|^NSS: .*\bfailed\b|\bKE payload is \d+ bytes', re.I)),
+        r'|\breleasing whack\b|\bFATAL ERROR\b|\bASSERTION FAILED\b|^NSS: .*\bfailed\b|\bKE payload is \d+ bytes', re.I)),
 )
 
 # updown script chatter ('"c" #2: command "up" output: ...') is the script's, not pluto's:
@@ -1395,8 +1395,10 @@ _ADD_FAIL_NAMED_RES = (
     re.compile(r"^while loading '(?P<name>[^']*)':"),
 )
 # Failures that name none: addconn FATAL ERROR, bare config complaints.
+# 5.2 addconn dies on some bad values ('leftrsasigkey=' empty) with 'FATAL: ASSERTION FAILED:
+# ipsec addconn: ...' and exit 134, printing nothing else (seen live).
 _ADD_FAIL_RE = re.compile(
-    r'\bFATAL ERROR\b|failed to add (?:[\w-]+ )?connection|did not load properly|not found \(tried aliases\)'
+    r'\bFATAL ERROR\b|\bASSERTION FAILED\b|failed to add (?:[\w-]+ )?connection|did not load properly|not found \(tried aliases\)'
     r'|\bconnection must use\b|\bunrecognized keyword\b|\bsyntax error\b|Pluto is not running'
     r'|connect\(pluto_ctl\) failed|\bno connection (?:or alias )?named\b'
     r'|\bikev1-policy\b.{0,60}\b(?:drop|reject|refus|not allow)|\bIKEv1 (?:is )?(?:not (?:supported|allowed)|disabled)\b',

@@ -18,8 +18,8 @@ description:
   - The service is restarted only when C(config setup) changed while it was running; a running pluto
     with an unchanged configuration is left alone, so established tunnels are not disturbed.
   - Detects an old Openswan installation (the seed's software) and refuses to continue unless
-    O(replace_openswan=true), in which case Openswan is removed first. Openswan's C(: RSA {) key blocks in
-    C(/etc/ipsec.secrets) are not migrated; Libreswan keeps private keys in its NSS database.
+    O(replace_openswan=true), in which case Openswan is removed first. The RSA private key blocks Openswan
+    kept in C(/etc/ipsec.secrets) are not migrated; Libreswan keeps private keys in its NSS database.
 author:
   - sitevpn maintainers
 options:

@@ -26,14 +26,17 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def lab_for(request):
-    """lab_for('seed') -> a LabSession of that topology, shared within the session."""
+    """lab_for('seed') -> a LabSession of that topology, shared within the session.
 
-    def factory(topology="seed"):
-        if topology not in _SESSIONS:
-            session = LabSession("t-" + topology, topology)
+    ``name`` gives a test module a lab of its own (state it must not share)."""
+
+    def factory(topology="seed", name=None):
+        key = name or topology
+        if key not in _SESSIONS:
+            session = LabSession("t-" + key, topology)
             session.up()
-            _SESSIONS[topology] = session
-        return _SESSIONS[topology]
+            _SESSIONS[key] = session
+        return _SESSIONS[key]
 
     yield factory
     errors = []
@@ -46,8 +49,8 @@ def lab_for(request):
     assert not errors, errors
 
 
-def release(topology):
+def release(key):
     """Tear a shared lab down early (to free memory and CPU for the next one)."""
-    session = _SESSIONS.pop(topology, None)
+    session = _SESSIONS.pop(key, None)
     if session:
         session.down()

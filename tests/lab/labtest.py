@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
 
@@ -56,8 +58,21 @@ class LabSession(object):
         left = self.lab.leftovers()
         assert left == [], "lab tear-down left: %s" % left
 
-    def vars(self, *names):
-        self.lab.set_vars([n if os.path.isabs(n) else os.path.join(VARS, n) for n in names])
+    def vars(self, *names, **inline):
+        """Scenario files (from tests/lab/vars) as group_vars/all; keyword args as one more file."""
+        files = [n if os.path.isabs(n) else os.path.join(VARS, n) for n in names]
+        if inline:
+            path = os.path.join(self.lab.dir, "inline-vars.yml")
+            with open(path, "w") as handle:
+                yaml.safe_dump(inline, handle)
+            files.append(path)
+        self.lab.set_vars(files)
+
+    def host_vars(self, host, **values):
+        directory = os.path.join(self.lab.inventory, "host_vars")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, host + ".yml"), "w") as handle:
+            yaml.safe_dump(values, handle)
 
     def playbook(self, playbook="site-to-site.yml", *args, **kwargs):
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),

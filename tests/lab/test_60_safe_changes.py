@@ -1,0 +1,221 @@
+"""Changes in a change window: nothing lost, nothing leaked, the rest untouched.
+
+One lab, three PSK tunnels between vpn1 and vpn2 (tests/lab/vars/three-tunnels.yml);
+the tests build on each other in order.
+"""
+
+import re
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from labtest import VARS
+
+GATEWAYS = ("vpn1", "vpn2")
+CHECKSUMS = ("sha256sum /etc/ipsec.conf /etc/ipsec.d/*.conf /etc/ipsec.d/*.secrets "
+             "/etc/sysctl.d/60-sitevpn-ipsec.conf /usr/local/sbin/sitevpn-ipsec-firewall 2>/dev/null")
+
+
+@pytest.fixture(scope="module")
+def lab(lab_for):
+    session = lab_for("seed", name="changes")
+    with open(VARS + "/three-tunnels.yml") as handle:
+        session.tunnels = yaml.safe_load(handle)["sitevpn_tunnels"]
+    return session
+
+
+def tunnels(lab, **changes):
+    """The three tunnels, with per-tunnel changes: tunnels(lab, voice={'esp': ...})."""
+    result = []
+    for tunnel in lab.tunnels:
+        result.append(dict(tunnel, **changes.get(tunnel["name"], {})))
+    return result
+
+
+def sas(lab, gateway="vpn1"):
+    """tunnel name -> set of SA serials (pluto) and SPIs (kernel) of the gateway."""
+    found = {}
+    for line in lab.sh(gateway, "ipsec trafficstatus", check=False).stdout.splitlines():
+        match = re.search(r'#(\d+): "([^"/]+)', line)
+        if match:
+            found.setdefault(match.group(2), set()).add(int(match.group(1)))
+    return found
+
+
+def files(lab):
+    return dict((gw, lab.sh(gw, CHECKSUMS, check=False).stdout) for gw in GATEWAYS)
+
+
+def pluto_pid(lab, gateway="vpn1"):
+    return lab.sh(gateway, "pidof pluto").stdout.strip()
+
+
+def encrypted(lab):
+    evidence = lab.ping_across(count=2)
+    return evidence["received"] == 2 and evidence["esp"] >= 4 and evidence["icmp_clear"] == 0
+
+
+def test_three_tunnels_come_up(lab):
+    lab.vars(sitevpn_tunnels=tunnels(lab))
+    run = lab.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert sorted(sas(lab)) == ["backup", "net-to-net", "voice"]
+    assert encrypted(lab)
+
+
+@pytest.mark.parametrize("broken, tunnel, field", [
+    ({"net-to-net": {"right_subnets": "172.16.1.0/25"}}, "net-to-net", "right_subnets"),      # overlaps left
+    ({"voice": {"esp": "3des-md5"}}, "voice", "esp"),                                         # weak
+    ({"backup": {"psk": "short-key"}}, "backup", "psk"),                                       # < 20 bytes
+    ({"voice": {"right_subnets": "10.0.0.0/25"}}, "voice", "right_subnets"),                  # across tunnels
+    ({"voice": {"right": "vpn9"}}, "voice", "right"),                                          # not in inventory
+])
+def test_bad_input_fails_before_any_host_is_touched(lab, broken, tunnel, field):
+    before, sa_before = files(lab), sas(lab)
+    lab.vars(sitevpn_tunnels=tunnels(lab, **broken))
+    run = lab.playbook()
+    assert run.rc != 0
+    assert "tunnel %s, field %s" % (tunnel, field) in run.out
+    assert "Install, configure and start Libreswan" not in run.out      # no role ran
+    assert files(lab) == before and sas(lab) == sa_before
+
+
+def test_changing_one_tunnel_leaves_the_others_sas_and_pluto_alone(lab):
+    before, pid = sas(lab), pluto_pid(lab)
+    lab.vars(sitevpn_tunnels=tunnels(lab, voice={"esp": "aes_gcm128"}))
+    run = lab.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    after = sas(lab)
+    assert after["net-to-net"] == before["net-to-net"] and after["backup"] == before["backup"]
+    assert after["voice"] != before["voice"]
+    assert pluto_pid(lab) == pid                        # no restart for a tunnel change
+    lab.tunnels = tunnels(lab, voice={"esp": "aes_gcm128"})
+
+
+def test_only_a_config_setup_change_restarts_pluto(lab):
+    pid = pluto_pid(lab)
+    lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"})
+    run = lab.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert pluto_pid(lab) != pid
+    assert encrypted(lab)
+
+
+def test_a_config_libreswan_rejects_is_never_installed(lab):
+    before, sa_before = files(lab), sas(lab)
+    lab.vars(sitevpn_tunnels=tunnels(lab, voice={"options": {"no-such-keyword": "yes"}}),
+             sitevpn_config_setup={"plutodebug": "none"})
+    run = lab.playbook()
+    assert run.rc != 0
+    assert "Libreswan rejects the new configuration" in run.out and "voice" in run.out
+    assert files(lab) == before and sas(lab) == sa_before
+    assert encrypted(lab)
+
+
+def test_a_change_that_does_not_come_up_is_rolled_back_on_both_ends(lab):
+    before, sa_before = files(lab), sas(lab)
+    # a typo in vpn2's public address: vpn2 cannot find itself in the new conn, vpn1 cannot reach it
+    lab.host_vars("vpn2", sitevpn_public_address="203.0.113.99")
+    lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"}, sitevpn_up_timeout=10)
+    try:
+        run = lab.playbook()
+    finally:
+        lab.host_vars("vpn2")
+    assert run.rc != 0
+    assert "Rolled back to the previous configuration" in run.out
+    assert files(lab) == before
+    assert sorted(sas(lab)) == sorted(sa_before)
+    assert encrypted(lab)
+
+
+def _pinging(lab, seconds):
+    """A steady ping server1 -> server2 every 0.1 s, in the background."""
+    count = int(seconds / 0.1)
+    return subprocess.Popen(["ssh", "-F", lab.lab.ssh_config, "server1",
+                             "ping -n -i 0.1 -W 1 -c %d 10.0.0.105 | tail -3" % count],
+                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, universal_newlines=True)
+
+
+def _lost(proc):
+    out = proc.communicate(timeout=600)[0]
+    sent, received = re.search(r"(\d+) packets transmitted, (\d+) received", out).groups()
+    return int(sent) - int(received)
+
+
+def test_psk_rotation_on_both_ends_in_one_run_with_a_short_gap(lab):
+    key_before = lab.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
+    pinger = _pinging(lab, 60)
+    time.sleep(1)
+    lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"}, sitevpn_rotate_psk=True)
+    run = lab.playbook()
+    lost = _lost(pinger)
+    assert run.rc == 0, run.out[-3000:]
+    key_after = lab.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
+    assert key_after != key_before
+    assert key_after == lab.sh("vpn2", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
+    print("PSK rotation: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
+    assert encrypted(lab)
+
+
+def test_rsa_host_key_rotation_on_both_ends_in_one_run(lab):
+    lab.tunnels = [dict(t, auth="rsasig") for t in lab.tunnels]
+    lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"})
+    assert lab.playbook().rc == 0
+    key_before = lab.sh("vpn1", "grep rsasigkey /etc/ipsec.d/net-to-net.conf").stdout
+    pinger = _pinging(lab, 80)
+    time.sleep(1)
+    lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"}, sitevpn_rotate_hostkey=True)
+    run = lab.playbook()
+    lost = _lost(pinger)
+    assert run.rc == 0, run.out[-3000:]
+    key_after = lab.sh("vpn1", "grep rsasigkey /etc/ipsec.d/net-to-net.conf").stdout
+    assert key_after != key_before
+    assert key_after == lab.sh("vpn2", "grep rsasigkey /etc/ipsec.d/net-to-net.conf").stdout
+    print("RSA host key rotation: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
+    assert encrypted(lab)
+
+
+def test_pluto_killed_on_one_gateway_comes_back_by_itself_within_30_s(lab):
+    lab.sh("vpn2", "pkill -9 pluto")
+    started = time.time()
+    while time.time() - started < 60:
+        if lab.ping_across(count=1)["received"] == 1:
+            break
+        time.sleep(1)
+    recovered = time.time() - started
+    print("pluto killed on vpn2: traffic back after %.1f s, no Ansible run" % recovered)
+    assert recovered <= 30
+    assert encrypted(lab)
+
+
+def test_an_unreachable_peer_fails_its_tunnel_with_timeout_and_the_others_keep_working(lab):
+    before = sas(lab)
+    ghost = {"name": "ghost", "left": "vpn1", "right": {"address": "198.51.100.99", "id": "@ghost"},
+             "left_subnets": "172.16.1.0/24", "right_subnets": "10.9.0.0/24", "auth": "psk",
+             "psk": "a-pre-shared-key-for-nobody-0123456789"}
+    lab.vars(sitevpn_tunnels=tunnels(lab) + [ghost], sitevpn_config_setup={"plutodebug": "none"},
+             sitevpn_up_timeout=10)
+    run = lab.playbook("site-to-site.yml", "--limit", "vpn1,vpn2")
+    assert run.rc != 0
+    assert re.search(r"tunnel ghost did not come up: timeout", run.out)
+    assert "UDP 500/4500" in run.out                         # the remedy
+    assert sas(lab)["net-to-net"] == before["net-to-net"]    # the others were not touched
+    assert encrypted(lab)
+    # the new, failed tunnel was rolled back (removed), nothing of it is left
+    assert lab.sh("vpn1", "test -e /etc/ipsec.d/ghost.conf", check=False).returncode != 0
+
+
+def test_state_absent_takes_the_tunnel_down_and_removes_files_secrets_and_rules(lab):
+    lab.vars(sitevpn_tunnels=tunnels(lab, backup={"state": "absent"}), sitevpn_config_setup={"plutodebug": "none"})
+    run = lab.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    for gw in GATEWAYS:
+        assert "backup" not in sas(lab, gw)
+        assert lab.sh(gw, "ls /etc/ipsec.d/backup.conf /etc/ipsec.d/backup.secrets", check=False).returncode != 0
+        assert "backup" not in lab.sh(gw, "ipsec status").stdout
+        assert "172.16.22.0/24" not in lab.sh(gw, "iptables-legacy-save").stdout
+    assert encrypted(lab)
+    again = lab.playbook()
+    assert again.changed == 0, again.recap

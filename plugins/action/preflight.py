@@ -30,7 +30,8 @@ class ActionModule(ActionBase):
         try:
             normalized, warnings = _model.normalize(
                 tunnels, hostvars, allow_weak=allow_weak,
-                topologies=args.get("topologies", task_vars.get("sitevpn_topologies")))
+                topologies=args.get("topologies", task_vars.get("sitevpn_topologies")),
+                own_ike_sa=task_vars.get("sitevpn_own_ike_sa", True))
         except _model.ModelError as exc:
             raise AnsibleActionFail(exc.message, result={"problems": [
                 {"tunnel": t, "field": f, "problem": p} for t, f, p in exc.problems]})

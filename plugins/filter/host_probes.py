@@ -53,7 +53,8 @@ from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 def host_probes(tunnels, host, hostvars):
     try:
         normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=True,
-                                                 topologies=_model._hostvar(hostvars, host, "sitevpn_topologies"))
+                                                 topologies=_model._hostvar(hostvars, host, "sitevpn_topologies"),
+                                                 own_ike_sa=_model._hostvar(hostvars, host, "sitevpn_own_ike_sa", True))
     except _model.ModelError as exc:
         raise AnsibleFilterError(exc.message)
     probes = []

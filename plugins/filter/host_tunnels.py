@@ -59,7 +59,9 @@ PSK_RESULT_VAR = "__sitevpn_psk_result"
 
 def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
     topologies = _model._hostvar(hostvars, host, "sitevpn_topologies")
-    normalized, _warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak, topologies=topologies)
+    normalized, _warnings = _model.normalize(
+        tunnels, hostvars, allow_weak=allow_weak, topologies=topologies,
+        own_ike_sa=_model.strict_bool(_model._hostvar(hostvars, host, "sitevpn_own_ike_sa", True)))
     representatives = _model.psk_representatives(normalized)
     resolved = []
     missing = []

@@ -42,14 +42,17 @@ _value:
 def tunnel_failures(steps, host):
     loaded, established, proof = (list(steps) + [{}, {}, {}])[:3]
     found = []
-    if loaded and loaded.get("failed"):
-        names = [loaded["tunnel"]] if loaded.get("tunnel") else loaded.get("changed_tunnels") or ["(all)"]
+    # the steps run with on_failure=report: a failure is a `failure` dict, not a failed task
+    loaded_failure = (loaded or {}).get("failure")
+    if loaded_failure:
+        names = [loaded_failure["tunnel"]] if loaded_failure.get("tunnel") else loaded.get("changed_tunnels") or ["(all)"]
         for name in names:
-            found.append({"tunnel": name, "stage": "load", "message": "%s: %s" % (host, loaded.get("msg"))})
-    if established and established.get("failed"):
+            found.append({"tunnel": name, "stage": "load", "message": "%s: %s" % (host, loaded_failure.get("msg"))})
+    if established and established.get("failure"):
         failed = established.get("failed_tunnels") or {}
         if not failed:
-            found.append({"tunnel": "(all)", "stage": "establish", "message": "%s: %s" % (host, established.get("msg"))})
+            found.append({"tunnel": "(all)", "stage": "establish",
+                          "message": "%s: %s" % (host, established["failure"].get("msg"))})
         for name, why in sorted(failed.items()):
             found.append({"tunnel": name, "stage": "establish", "message": "%s: tunnel %s did not come up: %s (%s). %s"
                           % (host, name, why.get("kind"), why.get("line"), why.get("remedy"))})

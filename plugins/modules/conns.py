@@ -65,6 +65,14 @@ options:
     description: Also remove sitevpn-managed tunnels of this host that are not in O(tunnels).
     type: bool
     default: false
+  on_failure:
+    description:
+      - V(fail) fails the task when a tunnel cannot be loaded or established.
+      - V(report) returns normally with C(failure) set instead, so that a role can collect the failures of
+        both ends of a tunnel and roll them back together before it fails the run.
+    type: str
+    choices: [fail, report]
+    default: fail
   backup_dir:
     description: Where the previous files of changed tunnels are kept (mode 0700); the last 5 runs are kept.
     type: path
@@ -112,6 +120,10 @@ changed_tunnels:
 failed_tunnels:
   description: Tunnels that did not establish, with the error kind, the line it came from and a remedy.
   returned: when O(establish=true)
+  type: dict
+failure:
+  description: With O(on_failure=report), what went wrong (C(msg), and C(tunnel) when one tunnel is to blame).
+  returned: when something failed and O(on_failure=report)
   type: dict
 libreswan_version:
   description: Version of Libreswan on the gateway.
@@ -362,15 +374,22 @@ class Gateway(object):
             self.runner.verb("rereadsecrets")
         status = self.runner.status() if not self.module.check_mode or not writes else {"connections": {}}
         loaded = status["connections"]
+        adds = []
         for name, tunnel in sorted(by_name.items()):
             subs = sub_connections(tunnel)
             is_loaded = all(sub in loaded for sub in subs)
-            if name in writes:
-                self.runner.verb("replace" if any(s in loaded for s in subs) else "add", name)
+            if name in writes and any(s in loaded for s in subs):
+                # replace = delete + add: only this tunnel's SAs go down
+                self.runner.verb("replace", name)
+            elif name in writes:
+                adds.append(name)
             elif not is_loaded:
                 self._result(name)["action"] = "loaded"
                 self.changed.append(name)
-                self.runner.verb("add", name)
+                adds.append(name)
+        if adds:
+            # one addconn for all new conns: fifty `ipsec auto --add` cost fifty shell scripts on a slow host
+            self.runner.run(["addconn", "--config", "/etc/ipsec.conf"] + adds, mutating=True)
         if self.module.check_mode:
             return
         # 4.x prints nothing on --add under Ansible: ask pluto what it has now
@@ -412,6 +431,7 @@ class Gateway(object):
         timeout = self.module.params["timeout"]
         failed = {}
         current = self.established()
+        todo = []
         for tunnel in tunnels:
             name = tunnel["name"]
             if tunnel.get("state", "present") == "absent":
@@ -425,7 +445,12 @@ class Gateway(object):
                 result["action"] = result["action"] if result["action"] != "unchanged" else "would_establish"
                 self.changed.append(name)
                 continue
-            up = self.runner.verb("up", name, timeout=timeout)
+            todo.append(tunnel)
+        # all at once: pluto negotiates them side by side
+        ups = self.runner.run_parallel([self.runner.verb_args("up", t["name"]) for t in todo], timeout=timeout)
+        for tunnel, up in zip(todo, ups):
+            name = tunnel["name"]
+            result = self._result(name)
             parsed = ipsec_output.parse_auto_up(up.text)
             if up.rc == 124 and not parsed["error"]:
                 parsed["error"] = {"kind": "timeout", "line": "no Child SA within %d s" % timeout}
@@ -466,6 +491,7 @@ def main():
             purge=dict(type="bool", default=False),
             names=dict(type="list", elements="str", default=[]),
             run_id=dict(type="str"),
+            on_failure=dict(type="str", default="fail", choices=["fail", "report"]),
             backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
         ),
         supports_check_mode=True,
@@ -496,8 +522,11 @@ def main():
                 raise
             failed = gateway.establish(tunnels) if module.params["establish"] else {}
     except IpsecError as exc:
-        module.fail_json(msg=exc.msg, changed_tunnels=sorted(set(gateway.changed)), commands=gateway.runner.commands,
-                         **exc.details)
+        finish(module, gateway, dict(msg=exc.msg, **exc.details), removed)
+    finish(module, gateway, None, removed, failed)
+
+
+def finish(module, gateway, failure, removed, failed=None):
     result = dict(
         changed=bool(gateway.changed),
         changed_tunnels=sorted(set(gateway.changed)),
@@ -511,11 +540,16 @@ def main():
     if failed:
         names = sorted(failed)
         first = failed[names[0]]
-        module.fail_json(
-            msg="tunnel %s did not come up: %s (%s). %s" % (names[0], first["kind"], first["line"], first["remedy"])
-            + ("" if len(names) == 1 else " Also failed: %s." % ", ".join(names[1:])),
-            failed_tunnels=failed, **result)
-    module.exit_json(**result)
+        result["failed_tunnels"] = failed
+        failure = dict(msg="tunnel %s did not come up: %s (%s). %s" % (
+            names[0], first["kind"], first["line"], first["remedy"])
+            + ("" if len(names) == 1 else " Also failed: %s." % ", ".join(names[1:])))
+    if failure is None:
+        module.exit_json(**result)
+    if module.params["on_failure"] == "report":
+        module.exit_json(failure=failure, **result)
+    result.update(failure)
+    module.fail_json(**result)
 
 
 if __name__ == "__main__":

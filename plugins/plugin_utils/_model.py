@@ -50,7 +50,7 @@ WEAK_TOKENS = {
 TUNNEL_KEYS = {
     "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
     "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
-    "allow_weak", "left_sourceip", "right_sourceip",
+    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa",
 }
 PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop"}
 
@@ -350,7 +350,7 @@ def expand_topologies(topologies, hostvars, problems):
     return tunnels
 
 
-def normalize(tunnels, hostvars, allow_weak=False, topologies=None):
+def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=True):
     """Check ``sitevpn_tunnels`` (and ``sitevpn_topologies``) against the inventory.
 
     Returns (normalised tunnels, warnings), or raises ModelError listing every problem.
@@ -407,6 +407,18 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None):
                 if end["address"] and end["_nets"] and any(netaddr.IPAddress(end["address"]) in n for n in end["_nets"]) \
                         and not end.get("local_address"):
                     problems.add(label, side + "_subnets", "contains the gateway's own public address %s" % end["address"])
+        try:
+            own = strict_bool(raw.get("own_ike_sa", own_ike_sa))
+        except TypeError:
+            problems.add(label, "own_ike_sa", "must be true or false")
+            own = True
+        if own and left and right and left["managed"] and right["managed"]:
+            # Libreswan runs the Child SAs of all conns between the same two addresses and IDs under one
+            # IKE SA; replacing one conn then takes the others down with it. An ID per tunnel gives each
+            # tunnel its own IKE SA, so a change to one leaves the SAs of the others alone.
+            for end in (left, right):
+                if end["id"].startswith("@"):
+                    end["id"] = "@%s.%s" % (tunnel["name"], end["id"][1:])
         tunnel["auth"] = raw.get("auth", "rsasig")
         if tunnel["auth"] not in ("rsasig", "psk"):
             problems.add(label, "auth", "must be rsasig or psk, not %r" % tunnel["auth"])

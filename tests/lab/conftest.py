@@ -11,9 +11,8 @@ import os
 
 import pytest
 
+from labtest import SESSIONS as _SESSIONS
 from labtest import LabSession
-
-_SESSIONS = {}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -47,10 +46,3 @@ def lab_for(request):
             errors.append(str(exc))
     _SESSIONS.clear()
     assert not errors, errors
-
-
-def release(key):
-    """Tear a shared lab down early (to free memory and CPU for the next one)."""
-    session = _SESSIONS.pop(key, None)
-    if session:
-        session.down()

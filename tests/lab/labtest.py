@@ -109,3 +109,14 @@ class LabSession(object):
         return evidence
 
 
+
+
+# labs shared within a test session, by name (see conftest.lab_for)
+SESSIONS = {}
+
+
+def release(key):
+    """Tear a shared lab down early (to free memory and CPU for the next one)."""
+    session = SESSIONS.pop(key, None)
+    if session:
+        session.down()

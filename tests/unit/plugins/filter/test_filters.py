@@ -122,11 +122,12 @@ def test_given_psk_wins_over_a_generated_one():
 
 
 def test_psk_tunnels_between_the_same_two_ids_share_the_first_tunnels_generated_key():
-    """Libreswan picks a PSK by the pair of IKE IDs: a second PSK tunnel vpn1<->vpn3 (another subnet)
-    uses the key generated for the first one (by name), and only that one is generated."""
+    """Libreswan picks a PSK by the pair of IKE IDs: with shared IKE SAs (own_ike_sa: false), a second
+    PSK tunnel vpn1<->vpn3 (another subnet) has the same IDs and so uses the key generated for the
+    first one (by name), and only that one is generated."""
     from ansible_collections.sitevpn.ipsec.plugins.filter.psk_owned_by import psk_owned_by
-    tunnels = copy.deepcopy(TUNNELS) + [{
-        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk',
+    tunnels = [dict(t, own_ike_sa=False) for t in copy.deepcopy(TUNNELS)] + [{
+        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk', 'own_ike_sa': False,
         'left_subnets': '172.16.2.0/24', 'right_subnets': '10.0.4.0/24'}]
     resolved = dict((t['name'], t) for t in resolve(tunnels, 'vpn3', HOSTVARS))
     assert resolved['vpn1-vpn3']['psk'] == resolved['vpn1-vpn3-voice']['psk'] == GENERATED_PSK
@@ -135,14 +136,24 @@ def test_psk_tunnels_between_the_same_two_ids_share_the_first_tunnels_generated_
 
 
 def test_psk_tunnels_between_the_same_two_ids_cannot_have_different_given_keys():
-    tunnels = copy.deepcopy(TUNNELS) + [{
-        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk',
+    tunnels = [dict(t, own_ike_sa=False) for t in copy.deepcopy(TUNNELS)] + [{
+        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk', 'own_ike_sa': False,
         'psk': 'A-different-key-for-voice-0123456789', 'left_subnets': '172.16.2.0/24',
         'right_subnets': '10.0.4.0/24'}]
     with pytest.raises(ModelError) as caught:
         resolve(tunnels, 'vpn1', HOSTVARS)
     assert caught.value.problems[0][:2] == ('vpn1-vpn3-voice', 'psk')
     assert 'one PSK per pair of IDs' in caught.value.problems[0][2]
+
+
+def test_with_an_ike_sa_per_tunnel_each_psk_tunnel_has_its_own_key():
+    """The default: IDs per tunnel, so each PSK tunnel gets its own generated key."""
+    from ansible_collections.sitevpn.ipsec.plugins.filter.psk_owned_by import psk_owned_by
+    tunnels = copy.deepcopy(TUNNELS) + [{
+        'name': 'vpn1-vpn3-voice', 'left': 'vpn1', 'right': 'vpn3', 'auth': 'psk',
+        'left_subnets': '172.16.2.0/24', 'right_subnets': '10.0.4.0/24'}]
+    owned = psk_owned_by(resolve(tunnels, 'vpn1', HOSTVARS, require_keys=False), 'vpn1')
+    assert sorted(t['name'] for t in owned) == ['vpn1-vpn3', 'vpn1-vpn3-voice']
 
 
 def test_resolved_tunnels_do_not_share_state_with_each_other():

@@ -71,12 +71,12 @@ SEED_NET_TO_NET_LIBRESWAN_4 = '''\
 # Written for Libreswan 4.x on this host; the peer vpn2 holds the same conn. Edits are overwritten.
 conn net-to-net
     left=198.51.100.10
-    leftid=@vpn1
+    leftid=@net-to-net.vpn1
     leftsubnet=172.16.1.0/24
     leftrsasigkey=0sAwEAAVPN1PUBLICKEY
     leftnexthop=%defaultroute
     right=203.0.113.10
-    rightid=@vpn2
+    rightid=@net-to-net.vpn2
     rightsubnet=10.0.0.0/24
     rightrsasigkey=0sAwEAAVPN2PUBLICKEY
     rightnexthop=%defaultroute
@@ -234,7 +234,7 @@ def test_psk_secrets_line_is_ids_and_base64_and_decodes_back():
         header, line = secrets.splitlines()
         assert _conn.is_managed(secrets) and 'Mode 0600' in header
         ids, _colon, encoded = line.partition(' : PSK 0s')
-        assert ids == '@vpn1 @vpn2'
+        assert ids == '@net-to-net-psk.vpn1 @net-to-net-psk.vpn2'
         assert base64.b64decode(encoded).decode('utf-8') == PSK
 
 

@@ -414,9 +414,9 @@ def test_defaults_are_filled_in():
     assert tunnel == {
         'name': 'net-to-net', 'state': 'present',
         'left': {'host': 'vpn1', 'managed': True, 'address': '198.51.100.10', 'local_address': None,
-                 'id': '@vpn1', 'nexthop': '%defaultroute', 'pubkey': None, 'subnets': ['172.16.1.0/24']},
+                 'id': '@net-to-net.vpn1', 'nexthop': '%defaultroute', 'pubkey': None, 'subnets': ['172.16.1.0/24']},
         'right': {'host': 'vpn2', 'managed': True, 'address': '203.0.113.10', 'local_address': None,
-                  'id': '@vpn2', 'nexthop': '%defaultroute', 'pubkey': None, 'subnets': ['10.0.0.0/24']},
+                  'id': '@net-to-net.vpn2', 'nexthop': '%defaultroute', 'pubkey': None, 'subnets': ['10.0.0.0/24']},
         'auth': 'rsasig', 'psk': None, 'auto': 'start', 'ike_version': 2, 'ike': None, 'esp': None,
         'pfs': True, 'dpd': {'delay': 10, 'timeout': 60, 'action': 'restart'}, 'initiator': 'left',
         'options': {}, 'probe': None,
@@ -448,9 +448,26 @@ def test_public_address_wins_over_ansible_host():
 def test_id_defaults_to_at_hostname_and_can_be_set():
     """leftid defaults to @inventory_hostname (the seed's "@" form); sitevpn_id overrides it."""
     hv = hostvars(vpn2={'sitevpn_public_address': '203.0.113.10', 'sitevpn_id': '@vpn2.another-site.com'})
-    normalized, _ = normalize([n2n()], hv)
+    normalized, _ = normalize([n2n()], hv, own_ike_sa=False)
     assert normalized[0]['left']['id'] == '@vpn1'
     assert normalized[0]['right']['id'] == '@vpn2.another-site.com'
+
+
+def test_each_tunnel_between_managed_gateways_gets_ids_of_its_own_for_an_ike_sa_of_its_own():
+    """Libreswan puts the Child SAs of every conn with the same addresses and IDs under one IKE SA, and
+    replacing one conn takes the others down with it; prefixing the tunnel name keeps them apart."""
+    hv = hostvars(vpn2={'sitevpn_public_address': '203.0.113.10', 'sitevpn_id': '@vpn2.another-site.com'})
+    normalized, _ = normalize([n2n()], hv)
+    assert normalized[0]['left']['id'] == '@net-to-net.vpn1'
+    assert normalized[0]['right']['id'] == '@net-to-net.vpn2.another-site.com'
+    shared, _ = normalize([n2n(own_ike_sa=False)], hv)
+    assert shared[0]['left']['id'] == '@vpn1'
+
+
+def test_an_unmanaged_peer_keeps_the_ids_its_administrator_configured():
+    peer = {'address': '203.0.113.77', 'id': '@branch-fw', 'pubkey': None}
+    normalized, _ = normalize([n2n(right=peer, auth='psk', psk='a-given-pre-shared-key-1234567')], hostvars())
+    assert (normalized[0]['left']['id'], normalized[0]['right']['id']) == ('@vpn1', '@branch-fw')
 
 
 def test_nat_gateway_may_have_its_public_address_inside_its_subnet():

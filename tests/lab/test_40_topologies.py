@@ -1,0 +1,92 @@
+"""Beyond one tunnel: hub-and-spoke, a gateway behind NAT, Libreswan 4.x with 5.x, IKEv1.
+
+Each scenario gets its own lab topology (see lab/topology.py) and frees it when done.
+"""
+
+import pytest
+
+from labtest import release
+
+
+def encrypted(session, src, dst, wire, count=2):
+    evidence = session.ping_across(src, dst, segment=wire, count=count)
+    assert evidence["received"] == evidence["sent"], evidence
+    assert evidence["esp"] >= 2 * evidence["sent"], evidence
+    assert evidence["icmp_clear"] == 0, evidence
+    return evidence
+
+
+def test_hub_and_spokes_reach_the_hub_and_each_other_through_it(lab_for):
+    """Three sites: vpn1 is the hub; vpn2 and vpn3 are spokes, one topology entry, one run."""
+    lab = lab_for("hub3")
+    try:
+        lab.vars(sitevpn_topologies=[{"name": "hq", "hub": "vpn1", "spokes": ["vpn2", "vpn3"],
+                                      "spoke_to_spoke": True, "defaults": {"auth": "psk"}}])
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert "hq-vpn2" in run.out and "hq-vpn3" in run.out
+        # spokes reach the hub's LAN ...
+        encrypted(lab, "server2", "172.16.1.100", "wan2")
+        encrypted(lab, "server3", "172.16.1.100", "wan3")
+        # ... and each other, through the hub: encrypted on both spokes' wires
+        encrypted(lab, "server2", "172.16.3.100", "wan2")
+        encrypted(lab, "server2", "172.16.3.100", "wan3")
+        again = lab.playbook()
+        assert again.changed == 0, again.recap
+    finally:
+        release("hub3")
+
+
+def test_a_gateway_behind_nat_comes_up_with_nat_traversal(lab_for):
+    """vpn2 sits behind a masquerading router; IKE and ESP go in UDP 4500 (the seed warned that
+    plain IPsec does not survive NAT)."""
+    lab = lab_for("nat")
+    try:
+        lab.vars("net-to-net-rsa.yml")
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        evidence = encrypted(lab, "server1", "10.0.0.105", "wan2")
+        assert "ESPinUDP" in lab.sh("vpn1", "ipsec status").stdout or \
+            "encap" in lab.sh("vpn1", "ip xfrm state").stdout
+        # the internet sees only the NAT router's address for site 2
+        assert "192.168.0.10" not in " ".join(evidence.get("icmp_lines", []))
+    finally:
+        release("nat")
+
+
+def test_libreswan_4_and_5_gateways_configured_by_the_same_run(lab_for):
+    """vpn1 on Debian 12 (Libreswan 4.10), vpn2 on Debian 13 (5.x): each gets its own dialect."""
+    lab = lab_for("mixed")
+    try:
+        lab.vars("net-to-net-rsa.yml")
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert "ikev2=yes" in lab.sh("vpn1", "cat /etc/ipsec.d/net-to-net.conf").stdout
+        assert "keyexchange=ikev2" in lab.sh("vpn2", "cat /etc/ipsec.d/net-to-net.conf").stdout
+        assert lab.sh("vpn2", "ipsec --version").stdout.split()[1].startswith("5.")
+        encrypted(lab, "server1", "10.0.0.105", "wan1")
+        encrypted(lab, "server2", "172.16.1.100", "wan2")
+        assert lab.playbook().changed == 0
+    finally:
+        release("mixed")
+
+
+@pytest.mark.parametrize("auth", ["psk"])
+def test_ikev1_when_asked_for_with_explicit_proposals(lab_for, auth):
+    """An old peer that only speaks IKEv1: config setup accepts it (one restart), the proposals are
+    given explicitly, and the tunnel still carries traffic encrypted."""
+    lab = lab_for("seed", name="ikev1")
+    try:
+        lab.vars(sitevpn_tunnels=[{
+            "name": "legacy", "left": "vpn1", "right": "vpn2", "auth": auth,
+            "left_subnets": "172.16.1.0/24", "right_subnets": "10.0.0.0/24",
+            "ike_version": 1, "ike": "aes256-sha2_256;modp2048", "esp": "aes256-sha2_256",
+            "probe": {"from": "server1", "to": "server2"}}])
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert "IKEv1 is deprecated" in run.out          # said out loud
+        assert "ikev1-policy=accept" in lab.sh("vpn1", "cat /etc/ipsec.conf").stdout
+        assert "IKEv1" in lab.sh("vpn1", "ipsec status | grep legacy").stdout
+        encrypted(lab, "server1", "10.0.0.105", "wan1")
+    finally:
+        release("ikev1")

@@ -65,6 +65,14 @@ options:
     description: Also remove sitevpn-managed tunnels of this host that are not in O(tunnels).
     type: bool
     default: false
+  reauthenticate:
+    description:
+      - With O(establish=true), tunnels this host initiates that must authenticate anew even though they are
+        established - those whose PSK changed (reported as C(reauthenticate) by the load step on either end).
+        A new IKE SA and Child SA are negotiated with the new key before the old ones go: no traffic gap.
+    type: list
+    elements: str
+    default: []
   on_failure:
     description:
       - V(fail) fails the task when a tunnel cannot be loaded or established.
@@ -112,6 +120,11 @@ tunnels:
       initiator: true
       established: true
       child_sas: [{serial: 2, spi_out: "0x92ef1705", spi_in: "0x8b2bade2", in_bytes: 84, out_bytes: 84}]
+reauthenticate:
+  description: Tunnels whose PSK changed but whose conn did not; their SAs were kept for a make-before-break renewal.
+  returned: always
+  type: list
+  elements: str
 changed_tunnels:
   description: Names of the tunnels whose files changed (or were removed) in this run.
   returned: always
@@ -378,7 +391,11 @@ class Gateway(object):
         for name, tunnel in sorted(by_name.items()):
             subs = sub_connections(tunnel)
             is_loaded = all(sub in loaded for sub in subs)
-            if name in writes and any(s in loaded for s in subs):
+            if name in writes and writes[name][0] == writes[name][2] and is_loaded:
+                # only the PSK changed: pluto has it (rereadsecrets); the SAs stay until the initiator
+                # authenticates anew with it (make before break, see establish)
+                self._result(name)["reauthenticate"] = True
+            elif name in writes and any(s in loaded for s in subs):
                 # replace = delete + add: only this tunnel's SAs go down
                 self.runner.verb("replace", name)
             elif name in writes:
@@ -439,7 +456,8 @@ class Gateway(object):
             result = self._result(name)
             subs = sub_connections(tunnel)
             result["established"] = all(s in current for s in subs)
-            if result["established"] or not is_initiator(tunnel) or tunnel.get("auto", "start") != "start":
+            renew = name in self.module.params["reauthenticate"]
+            if (result["established"] and not renew) or not is_initiator(tunnel) or tunnel.get("auto", "start") != "start":
                 continue
             if self.module.check_mode:
                 result["action"] = result["action"] if result["action"] != "unchanged" else "would_establish"
@@ -492,6 +510,7 @@ def main():
             names=dict(type="list", elements="str", default=[]),
             run_id=dict(type="str"),
             on_failure=dict(type="str", default="fail", choices=["fail", "report"]),
+            reauthenticate=dict(type="list", elements="str", default=[]),
             backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
         ),
         supports_check_mode=True,
@@ -530,6 +549,7 @@ def finish(module, gateway, failure, removed, failed=None):
     result = dict(
         changed=bool(gateway.changed),
         changed_tunnels=sorted(set(gateway.changed)),
+        reauthenticate=sorted(n for n, r in gateway.results.items() if r.get("reauthenticate")),
         removed_tunnels=removed,
         tunnels=gateway.results,
         libreswan_version=gateway.runner.version.get("version"),

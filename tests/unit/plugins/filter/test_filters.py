@@ -310,3 +310,31 @@ def test_failure_of_another_probe_host_with_a_longer_name_is_not_ours():
     assert result['tunnels']['net-to-net']['ping'] is True
     assert [f for f in result['failures'] if f.startswith('tunnel net-to-net')] == []
     assert result['failed_tunnels'] == ['vpn1-vpn3']
+
+
+# --- tunnel_failures: what the tunnel role rolls back ---------------------------------------------
+
+def test_a_load_failure_blames_the_tunnel_it_names():
+    from ansible_collections.sitevpn.ipsec.plugins.filter.tunnel_failures import tunnel_failures
+    loaded = {'failure': {'msg': 'tunnel voice: Libreswan rejects it', 'tunnel': 'voice'},
+              'changed_tunnels': ['voice', 'backup']}
+    assert tunnel_failures([loaded, {}, {}], 'vpn1') == [
+        {'tunnel': 'voice', 'stage': 'load', 'message': 'vpn1: tunnel voice: Libreswan rejects it'}]
+
+
+def test_a_load_failure_without_a_tunnel_blames_every_changed_tunnel():
+    from ansible_collections.sitevpn.ipsec.plugins.filter.tunnel_failures import tunnel_failures
+    loaded = {'failure': {'msg': 'pluto is not running'}, 'changed_tunnels': ['voice', 'backup']}
+    assert [f['tunnel'] for f in tunnel_failures([loaded, {}, {}], 'vpn1')] == ['voice', 'backup']
+
+
+def test_establish_and_proof_failures_are_listed_per_tunnel_and_success_is_empty():
+    from ansible_collections.sitevpn.ipsec.plugins.filter.tunnel_failures import tunnel_failures
+    established = {'failure': {'msg': '...'}, 'failed_tunnels': {
+        'ghost': {'kind': 'timeout', 'line': 'no Child SA within 10 s', 'remedy': 'check UDP 500/4500'}}}
+    proof_result = {'failed_tunnels': ['net-to-net'],
+                    'failures': ['tunnel net-to-net: server1 could not ping 10.0.0.105 across it']}
+    found = tunnel_failures([{}, established, proof_result], 'vpn1')
+    assert [(f['tunnel'], f['stage']) for f in found] == [('ghost', 'establish'), ('net-to-net', 'proof')]
+    assert 'did not come up: timeout' in found[0]['message']
+    assert tunnel_failures([{'changed_tunnels': ['x']}, {'tunnels': {}}, {'failed_tunnels': []}], 'vpn1') == []

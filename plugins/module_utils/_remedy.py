@@ -42,3 +42,17 @@ def remedy_for(kind, tunnel=None):
         "right_subnets": ",".join((tunnel.get("right") or {}).get("subnets", [])),
     }
     return _REMEDIES.get(kind, _REMEDIES["other"]).format(**values)
+
+
+def up_error(parsed, rc, timeout):
+    """The error of an ``ipsec up`` that did not establish, from its parsed output and exit code.
+
+    Exit 124 is coreutils ``timeout`` stopping whack: unless the output already names a more decisive
+    cause, that is a ``timeout`` (no answer), not the last retransmission line the parser saw.
+    """
+    error = parsed.get("error")
+    if rc == 124 and (error is None or error.get("kind") == "other"):
+        return {"kind": "timeout", "line": "no Child SA within %d s (`timeout` stopped `ipsec up`)" % timeout}
+    if error is None:
+        return {"kind": "other", "line": "no established Child SA after `ipsec up` (exit %d)" % rc}
+    return error

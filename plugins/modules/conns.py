@@ -159,7 +159,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
     conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, CONF_DIR)
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
 
@@ -470,8 +470,8 @@ class Gateway(object):
             name = tunnel["name"]
             result = self._result(name)
             parsed = ipsec_output.parse_auto_up(up.text)
-            if up.rc == 124 and not parsed["error"]:
-                parsed["error"] = {"kind": "timeout", "line": "no Child SA within %d s" % timeout}
+            if not parsed["established"]:
+                parsed["error"] = up_error(parsed, up.rc, timeout)
             result["up"] = {"ike_version": parsed["ike_version"], "child_sas": parsed["child_sas"],
                             "error": parsed["error"]}
             if name not in self.changed:
@@ -479,9 +479,8 @@ class Gateway(object):
             if not parsed["established"]:
                 # stop pluto retrying a tunnel that cannot come up (wrong key, no answer)
                 self.runner.verb("down", name)
-                kind = (parsed["error"] or {}).get("kind", "other")
-                failed[name] = {"kind": kind, "line": (parsed["error"] or {}).get("line"),
-                                "remedy": remedy_for(kind, tunnel)}
+                kind = parsed["error"]["kind"]
+                failed[name] = {"kind": kind, "line": parsed["error"]["line"], "remedy": remedy_for(kind, tunnel)}
         if not self.module.check_mode:
             current = self.established()
             for tunnel in tunnels:

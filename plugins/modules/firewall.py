@@ -29,7 +29,22 @@ options:
     description: Resolved tunnels of this gateway (output of the P(sitevpn.ipsec.host_tunnels#filter) filter).
     type: list
     elements: dict
-    required: true
+    default: []
+  state:
+    description:
+      - V(present) installs the rules for O(tunnels).
+      - V(rolled_back) puts back the rules script that the run O(run_id) replaced, and runs it (the tunnel role
+        does this when a changed tunnel failed and was rolled back).
+    type: str
+    choices: [present, rolled_back]
+    default: present
+  run_id:
+    description: Names the backup of this run; the rules script it replaces is kept under O(backup_dir).
+    type: str
+  backup_dir:
+    description: Where replaced rules scripts are kept.
+    type: path
+    default: /var/lib/sitevpn/backup
   backend:
     description:
       - V(auto) picks V(firewalld) when firewalld is active, else V(nftables) when the kernel supports it,
@@ -262,11 +277,32 @@ class Firewall(object):
                     "the peers and the tunnels' forwarded traffic; the sitevpn_ipsec table cannot override a drop"
                     % (chain.get("family"), chain.get("table"), chain.get("name")))
 
+    def _backup(self):
+        run_id = self.module.params["run_id"]
+        if not run_id:
+            return None
+        return os.path.join(self.module.params["backup_dir"], run_id.replace("/", "_"), "firewall.sh")
+
+    def roll_back(self):
+        backup = self._backup()
+        previous = _read(backup) if backup else None
+        if previous is None or previous == _read(fw.SCRIPT):
+            return
+        self.changes.append("rolled back " + fw.SCRIPT)
+        if not self.module.check_mode:
+            _write(fw.SCRIPT, previous, 0o755)
+            self.cmd([fw.SCRIPT])
+
     def rules(self, backend, iptables, tunnels):
         params = self.module.params
         script, tag = fw.render_script(backend, tunnels, params["allow_ike"], params["nat_exemption"],
                                        iptables or "iptables", params["leak_guard"])
         old = _read(fw.SCRIPT)
+        backup = self._backup()
+        if old is not None and old != script and backup and not os.path.exists(backup) and not self.module.check_mode:
+            if not os.path.isdir(os.path.dirname(backup)):
+                os.makedirs(os.path.dirname(backup), 0o700)
+            _write(backup, old, 0o600)
         stale = tag not in self.live_tag(backend, iptables) if backend != "none" else False
         if old != script:
             self.changes.append(fw.SCRIPT)
@@ -307,13 +343,16 @@ class Firewall(object):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            tunnels=dict(type="list", elements="dict", required=True),
+            tunnels=dict(type="list", elements="dict", default=[]),
             backend=dict(type="str", default="auto", choices=["auto", "nftables", "iptables", "firewalld", "none"]),
             forwarding=dict(type="bool", default=True),
             rp_filter=dict(type="int", default=0, choices=[0, 1, 2]),
             nat_exemption=dict(type="bool", default=True),
             allow_ike=dict(type="bool", default=True),
             leak_guard=dict(type="bool", default=True),
+            state=dict(type="str", default="present", choices=["present", "rolled_back"]),
+            run_id=dict(type="str"),
+            backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
         ),
         supports_check_mode=True,
     )
@@ -322,6 +361,9 @@ def main():
             module.no_log_values.add(tunnel["psk"])
     tunnels = [t for t in module.params["tunnels"] if t.get("state", "present") != "absent"]
     firewall = Firewall(module)
+    if module.params["state"] == "rolled_back":
+        firewall.roll_back()
+        module.exit_json(changed=bool(firewall.changes), changes=firewall.changes)
     wanted = fw.sysctls(firewall.interfaces(tunnels), module.params["forwarding"], module.params["rp_filter"])
     changed_sysctl = firewall.sysctl(wanted)
     probe_fd, probe = tempfile.mkstemp(prefix="sitevpn-nft-")

@@ -133,7 +133,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
 #: Where conns are read from to tell left from right for the remedy sentence (constants for unit tests).
@@ -276,11 +276,7 @@ class Tunnel(object):
         sas = self.sas() if parsed["established"] else []
         if parsed["established"] and sas:
             return
-        error = parsed["error"]
-        if result.rc == 124 and (error is None or error["kind"] == "other"):
-            error = {"kind": "timeout", "line": "no Child SA within %d s (`timeout` stopped `ipsec up`)" % timeout}
-        if error is None:
-            error = {"kind": "other", "line": "no established Child SA after `ipsec up` (exit %d)" % result.rc}
+        error = up_error(parsed, result.rc, timeout)
         # pluto keeps retrying a failed conn (keyingtries): stop it
         self.runner.verb("down", self.name)
         tunnel = tunnel_from_status(self.name, conn)

@@ -2,8 +2,13 @@
 # namespaces, taps and User-Mode Linux). Every target installs what it needs.
 #
 #   make demo    two sites, a real tunnel, encrypted ping across
-#   make test    everything CI runs
+#   make test    everything CI runs: the gates below, then pytest
 #   make bench   the numbers (see README)
+#   make lint    ansible-lint, production profile (.ansible-lint)
+#   make sanity  ansible-test sanity on the collection as built, no ignore entries
+#   make build   sitevpn-ipsec-<version>.tar.gz (ansible-galaxy collection build)
+#   make ee      that tarball plus the build context of execution-environment.yml in context/
+#   make changelog-lint  antsibull-changelog lint of changelogs/fragments
 
 SHELL := /bin/bash
 .ONESHELL:
@@ -23,7 +28,7 @@ HOST_PACKAGES := user-mode-linux debootstrap kmod ethtool iproute2 tcpdump netca
                  dpkg-dev e2fsprogs python3-venv graphviz git
 
 .PHONY: help setup host-packages venv demo demo-down test unit lint sanity lab-test molecule \
-        bench lab-up lab-down lab-status lab-selftest clean
+        bench lab-up lab-down lab-status lab-selftest clean build ee changelog-lint
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -59,7 +64,8 @@ demo-down: venv
 	$(LAB) --name $(DEMO_LAB) down
 
 # ---- tests -------------------------------------------------------------------------------
-test: setup
+# The gates run first, in this order; any failure stops the run before pytest.
+test: setup lint sanity changelog-lint ee
 	$(PY) -m pytest tests -p no:cacheprovider -ra
 
 unit: venv
@@ -78,5 +84,50 @@ lab-selftest: venv
 lab-down: venv
 	$(LAB) down
 
+# ---- gates and artifacts -----------------------------------------------------------------
+COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := sitevpn-ipsec-$(COLLECTION_VERSION).tar.gz
+
+lint: venv
+	# VIRTUAL_ENV: ansible-lint keeps its cache in $(VENV)/.ansible, not in the tree
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) ansible-lint --nocolor
+
+changelog-lint: venv
+	antsibull-changelog lint
+
+# From the working copy, as a user would: galaxy.yml's build_ignore keeps the lab,
+# the venv and the caches out (tests/integration/test_galaxy_build.py checks).
+build: venv
+	ansible-galaxy collection build --force --output-path $(CURDIR) .
+
+ee: build
+	ansible-builder create --file execution-environment.yml --context context --output-filename Containerfile
+
+# ansible-test needs the collection at .../ansible_collections/sitevpn/ipsec: the built
+# tarball is unpacked into such a tree (what ships is what is tested; lab/, bench/ and
+# tests/lab/ are not part of the collection). ansible-test makes a virtualenv per sanity
+# test and puts pip into it with get-pip from ci-files.testing.ansible.com, which this
+# machine cannot reach: tests/sanity/get_pip.py stands in for it, with the pip wheel from
+# PyPI, from the cache under a HOME of ansible-test's own (its virtualenvs are kept there
+# too, so later runs install nothing). The requirements of each test come from PyPI.
+ANSIBLE_TEST_PIP := 24.2
+PYTHON_VERSION = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ANSIBLE_TEST_HOME := $(CURDIR)/$(VENV)/ansible-test-home
+SANITY_ARGS ?=
+
+sanity: build
+	if [ -s tests/sanity/ignore-2.19.txt ]; then echo "tests/sanity/ignore-2.19.txt must stay empty"; exit 1; fi
+	cache=$(ANSIBLE_TEST_HOME)/.ansible/test/cache
+	mkdir -p $$cache
+	ls $$cache/pip-$(ANSIBLE_TEST_PIP)-*.whl >/dev/null 2>&1 || \
+	  $(PY) -m pip download -q --no-deps --dest $$cache pip==$(ANSIBLE_TEST_PIP)
+	cp tests/sanity/get_pip.py $$cache/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP)).py
+	tree=$$(mktemp -d /tmp/sitevpn-sanity.XXXXXX)
+	trap 'rm -rf "$$tree"' EXIT
+	mkdir -p $$tree/ansible_collections/sitevpn/ipsec
+	tar -xzf $(TARBALL) -C $$tree/ansible_collections/sitevpn/ipsec
+	cd $$tree/ansible_collections/sitevpn/ipsec
+	HOME=$(ANSIBLE_TEST_HOME) ansible-test sanity --venv --python $(PYTHON_VERSION) --color no $(SANITY_ARGS)
+
 clean:
-	rm -rf $(VENV) tests/output .pytest_cache
+	rm -rf $(VENV) tests/output .pytest_cache context $(TARBALL)

@@ -43,8 +43,6 @@ _value:
   elements: dict
 """
 
-import netaddr
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
@@ -63,9 +61,8 @@ def host_probes(tunnels, host, hostvars):
         if not probe or tunnel["state"] != "present" or tunnel[tunnel["initiator"]]["host"] != host:
             continue
         target = str(probe["to"])
-        try:
-            address = str(netaddr.IPAddress(target))
-        except (netaddr.AddrFormatError, ValueError):
+        address = _model.address(target)
+        if address is None:
             if target not in hostvars:
                 raise AnsibleFilterError("tunnel %s, field probe.to: %r is neither an address nor an inventory host"
                                          % (tunnel["name"], target))

@@ -11,7 +11,8 @@ short_description: The tunnels of one gateway, resolved for the conns module
 version_added: 0.1.0
 description:
   - Checks O(_input) (the C(sitevpn_tunnels) list, plus the tunnels that O(host)'s C(sitevpn_topologies)
-    expand to) against the inventory, keeps the tunnels that O(host) is an end of, and fills in what the peer published through its host facts - its address, ID and RSA public
+    expand to) against the inventory, keeps the tunnels that O(host) is an end of, and fills in what the peer
+    published through its host facts - its address, ID and RSA public
     key (C(sitevpn_hostkey) fact of the P(sitevpn.ipsec.keys#role) role) - and the PSK.
   - Fails with every problem of the tunnel list, each naming the tunnel and the field.
 positional: host, hostvars

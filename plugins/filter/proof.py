@@ -81,8 +81,8 @@ def proof(probes, pings, before, after):
             failures.append("tunnel %s: %s reached %s but the SA counters did not rise (%d -> %d bytes): the "
                             "traffic went around the tunnel, in clear" % (name, probe["from"], probe["address"], was, now))
         else:
-            summary.append("tunnel %s: %s -> %s answered, ESP bytes %d -> %d" % (name, probe["from"], probe["address"],
-                                                                                   was, now))
+            summary.append("tunnel %s: %s -> %s answered, ESP bytes %d -> %d"
+                           % (name, probe["from"], probe["address"], was, now))
     return {"failures": failures, "summary": summary, "tunnels": tunnels, "failed_tunnels": failed}
 
 

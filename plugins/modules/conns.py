@@ -24,7 +24,9 @@ description:
     output of the P(sitevpn.ipsec.host_tunnels#filter) filter. For one connection by hand, see
     M(sitevpn.ipsec.tunnel).
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   tunnels:
     description:
@@ -69,7 +71,7 @@ options:
     description:
       - With O(establish=true), tunnels this host initiates that must authenticate anew even though they are
         established - those whose PSK changed (reported as C(reauthenticate) by the load step on either end).
-        A new IKE SA and Child SA are negotiated with the new key before the old ones go: no traffic gap.
+        A new IKE SA and Child SA are negotiated with the new key before the old ones go, so traffic never stops.
     type: list
     elements: str
     default: []
@@ -153,7 +155,6 @@ import copy
 import os
 import shutil
 import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output

@@ -23,7 +23,9 @@ description:
     script that also runs at boot from C(sitevpn-ipsec-firewall.service).
   - One call does all of it for all tunnels of the gateway.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   tunnels:
     description: Resolved tunnels of this gateway (output of the P(sitevpn.ipsec.host_tunnels#filter) filter).
@@ -168,7 +170,7 @@ class Firewall(object):
         for target in targets:
             if ":" in target:
                 continue
-            rc, out, _ = self.cmd([ip, "-j", "route", "get", target], check=False)
+            rc, out, dummy = self.cmd([ip, "-j", "route", "get", target], check=False)
             if rc == 0:
                 try:
                     for route in json.loads(out):
@@ -242,17 +244,17 @@ class Firewall(object):
 
     def live_tag(self, backend, iptables):
         if backend == "nftables":
-            rc, out, _ = self.cmd([self.module.get_bin_path("nft", required=True), "list", "table", "inet",
-                                   fw.NFT_TABLE], check=False)
+            rc, out, dummy = self.cmd([self.module.get_bin_path("nft", required=True), "list", "table", "inet",
+                                       fw.NFT_TABLE], check=False)
             return out if rc == 0 else ""
         if backend == "iptables":
             ipt = self.module.get_bin_path(iptables, required=True)
             text = ""
             for table, builtin, chain in fw.IPTABLES_JUMPS:
-                rc, out, _ = self.cmd([ipt, "-w", "-t", table, "-S", builtin, "1"], check=False)
+                rc, out, dummy = self.cmd([ipt, "-w", "-t", table, "-S", builtin, "1"], check=False)
                 if out.strip() != "-A %s -j %s" % (builtin, chain):
                     return ""
-                rc, out, _ = self.cmd([ipt, "-w", "-t", table, "-S", chain], check=False)
+                rc, out, dummy = self.cmd([ipt, "-w", "-t", table, "-S", chain], check=False)
                 text += out
             return text
         return ""
@@ -261,7 +263,7 @@ class Firewall(object):
         nft = self.module.get_bin_path("nft")
         if not nft:
             return
-        rc, out, _ = self.cmd([nft, "-j", "list", "chains"], check=False)
+        rc, out, dummy = self.cmd([nft, "-j", "list", "chains"], check=False)
         if rc != 0:
             return
         try:
@@ -333,7 +335,7 @@ class Firewall(object):
     def firewalld_ports(self, peers):
         cmd = self.module.get_bin_path("firewall-cmd", required=True)
         for permanent in ([], ["--permanent"]):
-            rc, out, _ = self.cmd([cmd] + permanent + ["--query-service=ipsec"], check=False)
+            rc, out, dummy = self.cmd([cmd] + permanent + ["--query-service=ipsec"], check=False)
             if rc != 0:
                 self.changes.append("firewalld ipsec service%s" % (" (permanent)" if permanent else ""))
                 if not self.module.check_mode:

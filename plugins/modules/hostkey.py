@@ -25,7 +25,9 @@ description:
   - The public key is also set as the fact C(sitevpn_hostkey), so the peer gateway can read it through
     C(hostvars).
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   bits:
     description:

@@ -21,7 +21,9 @@ description:
     O(replace_openswan=true), in which case Openswan is removed first. The RSA private key blocks Openswan
     kept in C(/etc/ipsec.secrets) are not migrated; Libreswan keeps private keys in its NSS database.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   package:
     description: Package to install.

@@ -17,7 +17,10 @@ description:
     tunnels of a gateway, PSK strength, weak algorithms, public keys of unmanaged peers - and fails with one
     message listing every problem, each naming the tunnel and the field.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
+  - sitevpn.ipsec.attributes.action
 options:
   tunnels:
     description: The tunnels; defaults to C(sitevpn_tunnels).

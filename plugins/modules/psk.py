@@ -23,7 +23,9 @@ description:
   - The task B(must) set C(no_log) to V(true); the module refuses to run otherwise, because its result holds the
     keys in clear text.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   tunnels:
     description: Names of the PSK tunnels.

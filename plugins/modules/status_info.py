@@ -20,7 +20,9 @@ description:
   - Runs at most C(ipsec --version), C(ipsec status), C(ipsec trafficstatus) and two C(systemctl) queries;
     everything else is read from files.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   connections:
     description: Only report these connections (and their sub-connections C(NAME/1x1) ...) in RV(connections) and RV(sas).
@@ -56,7 +58,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 installed:
-  description: Whether an C(ipsec) command was found (Libreswan, Openswan or strongSwan - see RV(version.product)).
+  description: Whether an C(ipsec) command was found (Libreswan, Openswan or strongSwan - see C(product) in RV(version)).
   returned: always
   type: bool
 version:
@@ -97,7 +99,9 @@ sas:
   type: list
   elements: dict
 openswan:
-  description: Traces of Openswan - C(detected) and C(reasons) (version string, Openswan C(RSA) key blocks in C(/etc/ipsec.secrets), KLIPS C(/proc/net/ipsec_*)).
+  description: >-
+    Traces of Openswan - C(detected) and C(reasons) (version string, Openswan C(RSA) key blocks in
+    C(/etc/ipsec.secrets), KLIPS C(/proc/net/ipsec_*)).
   returned: always
   type: dict
 commands:

@@ -21,7 +21,9 @@ description:
   - When bringing a tunnel up fails, the module takes it down again (C(--down)) so that pluto stops retrying,
     then fails with the kind of error, the line pluto printed and what to do about it.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   name:
     description: Name of the conn (as in C(conn NAME)).

@@ -19,7 +19,9 @@ description:
     and listening on UDP 500 and 4500, kernel XFRM support, IP forwarding, ICMP redirects, C(rp_filter) (strict
     mode 1 is a problem, loose 2 is not), C(ipsec.conf) syntax, the NSS database, the C(ip) command.
 author:
-  - sitevpn maintainers
+  - sitevpn maintainers (@sitevpn)
+extends_documentation_fragment:
+  - sitevpn.ipsec.attributes
 options:
   fail_on_failed:
     description: Fail the task when any check is not OK (the message lists them with their remedies).

@@ -16,8 +16,15 @@ __metaclass__ = type
 import base64
 import binascii
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from ansible.errors import AnsibleError
+
+CRYPTOGRAPHY_IMPORT_ERROR = None
+try:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+except ImportError as exc:  # checked where it is needed, with a message that says what to do
+    serialization = rsa = None
+    CRYPTOGRAPHY_IMPORT_ERROR = exc
 
 MIN_BITS = 2048         # below this a peer key is refused
 LIBRESWAN_MIN_BITS = 2192  # what `ipsec newhostkey` accepts today (multiple of 16)
@@ -45,6 +52,9 @@ def _record_numbers(record):
 
 def load(text):
     """An RSA public key object from ``0s...`` (RFC 3110), ``0x...`` or PEM text."""
+    if rsa is None:
+        raise AnsibleError("sitevpn.ipsec needs the Python package cryptography on the Ansible controller "
+                           "(pip install cryptography): %s" % CRYPTOGRAPHY_IMPORT_ERROR)
     if not isinstance(text, str) or not text.strip():
         raise KeyProblem("the public key is empty")
     value = text.strip()

@@ -18,8 +18,15 @@ __metaclass__ = type
 
 import re
 
-import netaddr
+from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
+
+NETADDR_IMPORT_ERROR = None
+try:
+    import netaddr
+except ImportError as exc:  # checked where it is needed, with a message that says what to do
+    netaddr = None
+    NETADDR_IMPORT_ERROR = exc
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
 
@@ -134,11 +141,7 @@ def _address(value, label, field, problems, allow_special=False):
 
 
 def _is_ip(text):
-    try:
-        netaddr.IPAddress(text)
-        return True
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return False
+    return address(text) is not None
 
 
 def strict_bool(value):
@@ -350,11 +353,27 @@ def expand_topologies(topologies, hostvars, problems):
     return tunnels
 
 
+def require_netaddr():
+    if netaddr is None:
+        raise AnsibleError("sitevpn.ipsec needs the Python package netaddr on the Ansible controller "
+                           "(pip install netaddr): %s" % NETADDR_IMPORT_ERROR)
+
+
+def address(text):
+    """The canonical form of an IP address, or None."""
+    require_netaddr()
+    try:
+        return str(netaddr.IPAddress(str(text)))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
 def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=True):
     """Check ``sitevpn_tunnels`` (and ``sitevpn_topologies``) against the inventory.
 
     Returns (normalised tunnels, warnings), or raises ModelError listing every problem.
     """
+    require_netaddr()
     problems = _Problems()
     warnings = []
     if tunnels is None:

@@ -73,7 +73,7 @@ def run(argv, ns=None, stdin=None, check=True):
     """One command, in namespace ``ns`` when given; bounded by CMD_TIMEOUT."""
     cmd = (['ip', 'netns', 'exec', ns] if ns else []) + list(argv)
     result = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=CMD_TIMEOUT)
+                            universal_newlines=True, timeout=CMD_TIMEOUT, check=False)
     if check and result.returncode != 0:
         raise AssertionError('%s failed (rc %d): %s' % (' '.join(cmd), result.returncode, result.stderr.strip()))
     return result
@@ -143,11 +143,11 @@ def site(namespaces):
     run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], ns=gw)
     # the user's own NAT, as the seed has it: masquerade everything leaving the WAN side
     run(['nft', '-f', '-'], ns=gw, stdin='table ip usernat {\n'
-                                          '    chain post {\n'
-                                          '        type nat hook postrouting priority srcnat;\n'
-                                          '        oifname "wan" masquerade\n'
-                                          '    }\n'
-                                          '}\n')
+                                         '    chain post {\n'
+                                         '        type nat hook postrouting priority srcnat;\n'
+                                         '        oifname "wan" masquerade\n'
+                                         '    }\n'
+                                         '}\n')
     return {'lan': lan, 'gw': gw, 'remote': remote, 'namespaces': namespaces}
 
 

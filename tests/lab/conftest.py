@@ -38,6 +38,8 @@ def lab_for(request):
         return _SESSIONS[key]
 
     yield factory
+    if os.environ.get("SITEVPN_KEEP_LAB") == "1":   # debugging: leave the labs up (`python -m lab --name t-... down`)
+        return
     errors = []
     for session in list(_SESSIONS.values()):
         try:

@@ -708,7 +708,7 @@ class TestShowhostkey(object):
         assert [(key['index'], key['type'], key['keyid'], key['ckaid']) for key in keys] == [
             (1, 'RSA', 'AwEAAep6w', '8e9c20a8f0'), (2, 'ECDSA', 'AQO9bbbb', '1234abcd')]
         assert parse_showhostkey(text)['keys'] == keys
-        assert parse_showhostkey_list('000 ' + text.split('\n')[0])[0]['ckaid'] == '8e9c20a8f0'
+        assert parse_showhostkey_list('000 ' + text.split('\n', maxsplit=1)[0])[0]['ckaid'] == '8e9c20a8f0'
 
     def test_empty_database_prints_nothing_and_means_no_keys(self):
         assert parse_showhostkey_list('') == []

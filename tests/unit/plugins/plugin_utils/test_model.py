@@ -425,8 +425,8 @@ def test_defaults_are_filled_in():
 
 def test_subnet_string_becomes_a_list_and_is_canonical():
     """One CIDR as a string is a list of one; IPv6 is written in its short form."""
-    normalized, _ = normalize([n2n(left_subnets='172.16.1.0/24',
-                                   right_subnets=['10.0.0.0/24', '2001:DB8:0:0::/64'])], HOSTVARS)
+    normalized, dummy = normalize([n2n(left_subnets='172.16.1.0/24',
+                                       right_subnets=['10.0.0.0/24', '2001:DB8:0:0::/64'])], HOSTVARS)
     assert normalized[0]['left']['subnets'] == ['172.16.1.0/24']
     assert normalized[0]['right']['subnets'] == ['10.0.0.0/24', '2001:db8::/64']
 
@@ -434,21 +434,21 @@ def test_subnet_string_becomes_a_list_and_is_canonical():
 def test_public_address_falls_back_to_ansible_host():
     """Without sitevpn_public_address, the gateway's ansible_host is its public address."""
     hv = hostvars(vpn2={'ansible_host': '203.0.113.99'})
-    normalized, _ = normalize([n2n()], hv)
+    normalized, dummy = normalize([n2n()], hv)
     assert normalized[0]['right']['address'] == '203.0.113.99'
 
 
 def test_public_address_wins_over_ansible_host():
     """sitevpn_public_address is for when Ansible reaches the gateway another way (VPN, bastion)."""
     hv = hostvars(vpn2={'ansible_host': '192.168.122.5', 'sitevpn_public_address': '203.0.113.10'})
-    normalized, _ = normalize([n2n()], hv)
+    normalized, dummy = normalize([n2n()], hv)
     assert normalized[0]['right']['address'] == '203.0.113.10'
 
 
 def test_id_defaults_to_at_hostname_and_can_be_set():
     """leftid defaults to @inventory_hostname (the seed's "@" form); sitevpn_id overrides it."""
     hv = hostvars(vpn2={'sitevpn_public_address': '203.0.113.10', 'sitevpn_id': '@vpn2.another-site.com'})
-    normalized, _ = normalize([n2n()], hv, own_ike_sa=False)
+    normalized, dummy = normalize([n2n()], hv, own_ike_sa=False)
     assert normalized[0]['left']['id'] == '@vpn1'
     assert normalized[0]['right']['id'] == '@vpn2.another-site.com'
 
@@ -457,29 +457,29 @@ def test_each_tunnel_between_managed_gateways_gets_ids_of_its_own_for_an_ike_sa_
     """Libreswan puts the Child SAs of every conn with the same addresses and IDs under one IKE SA, and
     replacing one conn takes the others down with it; prefixing the tunnel name keeps them apart."""
     hv = hostvars(vpn2={'sitevpn_public_address': '203.0.113.10', 'sitevpn_id': '@vpn2.another-site.com'})
-    normalized, _ = normalize([n2n()], hv)
+    normalized, dummy = normalize([n2n()], hv)
     assert normalized[0]['left']['id'] == '@net-to-net.vpn1'
     assert normalized[0]['right']['id'] == '@net-to-net.vpn2.another-site.com'
-    shared, _ = normalize([n2n(own_ike_sa=False)], hv)
+    shared, dummy = normalize([n2n(own_ike_sa=False)], hv)
     assert shared[0]['left']['id'] == '@vpn1'
 
 
 def test_an_unmanaged_peer_keeps_the_ids_its_administrator_configured():
     peer = {'address': '203.0.113.77', 'id': '@branch-fw', 'pubkey': None}
-    normalized, _ = normalize([n2n(right=peer, auth='psk', psk='a-given-pre-shared-key-1234567')], hostvars())
+    normalized, dummy = normalize([n2n(right=peer, auth='psk', psk='a-given-pre-shared-key-1234567')], hostvars())
     assert (normalized[0]['left']['id'], normalized[0]['right']['id']) == ('@vpn1', '@branch-fw')
 
 
 def test_nat_gateway_may_have_its_public_address_inside_its_subnet():
     """Behind NAT (sitevpn_local_address set) the public address is not on the box, so no conflict."""
     hv = hostvars(vpn1={'sitevpn_public_address': '198.51.100.10', 'sitevpn_local_address': '192.168.0.10'})
-    normalized, _ = normalize([n2n(left_subnets='198.51.100.0/24')], hv)
+    normalized, dummy = normalize([n2n(left_subnets='198.51.100.0/24')], hv)
     assert normalized[0]['left']['local_address'] == '192.168.0.10'
 
 
 def test_unmanaged_peer_pem_key_becomes_0s():
     """An appliance's PEM public key is converted to the RFC 3110 0s... form a conn needs."""
-    normalized, _ = normalize([n2n(right=peer(pubkey=RSA_2048_PEM, id='@branch'))], HOSTVARS)
+    normalized, dummy = normalize([n2n(right=peer(pubkey=RSA_2048_PEM, id='@branch'))], HOSTVARS)
     right = normalized[0]['right']
     assert right['managed'] is False and right['host'] is None
     assert right['name'] == 'branch-router' and right['id'] == '@branch'
@@ -490,7 +490,7 @@ def test_unmanaged_peer_pem_key_becomes_0s():
 
 def test_unmanaged_peer_id_defaults_to_its_address():
     """A peer given without id is identified by its address, as Libreswan does by default."""
-    normalized, _ = normalize([n2n(auth='psk', psk=GOOD_PSK, right=peer())], HOSTVARS)
+    normalized, dummy = normalize([n2n(auth='psk', psk=GOOD_PSK, right=peer())], HOSTVARS)
     assert normalized[0]['right']['id'] == '203.0.113.50'
     assert normalized[0]['right']['name'] == 'branch-router'
 
@@ -499,7 +499,7 @@ def test_initiator_switches_to_the_managed_end():
     """When the initiating end is an appliance we do not run, our end initiates instead."""
     tunnel = n2n(auth='psk', psk=GOOD_PSK, left=peer(address='198.51.100.50'), right='vpn2',
                  left_subnets='172.16.9.0/24')
-    normalized, _ = normalize([tunnel], HOSTVARS)
+    normalized, dummy = normalize([tunnel], HOSTVARS)
     assert normalized[0]['initiator'] == 'right'
     assert _model.psk_owner(normalized[0]) == 'vpn2'
 
@@ -513,13 +513,13 @@ def test_ikev1_is_accepted_with_a_warning():
 
 def test_options_are_strings_and_booleans_become_yes_no():
     """Extra conn keys pass through as text; YAML booleans become Libreswan's yes/no."""
-    normalized, _ = normalize([n2n(options={'mtu': 1400, 'fragmentation': True, 'mobike': False})], HOSTVARS)
+    normalized, dummy = normalize([n2n(options={'mtu': 1400, 'fragmentation': True, 'mobike': False})], HOSTVARS)
     assert normalized[0]['options'] == {'mtu': '1400', 'fragmentation': 'yes', 'mobike': 'no'}
 
 
 def test_good_psk_is_kept():
     """A long random PSK passes the strength checks unchanged."""
-    normalized, _ = normalize([n2n(auth='psk', psk=GOOD_PSK)], HOSTVARS)
+    normalized, dummy = normalize([n2n(auth='psk', psk=GOOD_PSK)], HOSTVARS)
     assert normalized[0]['psk'] == GOOD_PSK
     assert _model.psk_problem('Nonebutourselvescanfreeourminds') is None   # the seed's example is fine
 
@@ -579,7 +579,7 @@ TOPO_HOSTVARS = {
 def test_a_hub_and_its_spokes_become_one_tunnel_per_spoke_with_stable_names():
     """hq + [br1, br2] -> hq-br1 and hq-br2, hub on the left, each spoke initiating."""
     topologies = [{'name': 'hq', 'hub': 'hq', 'spokes': ['br1', 'br2'], 'defaults': {'auth': 'psk'}}]
-    normalized, _ = normalize([], TOPO_HOSTVARS, topologies=topologies)
+    normalized, dummy = normalize([], TOPO_HOSTVARS, topologies=topologies)
     by_name = dict((t['name'], t) for t in normalized)
     assert sorted(by_name) == ['hq-br1', 'hq-br2']
     assert by_name['hq-br1']['left']['host'] == 'hq' and by_name['hq-br1']['initiator'] == 'right'
@@ -594,13 +594,13 @@ def test_spoke_to_spoke_adds_the_other_spokes_lans_to_each_hub_side():
     """With spoke_to_spoke, br1 reaches br2's LAN through the hub: the hub side of hq-br1 carries it,
     and the hub's transit (one subnet local in one tunnel, remote in another) is not an overlap."""
     topologies = [{'name': 'hq', 'hub': 'hq', 'spokes': ['br1', 'br2'], 'spoke_to_spoke': True}]
-    normalized, _ = normalize([], TOPO_HOSTVARS, topologies=topologies)
+    normalized, dummy = normalize([], TOPO_HOSTVARS, topologies=topologies)
     hq_br1 = [t for t in normalized if t['name'] == 'hq-br1'][0]
     assert hq_br1['left']['subnets'] == ['172.16.1.0/24', '172.16.3.0/24']
 
 
 def test_a_mesh_connects_every_pair_once():
-    normalized, _ = normalize([], TOPO_HOSTVARS, topologies=[{'name': 'core', 'mesh': ['br2', 'hq', 'br1']}])
+    normalized, dummy = normalize([], TOPO_HOSTVARS, topologies=[{'name': 'core', 'mesh': ['br2', 'hq', 'br1']}])
     assert sorted(t['name'] for t in normalized) == ['core-br1-br2', 'core-br1-hq', 'core-br2-hq']
 
 
@@ -624,6 +624,6 @@ def test_the_gateway_behind_nat_initiates_by_default():
     hostvars = dict(TOPO_HOSTVARS, br1=dict(TOPO_HOSTVARS['br1'], sitevpn_local_address='192.168.0.10'))
     tunnel = {'name': 'n', 'left': 'hq', 'right': 'br1', 'left_subnets': '172.16.1.0/24',
               'right_subnets': '10.0.0.0/24'}
-    normalized, _ = normalize([tunnel], hostvars)
+    normalized, dummy = normalize([tunnel], hostvars)
     assert normalized[0]['initiator'] == 'right'
     assert normalized[0]['right']['local_address'] == '192.168.0.10'

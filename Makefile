@@ -65,11 +65,20 @@ demo-down: venv
 
 # ---- tests -------------------------------------------------------------------------------
 # The gates run first, in this order; any failure stops the run before pytest.
+# pytest then covers unit, integration and lab tests (tests/lab: real UML gateways), molecule's
+# default scenario included (tests/lab/test_90_molecule.py). Every lab is torn down and checked
+# for leftovers.
 test: setup lint sanity changelog-lint ee
-	$(PY) -m pytest tests -p no:cacheprovider -ra
+	$(PY) -m pytest tests -p no:cacheprovider -ra --durations=30
+
+molecule: venv
+	molecule test -s default
 
 unit: venv
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+bench: setup
+	$(PY) bench/bench.py
 
 # ---- the lab by hand ----------------------------------------------------------------------
 lab-up: setup

@@ -437,7 +437,10 @@ class Lab:
             "vars": {
                 "ansible_user": "root",
                 "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_ssh_common_args": "-F " + self.ssh_config,
+                # extra args, not common args: molecule sets the latter per host for its own use
+                "ansible_ssh_extra_args": "-F " + self.ssh_config,
+                "ansible_sftp_extra_args": "-F " + self.ssh_config,
+                "ansible_scp_extra_args": "-F " + self.ssh_config,
                 "ansible_ssh_pipelining": True,
                 "ansible_control_path_dir": os.path.join(self.dir, "ssh", "cp"),
                 "lab_name": self.name,
@@ -447,6 +450,13 @@ class Lab:
             "hosts": hosts,
             "children": {name: {"hosts": members} for name, members in groups.items()},
         }}
+        # the same, in the form of an inventory script's --list (molecule links a script that prints it)
+        script_form = {"_meta": {"hostvars": hosts}, "all": {"vars": inventory["all"]["vars"],
+                                                             "children": sorted(groups)}}
+        for name, members in groups.items():
+            script_form[name] = {"hosts": sorted(members)}
+        with open(os.path.join(self.dir, "inventory.json"), "w") as handle:
+            json.dump(script_form, handle, indent=1)
         with open(os.path.join(self.inventory, "hosts.yml"), "w") as handle:
             handle.write("# Written by the sitevpn lab %r (topology %s). Removed by `lab down`.\n"
                          % (self.name, topo.name))

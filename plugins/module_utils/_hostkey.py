@@ -19,7 +19,8 @@ import binascii
 import errno
 import os
 import re
-import tempfile
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _files
 
 #: ``ipsec newhostkey`` prints this on stderr (4.10 and 5.2 alike, seen live).
 _GENERATED_RE = re.compile(r'\bGenerated (?P<type>RSA|ECDSA|EdDSA) key pair with CKAID (?P<ckaid>[0-9a-fA-F]+)')
@@ -114,16 +115,4 @@ def read_state(path):
 
 def write_state(path, ckaid):
     """Write *ckaid* to *path* atomically, mode 0600 (parent made 0700 if missing)."""
-    directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=directory or '.', prefix='.hostkey-')
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(ckaid + '\n')
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _files.write(path, ckaid + '\n', 0o600, dir_mode=0o700)

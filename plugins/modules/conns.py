@@ -160,16 +160,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
     conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, CONF_DIR)
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except IOError:
-        return None
 
 
 def previous_tunnel(current, name, conf_text):
@@ -212,7 +205,7 @@ class Gateway(object):
                 continue
             conf = render_conn(tunnel, self.major)
             secrets = render_secrets(tunnel)
-            old_conf, old_secrets = _read(conf_path(name)), _read(secrets_path(name))
+            old_conf, old_secrets = read(conf_path(name)), read(secrets_path(name))
             if old_conf is not None and not is_managed(old_conf):
                 raise IpsecError("tunnel %s: %s exists and is not managed by sitevpn.ipsec; rename the tunnel or "
                                  "remove that file" % (name, conf_path(name)), tunnel=name, field="name")
@@ -257,9 +250,9 @@ class Gateway(object):
             if self.module.check_mode:
                 continue
             self._keep(name, old_conf, old_secrets)
-            self._write(conf_path(name), conf, 0o644)
+            write(conf_path(name), conf, 0o644)
             if secrets is not None:
-                self._write(secrets_path(name), secrets, 0o600)
+                write(secrets_path(name), secrets, 0o600)
             elif os.path.exists(secrets_path(name)):
                 os.unlink(secrets_path(name))
 
@@ -282,9 +275,9 @@ class Gateway(object):
             return
         for suffix, text in (("conf", old_conf), ("secrets", old_secrets)):
             if text is not None:
-                self._write(os.path.join(backup, "%s.%s" % (name, suffix)), text, 0o600)
+                write(os.path.join(backup, "%s.%s" % (name, suffix)), text, 0o600)
         # "new": the tunnel did not exist before this run; rolling back removes it
-        self._write(os.path.join(backup, name + ".state"), "new\n" if old_conf is None else "kept\n", 0o600)
+        write(os.path.join(backup, name + ".state"), "new\n" if old_conf is None else "kept\n", 0o600)
 
     def roll_back(self, tunnels, names):
         """Put back what run_id replaced.
@@ -296,7 +289,7 @@ class Gateway(object):
         keep = [t for t in tunnels if t["name"] not in names]
         restored = []
         for name in names:
-            state = _read(os.path.join(backup, name + ".state")) if backup else None
+            state = read(os.path.join(backup, name + ".state")) if backup else None
             result = self._result(name)
             if state is None:
                 result["action"] = "not changed by that run"
@@ -314,11 +307,11 @@ class Gateway(object):
                         os.unlink(path)
                 result["action"] = "removed (it was new)"
                 continue
-            old_conf = _read(os.path.join(backup, name + ".conf"))
-            self._write(conf_path(name), old_conf, 0o644)
-            old_secrets = _read(os.path.join(backup, name + ".secrets"))
+            old_conf = read(os.path.join(backup, name + ".conf"))
+            write(conf_path(name), old_conf, 0o644)
+            old_secrets = read(os.path.join(backup, name + ".secrets"))
             if old_secrets is not None:
-                self._write(secrets_path(name), old_secrets, 0o600)
+                write(secrets_path(name), old_secrets, 0o600)
             elif os.path.exists(secrets_path(name)):
                 os.unlink(secrets_path(name))
             restored.append(previous_tunnel(by_name.get(name), name, old_conf))
@@ -328,30 +321,17 @@ class Gateway(object):
                 self.runner.verb("replace", tunnel["name"])
         return keep, restored
 
-    def _write(self, path, text, mode):
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sitevpn-")
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.rename(tmp, path)
-        except Exception:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-
     def remove(self, tunnels, purge):
         wanted = set(t["name"] for t in tunnels if t.get("state", "present") != "absent")
         doomed = set(t["name"] for t in tunnels if t.get("state", "present") == "absent")
         if purge:
             for entry in os.listdir(CONF_DIR) if os.path.isdir(CONF_DIR) else []:
-                if entry.endswith(".conf") and entry[:-5] not in wanted and is_managed(_read(os.path.join(CONF_DIR, entry))):
+                if entry.endswith(".conf") and entry[:-5] not in wanted and is_managed(read(os.path.join(CONF_DIR, entry))):
                     doomed.add(entry[:-5])
         loaded = self.loaded_connections()
         removed = []
         for name in sorted(doomed):
-            conf = _read(conf_path(name))
+            conf = read(conf_path(name))
             if conf is not None and not is_managed(conf):
                 raise IpsecError("tunnel %s: %s is not managed by sitevpn.ipsec; not removing it" % (name, conf_path(name)),
                                  tunnel=name, field="state")

@@ -120,25 +120,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except IOError:
-        return None
-
-
-def _write(path, text, mode):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sitevpn-")
-    os.fchmod(fd, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.rename(tmp, path)
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 
 
 class Firewall(object):
@@ -186,7 +168,7 @@ class Firewall(object):
         changed = {}
         for key, value in sorted(wanted.items()):
             path = "/proc/sys/" + key.replace(".", "/")
-            current = (_read(path) or "").strip()
+            current = (read(path) or "").strip()
             if current != value:
                 changed[key] = {"before": current, "after": value}
                 if not self.module.check_mode:
@@ -195,13 +177,13 @@ class Firewall(object):
         if changed:
             self.changes.append("sysctl")
         text = fw.render_sysctl(wanted)
-        old = _read(fw.SYSCTL_FILE)
+        old = read(fw.SYSCTL_FILE)
         if old != text:
             self.changes.append(fw.SYSCTL_FILE)
             self.diff["before"] += old or ""
             self.diff["after"] += text
             if not self.module.check_mode:
-                _write(fw.SYSCTL_FILE, text, 0o644)
+                write(fw.SYSCTL_FILE, text, 0o644)
         return changed
 
     # -- backend ----------------------------------------------------------------------------------------
@@ -287,41 +269,39 @@ class Firewall(object):
 
     def roll_back(self):
         backup = self._backup()
-        previous = _read(backup) if backup else None
-        if previous is None or previous == _read(fw.SCRIPT):
+        previous = read(backup) if backup else None
+        if previous is None or previous == read(fw.SCRIPT):
             return
         self.changes.append("rolled back " + fw.SCRIPT)
         if not self.module.check_mode:
-            _write(fw.SCRIPT, previous, 0o755)
+            write(fw.SCRIPT, previous, 0o755)
             self.cmd([fw.SCRIPT])
 
     def rules(self, backend, iptables, tunnels):
         params = self.module.params
         script, tag = fw.render_script(backend, tunnels, params["allow_ike"], params["nat_exemption"],
                                        iptables or "iptables", params["leak_guard"])
-        old = _read(fw.SCRIPT)
+        old = read(fw.SCRIPT)
         backup = self._backup()
         if old is not None and old != script and backup and not os.path.exists(backup) and not self.module.check_mode:
-            if not os.path.isdir(os.path.dirname(backup)):
-                os.makedirs(os.path.dirname(backup), 0o700)
-            _write(backup, old, 0o600)
+            write(backup, old, 0o600, dir_mode=0o700)
         stale = tag not in self.live_tag(backend, iptables) if backend != "none" else False
         if old != script:
             self.changes.append(fw.SCRIPT)
             self.diff["before"] += old or ""
             self.diff["after"] += script
             if not self.module.check_mode:
-                _write(fw.SCRIPT, script, 0o755)
+                write(fw.SCRIPT, script, 0o755)
         if (old != script or stale) and backend != "none":
             self.changes.append("rules")
             if not self.module.check_mode:
                 self.cmd([fw.SCRIPT])
         unit = fw.render_unit(backend)
         systemctl = self.module.get_bin_path("systemctl")
-        if _read(fw.UNIT) != unit:
+        if read(fw.UNIT) != unit:
             self.changes.append(fw.UNIT)
             if not self.module.check_mode:
-                _write(fw.UNIT, unit, 0o644)
+                write(fw.UNIT, unit, 0o644)
                 if systemctl:
                     self.cmd([systemctl, "daemon-reload"])
         if systemctl:

@@ -93,22 +93,15 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read
 
 IPSEC_CONF = "/etc/ipsec.conf"
 MARKER = "# Managed by sitevpn.ipsec"
 
 
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except IOError:
-        return None
-
-
 def os_release():
     info = {}
-    for line in (_read("/etc/os-release") or "").splitlines():
+    for line in (read("/etc/os-release") or "").splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
             info[key] = value.strip().strip('"')
@@ -158,7 +151,7 @@ class Installer(object):
         found = []
         if version.get("product") == "openswan":
             found.append("`ipsec --version` says %s" % version.get("raw", "Openswan").strip())
-        secrets = _read("/etc/ipsec.secrets") or ""
+        secrets = read("/etc/ipsec.secrets") or ""
         if ": RSA {" in secrets or ":RSA {" in secrets:
             found.append("/etc/ipsec.secrets holds Openswan `: RSA {` private keys")
         for path in ("/proc/net/ipsec_eroute", "/proc/net/ipsec_spi"):
@@ -234,7 +227,7 @@ def main():
     conf_changed = False
     if params["manage_ipsec_conf"]:
         wanted = render_ipsec_conf(params["config_setup"])
-        current = _read(IPSEC_CONF)
+        current = read(IPSEC_CONF)
         if current != wanted:
             conf_changed = True
             inst.changes.append(IPSEC_CONF)

@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private: reading and writing the gateway's files the way every module of the collection does.
+
+Writes are atomic (a temporary file in the same folder, then rename), so pluto, systemd or a reader
+never sees half a file, and the mode is set before any byte of a secret is written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+
+def read(path):
+    """The file's text, or None when it does not exist (or cannot be read)."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def write(path, text, mode, dir_mode=0o755):
+    """Replace ``path`` with ``text`` atomically, file mode ``mode``; missing folders get ``dir_mode``."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, dir_mode)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sitevpn-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.rename(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -17,7 +17,6 @@ __metaclass__ = type
 import base64
 import binascii
 import errno
-import os
 import re
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _files

@@ -31,10 +31,12 @@ DEFAULT_DISTRO = "bookworm"
 # What every guest has at boot. ca-certificates and openssl are here because
 # their maintainer scripts take 90 s under UML, not because Libreswan needs them
 # preinstalled; python3-apt because Ansible's apt module needs it (without it,
-# Ansible tries to install it from the network and waits on DNS).
+# Ansible tries to install it from the network and waits on DNS); iptables
+# because the NAT router of the `nat` topology needs it at boot (the UML kernel
+# has no nf_tables for ip/inet, so legacy iptables is the lab's packet filter).
 BASE_PACKAGES = (
     "openssh-server", "python3", "python3-apt", "iproute2", "kmod", "iputils-ping",
-    "nftables", "tcpdump", "systemd-sysv", "procps", "ca-certificates", "openssl",
+    "nftables", "iptables", "tcpdump", "systemd-sysv", "procps", "ca-certificates", "openssl",
 )
 # What the offline repository offers (with all dependencies).
 OFFLINE_PACKAGES = ("libreswan",)

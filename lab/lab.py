@@ -239,10 +239,9 @@ class Lab:
         if guest.forwarding:
             lines.append("echo 1 > /proc/sys/net/ipv4/ip_forward")
         if guest.masquerade:
+            # the UML kernel has no nf_tables for ip/inet: legacy iptables does the NAT
             prefix, out_if = guest.masquerade.split(":")
-            lines.append("nft -f - <<'EOF'\ntable ip lab_nat {\n  chain postrouting {\n"
-                         "    type nat hook postrouting priority srcnat; policy accept;\n"
-                         "    oifname \"%s\" ip saddr %s masquerade\n  }\n}\nEOF" % (out_if, prefix))
+            lines.append("iptables-legacy -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE" % (prefix, out_if))
         return "\n".join(lines) + "\n"
 
     def _start_guest(self, guest, root):

@@ -639,8 +639,10 @@ def _split_fields(rest):
 
 
 def _base_name(name):
-    """'road/0x1' -> 'road' (5.x names the connections it spawns from one with subnets=)."""
-    return re.sub(r'/0x[0-9a-fA-F]+$', '', name)
+    """The conn a (sub-)connection comes from: 'road/0x1' -> 'road' (5.x names the connections it
+    spawns from one with subnets= so), 'net-to-net/1x2' -> 'net-to-net' (leftsubnets=/rightsubnets=
+    give one connection per pair of subnets)."""
+    return re.sub(r'/(0x[0-9a-fA-F]+|\d+x\d+)$', '', name)
 
 
 @_never_raise(lambda text: [])

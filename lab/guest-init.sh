@@ -37,12 +37,13 @@ install -D -m 0755 /lab/cfg/network.sh "$R/usr/local/sbin/sitevpn-lab-network"
 hostname "$(cat /lab/cfg/hostname)"
 umount /lab/cfg
 
-# Addresses and routes before any service starts (no DHCP, no ifupdown).
-sh "$R/usr/local/sbin/sitevpn-lab-network"
-
 mount -n --move /proc "$R/proc"
 mount -n --move /sys "$R/sys"
 mount -n --move /dev "$R/dev"
+
+# Addresses, routes (and a NAT router's masquerade) before any service starts: no DHCP, no
+# ifupdown. Inside the guest's own writable root: iptables wants a lock file under /run.
+chroot "$R" /bin/sh /usr/local/sbin/sitevpn-lab-network
 cd "$R"
 mkdir -p lab/old
 pivot_root . lab/old

@@ -1,0 +1,761 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: diagnosis
+short_description: Judge both ends of every tunnel from what the diagnose read, and say what is wrong
+version_added: 0.1.0
+description:
+  - Combines, per tunnel, the facts M(sitevpn.ipsec.diagnose_info) read on both of its gateways, the wire
+    captures taken while the probe pings crossed, and the pings themselves, into one verdict per tunnel -
+    V(OK), V(DEGRADED) (traffic crosses, but something is wrong or at risk), V(DOWN) (traffic does not cross)
+    or V(UNKNOWN) (a gateway could not be read) - with the one-line cause, every finding with its remedy, and
+    the evidence of every check.
+  - The causes it names, most decisive first - C(gateway not read), C(Libreswan not installed),
+    C(pluto stopped), C(conn not loaded), C(wrong key), C(no common proposal), C(traffic selectors refused),
+    C(UDP 500 blocked), C(ESP blocked), C(no answer from the peer), C(forwarding off),
+    C(NAT exemption missing), C(forwarded traffic dropped), C(traffic leaves in clear),
+    C(traffic bypasses the tunnel), C(route toward the remote subnet), C(probe not answered),
+    C(tunnel not up); and, for a tunnel that works, C(UDP 4500 blocked), C(half up),
+    C(pluto not listening), C(ipsec verify).
+  - Pure - reads only its arguments; the P(sitevpn.ipsec.diagnose#role) role registers the facts under the
+    names it reads (C(__sitevpn_diagnose_checks), C(__sitevpn_diagnose_capture), C(__sitevpn_diagnose_pings)).
+positional: hostvars, gateways
+options:
+  _input:
+    description: The C(sitevpn_tunnels) list (C(sitevpn_topologies) of the first gateway are expanded too).
+    type: list
+    elements: dict
+    required: true
+  hostvars:
+    description: C(hostvars) - the registered facts of each gateway, the peers' addresses and the probe targets.
+    type: dict
+    required: true
+  gateways:
+    description: The gateways of the play (C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+    required: true
+  generated:
+    description: When the facts were read, printed in the report.
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Judge every tunnel
+  ansible.builtin.set_fact:
+    diagnosis: "{{ sitevpn_tunnels | sitevpn.ipsec.diagnosis(hostvars, ansible_play_hosts_all) }}"
+  run_once: true
+
+- name: One line per tunnel
+  ansible.builtin.debug:
+    msg: "{{ diagnosis.tunnels | map(attribute='line') | list }}"
+  run_once: true
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(summary) - counts of tunnels per verdict and of findings.
+    - C(tunnels) - per tunnel C(name), C(verdict), C(cause) (one line), C(line) (name, verdict and cause),
+      C(left)/C(right) (C(host), C(address), C(subnets), C(managed)), C(initiator), C(auth), C(findings)
+      (C(cause), C(severity) down/degraded, C(gateway), C(remedy), C(evidence)), C(checks) (C(check),
+      C(gateway), C(status) ok/warn/fail/skip, C(summary), C(evidence)), C(probe).
+    - C(findings) - every finding of every tunnel, with C(tunnel).
+    - C(gateways) - per gateway what was read (reachable, pluto, version, forwarding, firewall backends, log
+      source, verify failures, site, subnets, probe hosts).
+  type: dict
+"""
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _diagnose
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
+
+CHECKS_VAR = "__sitevpn_diagnose_checks"
+CAPTURE_VAR = "__sitevpn_diagnose_capture"
+PINGS_VAR = "__sitevpn_diagnose_pings"
+
+VERDICTS = ("OK", "DEGRADED", "DOWN", "UNKNOWN")
+
+# Causes, most decisive first: the first finding of a tunnel in this order is its one-line cause.
+CAUSES = (
+    "gateway not read", "Libreswan not installed", "pluto stopped", "conn not loaded", "wrong key",
+    "no common proposal", "traffic selectors refused", "UDP 500 blocked", "ESP blocked",
+    "no answer from the peer", "forwarding off", "NAT exemption missing", "forwarded traffic dropped",
+    "traffic leaves in clear", "traffic bypasses the tunnel", "route toward the remote subnet",
+    "pluto not listening", "probe not answered", "tunnel not up", "UDP 4500 blocked", "half up",
+    "ipsec verify",
+)
+_CAUSE_RANK = dict((cause, rank) for rank, cause in enumerate(CAUSES))
+
+# verify checks that other checks of the diagnose already judge (with better evidence)
+_VERIFY_COVERED = re.compile(r"pluto|forward|listening|NAT|MASQUERAD|ip_forward", re.I)
+_PROBE_RE = re.compile(r"^PROBE (\S+) (\d+) (\d+)")
+
+
+def _get(hostvars, host, key):
+    try:
+        value = hostvars[host].get(key)
+    except (KeyError, AttributeError, TypeError):
+        return None
+    return value
+
+
+def _plain(value):
+    """Registered results may be Ansible's lazy containers: plain dicts and lists all the way down."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return dict((k, _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _side(tunnel, side):
+    end = tunnel.get(side) or {}
+    return {"host": end.get("host"), "name": end.get("host") or end.get("name") or end.get("address"),
+            "address": end.get("address"), "subnets": list(end.get("subnets") or []),
+            "managed": bool(end.get("managed")), "id": end.get("id")}
+
+
+class _Tunnel(object):
+    """Findings and checks of one tunnel while they are collected."""
+
+    def __init__(self, tunnel):
+        self.tunnel = tunnel
+        self.name = tunnel["name"]
+        self.findings = []
+        self.checks = []
+
+    def check(self, check, gateway, status, summary, evidence=None):
+        self.checks.append({"check": check, "gateway": gateway, "status": status, "summary": summary,
+                            "evidence": [e for e in (evidence or []) if e]})
+
+    def finding(self, cause, severity, gateway, remedy, evidence=None):
+        for existing in self.findings:
+            if existing["cause"] == cause and existing["gateway"] == gateway:
+                return
+        self.findings.append({"cause": cause, "severity": severity, "gateway": gateway, "remedy": remedy,
+                              "evidence": [e for e in (evidence or []) if e]})
+
+    def has(self, *causes):
+        return any(f["cause"] in causes for f in self.findings)
+
+
+def _gateway_facts(hostvars, host):
+    """(facts or None, why not)."""
+    result = _get(hostvars, host, CHECKS_VAR)
+    if result is None:
+        return None, "no facts were read from %s (not in the play, or the play stopped before)" % host
+    result = _plain(result)
+    if result.get("unreachable"):
+        return None, "%s is unreachable: %s" % (host, (result.get("msg") or "").strip()[:300])
+    if result.get("skipped"):
+        return None, "the checks were skipped on %s" % host
+    if result.get("failed") or "tunnels" not in result:
+        return None, "reading %s failed: %s" % (host, (result.get("msg") or "no result").strip()[:300])
+    return result, None
+
+
+def _capture(hostvars, host):
+    result = _plain(_get(hostvars, host, CAPTURE_VAR) or {})
+    if not result or result.get("skipped") or result.get("failed") or "capture" not in result:
+        return None
+    return result
+
+
+def _probes(tunnels, hostvars):
+    """tunnel name -> {from, address, initiator} for the tunnels that have a probe."""
+    probes = {}
+    for tunnel in tunnels:
+        probe = tunnel.get("probe")
+        if not probe or tunnel["state"] != "present":
+            continue
+        target = str(probe["to"])
+        if _diagnose._addr(target) is None and target in hostvars:
+            target = str(_model._hostvar(hostvars, target, "sitevpn_probe_address")
+                         or _model._hostvar(hostvars, target, "ansible_host") or target)
+        source = _model._hostvar(hostvars, str(probe["from"]), "sitevpn_probe_address")
+        probes[tunnel["name"]] = {"from": str(probe["from"]), "to": str(probe["to"]), "address": target,
+                                  "from_address": str(source) if source else None,
+                                  "initiator": tunnel[tunnel["initiator"]]["host"]}
+    return probes
+
+
+def _ping_results(hostvars, host):
+    """(from host, address) -> {sent, received} or {error} from the ping task registered on *host*."""
+    found = {}
+    registered = _plain(_get(hostvars, host, PINGS_VAR) or {})
+    for result in registered.get("results") or []:
+        item = result.get("item") or []
+        source = item[0] if item else None
+        addresses = [p.get("address") for p in (item[1] if len(item) > 1 else [])]
+        seen = set()
+        for line in (result.get("stdout") or "").splitlines():
+            match = _PROBE_RE.match(line.strip())
+            if match:
+                found[(source, match.group(1))] = {"sent": int(match.group(2)), "received": int(match.group(3))}
+                seen.add(match.group(1))
+        for address in addresses:
+            if address not in seen:
+                why = result.get("msg") or result.get("stderr") or "no answer from the probe host"
+                if result.get("skipped"):
+                    why = "skipped"
+                found[(source, address)] = {"error": str(why).strip()[:300]}
+    return found
+
+
+def _delta(capture, name):
+    if not capture:
+        return None
+    before = (capture.get("counters_before") or {}).get(name) or {"in_bytes": 0, "out_bytes": 0}
+    after = (capture.get("counters_after") or {}).get(name)
+    if after is None:
+        return {"before": before["in_bytes"] + before["out_bytes"], "after": None, "rose": False}
+    was, now = before["in_bytes"] + before["out_bytes"], after["in_bytes"] + after["out_bytes"]
+    return {"before": was, "after": now, "rose": now > was}
+
+
+def wire_evidence(capture, tf):
+    """What the capture of one gateway shows for one tunnel: ESP, clear ICMP, IKE from/to the peer."""
+    packets = ((capture or {}).get("capture") or {}).get("packets") or []
+    wan, lans, peer = tf.get("wan_dev"), tf.get("lan_devs") or [], tf.get("peer_address")
+    local_nets, remote_nets = tf.get("local_subnets") or [], tf.get("remote_subnets") or []
+
+    def in_any(address, nets):
+        return any(_diagnose.in_subnet(address, net) for net in nets)
+
+    def on_wan(p):
+        return wan is None or p.get("iface") in (wan, None)
+
+    found = {"esp_out": [], "esp_in": [], "clear_out_wan": [], "lan_icmp": [], "ike_in": [], "ike_out": [],
+             "peer_refused": []}
+    for p in packets:
+        if p["kind"] == "esp" and on_wan(p):
+            if p.get("direction") == "out" and (peer is None or p["dst"] == peer):
+                found["esp_out"].append(p["line"])
+            elif p.get("direction") == "in" and (peer is None or p["src"] == peer):
+                found["esp_in"].append(p["line"])
+        elif p["kind"] == "icmp" and p.get("iface") in lans and (
+                (in_any(p["src"], local_nets) and in_any(p["dst"], remote_nets))
+                or (in_any(p["src"], remote_nets) and in_any(p["dst"], local_nets))):
+            found["lan_icmp"].append(p["line"])
+        elif p["kind"] == "icmp" and p.get("direction") == "out" and on_wan(p) and p.get("iface") not in lans \
+                and in_any(p["dst"], remote_nets):
+            # the seed's "unprotected interface": tunnel traffic must not be seen there in clear
+            found["clear_out_wan"].append(p["line"])
+        elif p["kind"] == "ike" and peer:
+            if p.get("direction") == "in" and p["src"] == peer:
+                found["ike_in"].append(p["line"])
+            elif p.get("direction") == "out" and p["dst"] == peer:
+                found["ike_out"].append(p["line"])
+        elif p["kind"] == "icmp-error" and peer and p["src"] == peer \
+                and re.search(r"udp port (500|4500) unreachable", p["line"]):
+            found["peer_refused"].append(p["line"])
+    return found
+
+
+def _wire_lines(host, capture, tf, name):
+    """Capture evidence for a finding: clear ICMP leaving by the WAN, SA counters that did not move."""
+    if not capture:
+        return []
+    lines = []
+    wire = wire_evidence(capture, tf)
+    if wire["clear_out_wan"]:
+        lines.append("%s: tcpdump: %d ICMP packets left by %s in clear, e.g. %s" % (
+            host, len(wire["clear_out_wan"]), tf.get("wan_dev"), wire["clear_out_wan"][0]))
+    if wire["lan_icmp"] and not wire["esp_out"] and not wire["clear_out_wan"]:
+        lines.append("%s: tcpdump: the probe's ICMP arrives on %s (%d packets) but nothing leaves by %s"
+                     % (host, ",".join(tf.get("lan_devs") or []), len(wire["lan_icmp"]), tf.get("wan_dev")))
+    delta = _delta(capture, name)
+    if delta is not None and not delta["rose"]:
+        lines.append("%s: SA bytes in+out %s -> %s while the probe ran" % (host, delta["before"], delta["after"]))
+    return lines
+
+
+def _gateway_summary(host, facts, why, hostvars):
+    summary = {"host": host, "reachable": facts is not None, "why": why,
+               "site": str(_model._hostvar(hostvars, host, "sitevpn_site") or host),
+               "address": None, "subnets": [],
+               "pluto": None, "version": None, "forwarding": None, "backends": [], "log": None, "verify_failed": []}
+    if facts:
+        summary.update(pluto=facts.get("pluto"), version=facts.get("version"), forwarding=facts.get("forwarding"),
+                       backends=(facts.get("firewall") or {}).get("backends") or [], log=facts.get("log"))
+        summary["verify_failed"] = ["%s [%s]" % (c["name"], c["status"])
+                                    for c in ((facts.get("verify") or {}).get("checks") or []) if not c.get("ok")]
+    return summary
+
+
+def _remedy_key(tunnel, t):
+    if tunnel["auth"] == "psk":
+        return ("The pre-shared keys of {name} on {a} and {b} differ (/etc/ipsec.d/{name}.secrets, or the IDs "
+                "{ida} / {idb} select another secret). Re-run playbooks/site-to-site.yml: it writes the same key on "
+                "both ends; by hand, put the same PSK on both, `ipsec auto --rereadsecrets` on both, then "
+                "`ipsec auto --up {name}` on {init}.")
+    return ("Each end's {{left,right}}rsasigkey must be the peer's `ipsec showhostkey` value: the RSA keys of {name} "
+            "on {a} and {b} do not match (a key regenerated, or a conn edited by hand). Re-run "
+            "playbooks/site-to-site.yml (the keys role publishes each host key, the tunnel role writes both conns), "
+            "then `ipsec auto --up {name}` on {init}.")
+
+
+def _judge(tunnel, ends, probe, pings, t):
+    """All findings and checks of one tunnel. *ends*: [(side, summary, facts or None, why, tunnel facts, capture)]."""
+    name = tunnel["name"]
+    initiator = tunnel[tunnel["initiator"]]
+    init_host = initiator.get("host")
+    managed = [e for e in ends if e[1]["managed"]]
+    names = dict((e[0], e[1]["name"]) for e in ends)
+    fmt = {"name": name, "a": names.get("left"), "b": names.get("right"), "init": initiator.get("host")
+           or initiator.get("address"), "ida": tunnel["left"]["id"], "idb": tunnel["right"]["id"]}
+
+    readable = []
+    for side, end, facts, why, tf, capture in managed:
+        host = end["host"]
+        if facts is None:
+            t.check("facts", host, "fail", why)
+            t.finding("gateway not read", "unknown", host,
+                      "Check that Ansible reaches %s (ssh, become) and that it is in the play (no --limit leaving it "
+                      "out), then run the diagnose again." % host, [why])
+            continue
+        t.check("facts", host, "ok", "read (%s)" % ", ".join(
+            ["Libreswan %s" % facts.get("version") if facts.get("version") else "no Libreswan",
+             "log: %s" % ((facts.get("log") or {}).get("source") or "none")]))
+        readable.append((side, end, facts, tf or {}, capture))
+
+    # -- pluto and the conn ------------------------------------------------------------------
+    for side, end, facts, tf, capture in readable:
+        host, pluto = end["host"], facts.get("pluto") or {}
+        if not facts.get("installed", True):
+            t.check("pluto", host, "fail", "Libreswan is not installed")
+            t.finding("Libreswan not installed", "down", host,
+                      "Run playbooks/site-to-site.yml (the install role installs and starts Libreswan).",
+                      [pluto.get("status_error")])
+            continue
+        if not pluto.get("running"):
+            t.check("pluto", host, "fail", "pluto is not running (systemctl is-active ipsec: %s)"
+                    % pluto.get("service"), [pluto.get("status_error")])
+            t.finding("pluto stopped", "down", host,
+                      "On %s: `systemctl start ipsec` (and `systemctl enable ipsec` so it starts at boot); "
+                      "`journalctl -u ipsec` says why it stopped%s. The peer brings the tunnel back up by itself "
+                      "once pluto answers." % (host, " - the service is in state 'failed'"
+                                               if pluto.get("service") == "failed" else ""),
+                      ["%s: ipsec status: %s" % (host, pluto.get("status_error")),
+                       "%s: systemctl is-active ipsec: %s" % (host, pluto.get("service"))])
+            continue
+        t.check("pluto", host, "ok", "pluto is running (%s)" % (pluto.get("service") or "no systemd"))
+        if not tf.get("loaded"):
+            t.check("conn", host, "fail", "conn %s is not loaded" % name)
+            t.finding("conn not loaded", "down", host,
+                      "On %s: `ipsec auto --add %s` (Libreswan 5: `ipsec add %s`), or re-run "
+                      "playbooks/site-to-site.yml; `ipsec addconn --checkconfig` shows configuration errors."
+                      % (host, name, name), ["%s: `ipsec status` lists no conn %s" % (host, name)])
+            continue
+        t.check("conn", host, "ok", "conn loaded (%s)" % (", ".join(tf.get("routing") or []) or "unrouted"))
+
+    up = dict((e[1]["host"], bool(e[3].get("child_sa"))) for e in readable)
+    running = [e for e in readable if (e[2].get("pluto") or {}).get("running") and e[3].get("loaded")]
+    all_up = bool(readable) and len(readable) == len(managed) and all(up.values())
+    for side, end, facts, tf, capture in running:
+        host = end["host"]
+        evidence = tf.get("states") or []
+        if tf.get("child_sa"):
+            ike_words = "established" if tf.get("ike_sa") else "not established"
+            t.check("sa", host, "ok", "IKE SA %s, Child SA established" % ike_words, evidence)
+        elif tf.get("ike_pending"):
+            t.check("sa", host, "fail", "no Child SA; IKE SA still waiting for the peer (%s)"
+                    % "; ".join(tf["ike_pending"]), evidence)
+        else:
+            t.check("sa", host, "fail", "no Child SA%s" % (", IKE SA established" if tf.get("ike_sa") else ""),
+                    evidence)
+
+    # -- the log: the seed's /var/log/messages lines ------------------------------------------
+    current = {}
+    for side, end, facts, tf, capture in readable:
+        host = end["host"]
+        log = tf.get("log") or {}
+        kinds = log.get("current") or {}
+        for kind, seen in kinds.items():
+            current.setdefault(kind, []).append((host, seen))
+        if kinds:
+            status = "fail" if set(kinds) - {"retransmit"} else ("ok" if tf.get("child_sa") else "warn")
+            counts = ", ".join("%s x%d" % (k, v["count"]) for k, v in sorted(kinds.items()))
+            t.check("log", host, status, "since the last Child SA came up (%s): %s" % (
+                log.get("last_up") or "not in the log", counts),
+                ["%s: %s" % (host, v["line"]) for k, v in sorted(kinds.items())])
+        else:
+            t.check("log", host, "ok", "no failure since the last Child SA came up (%s)%s" % (
+                log.get("last_up") or "not in the log",
+                "; earlier: %s" % ", ".join("%s x%d" % kv for kv in sorted((log.get("past") or {}).items()))
+                if log.get("past") else ""))
+
+    def log_evidence(kind):
+        return ["%s: %s (x%d, last %s)" % (host, seen["line"], seen["count"], seen["last"])
+                for host, seen in current.get(kind, [])]
+
+    down_sas = not all_up
+    if "auth_failed" in current:
+        t.finding("wrong key", "down" if down_sas else "degraded", ", ".join(h for h, _s in current["auth_failed"]),
+                  _remedy_key(tunnel, t).format(**fmt), log_evidence("auth_failed"))
+    if "no_proposal" in current:
+        t.finding("no common proposal", "down" if down_sas else "degraded",
+                  ", ".join(h for h, _s in current["no_proposal"]),
+                  "The two ends share no algorithm: set the tunnel's `ike`/`esp` to proposals both ends accept "
+                  "(`ipsec status` shows what each end loaded), then re-run playbooks/site-to-site.yml.",
+                  log_evidence("no_proposal"))
+    if "ts_unacceptable" in current:
+        t.finding("traffic selectors refused", "down" if down_sas else "degraded",
+                  ", ".join(h for h, _s in current["ts_unacceptable"]),
+                  "Both ends must use the same subnets (%s <-> %s); re-run playbooks/site-to-site.yml so the same "
+                  "conn is on both ends." % (",".join(tunnel["left"]["subnets"]), ",".join(tunnel["right"]["subnets"])),
+                  log_evidence("ts_unacceptable"))
+
+    # -- UDP 500/4500 and ESP from the peer ------------------------------------------------------
+    waiting = dict((e[1]["host"], e[3].get("ike_pending") or []) for e in running)
+    for side, end, facts, tf, capture in readable:
+        host = end["host"]
+        peer = tf.get("peer_address")
+        listening = tf.get("listening") or {}
+        wire = wire_evidence(capture, tf) if capture else None
+        peer_waiting = [h for h, w in waiting.items() if h != host and w]
+        peer_log = [("%s: %s" % (h, s["line"])) for kind in ("timeout", "retransmit")
+                    for h, s in current.get(kind, []) if h != host]
+        for port in ("500", "4500"):
+            verdict = (tf.get("ike_input") or {}).get(port) or {}
+            if verdict.get("verdict") in ("DROP", "REJECT"):
+                rule = verdict.get("rule")
+                where = "%s %s" % (verdict.get("backend"), verdict.get("chain"))
+                t.check("ike_input", host, "fail", "UDP %s from %s: %s by %s" % (
+                    port, peer, verdict["verdict"], rule or "the policy of %s" % where), verdict.get("uncertain"))
+                delete = _diagnose.delete_command(verdict.get("backend"), "filter", rule)
+                severity = "down" if (port == "500" and down_sas) else "degraded"
+                evidence = ["%s: %s: %s" % (host, where, rule or "chain policy %s" % verdict["verdict"])]
+                evidence += ["%s: half-open IKE SA waiting for %s: %s" % (h, host, "; ".join(waiting[h]))
+                             for h in peer_waiting]
+                evidence += peer_log[:2]
+                if wire and wire["ike_in"]:
+                    evidence.append("%s: IKE from %s arrives on the wire (%d packets seen by tcpdump, none "
+                                    "answered): %s" % (host, peer, len(wire["ike_in"]), wire["ike_in"][0]))
+                t.finding("UDP %s blocked" % port, severity, host,
+                          "On %s the %s %s drops IKE (UDP %s) from %s before the firewall role's accept rule is "
+                          "reached: %s%s Then `ipsec auto --up %s` on %s (or wait for the retry)." % (
+                              host, verdict.get("backend"), verdict.get("chain"), port, peer,
+                              "remove that rule (`%s`)" % delete if delete else
+                              "accept UDP 500 and 4500 from %s ahead of it" % peer,
+                              "." if delete else " (re-running playbooks/site-to-site.yml puts our accept rule first "
+                              "for iptables).", name, fmt["init"]), evidence)
+            else:
+                accepted = verdict.get("accepted_by") or []
+                t.check("ike_input", host, "ok", "UDP %s from %s accepted%s" % (
+                    port, peer, " by %s" % accepted[0] if accepted else " (no rule drops it)"),
+                    verdict.get("uncertain"))
+        esp = tf.get("esp_input") or {}
+        if esp.get("verdict") in ("DROP", "REJECT"):
+            delete = _diagnose.delete_command(esp.get("backend"), "filter", esp.get("rule"))
+            t.check("esp_input", host, "fail", "ESP from %s: %s by %s" % (peer, esp["verdict"], esp.get("rule")))
+            t.finding("ESP blocked", "down", host,
+                      "On %s the %s %s drops ESP (IP protocol 50) from %s: %s." % (
+                          host, esp.get("backend"), esp.get("chain"), peer,
+                          "remove that rule (`%s`)" % delete if delete else "accept ESP from the peer ahead of it"),
+                      ["%s: %s" % (host, esp.get("rule") or "chain policy")])
+        else:
+            t.check("esp_input", host, "ok", "ESP from %s accepted" % peer)
+        if (facts.get("pluto") or {}).get("running"):
+            missing = [p for p in ("500", "4500") if not listening.get(p)]
+            if missing:
+                t.check("listening", host, "fail", "pluto does not listen on UDP %s at %s" % (
+                    "/".join(missing), tf.get("my_address")), (facts.get("pluto") or {}).get("ike_sockets"))
+                t.finding("pluto not listening", "down" if "500" in missing and down_sas else "degraded", host,
+                          "pluto has no socket on UDP %s at %s: is %s really an address of %s (`ip addr`)? "
+                          "`ipsec auto --listen` makes pluto look at the interfaces again." % (
+                              "/".join(missing), tf.get("my_address"), tf.get("my_address"), host),
+                          ["%s: sockets %s" % (host, ", ".join((facts.get("pluto") or {}).get("ike_sockets") or []))])
+            else:
+                t.check("listening", host, "ok", "pluto listens on UDP 500 and 4500 at %s" % tf.get("my_address"))
+        if wire is not None:
+            for finding in t.findings:
+                if finding["cause"] == "pluto stopped" and wire["peer_refused"] and finding["gateway"] != host:
+                    finding["evidence"].append("%s: tcpdump: the peer answers IKE with ICMP port unreachable: %s"
+                                               % (host, wire["peer_refused"][0]))
+            if wire["peer_refused"]:
+                t.check("wire_ike", host, "warn", "the peer answers IKE with ICMP port unreachable (no pluto there)",
+                        wire["peer_refused"][:2])
+            elif wire["ike_in"] or wire["ike_out"]:
+                # a liveness probe whose answer came after the capture ended is no problem on a live tunnel
+                t.check("wire_ike", host, "ok" if wire["ike_in"] or tf.get("child_sa") else "warn",
+                        "IKE on the wire: %d from %s, %d to it" % (len(wire["ike_in"]), peer, len(wire["ike_out"])),
+                        (wire["ike_in"] + wire["ike_out"])[:3])
+
+    # no answer at all, and nothing on either end explains it
+    if down_sas and not t.has("pluto stopped", "UDP 500 blocked", "wrong key", "no common proposal",
+                              "traffic selectors refused", "gateway not read", "conn not loaded",
+                              "Libreswan not installed", "pluto not listening"):
+        evidence = ["%s: half-open IKE SA: %s" % (h, "; ".join(w)) for h, w in waiting.items() if w]
+        evidence += log_evidence("timeout")[:2] + log_evidence("retransmit")[:2]
+        if evidence:
+            hosts = sorted(set([h for h, w in waiting.items() if w] + [h for h, _s in current.get("timeout", [])]
+                               + [h for h, _s in current.get("retransmit", [])]))
+            peer_desc = "; ".join("%s reaches %s" % (
+                e[1]["host"], e[3].get("peer_address")) for e in readable if e[1]["host"] in hosts)
+            t.finding("no answer from the peer", "down", ", ".join(hosts),
+                      "IKE (UDP 500) gets no answer (%s): is the peer up, is its address right, does a firewall on "
+                      "the way drop UDP 500/4500, does this gateway route to it (`ip route get <peer>`)?"
+                      % peer_desc, evidence)
+
+    # -- forwarding, routes, NAT, forward chain (the seed's ip_forward, netstat -nr, MASQUERADE) ---------
+    for side, end, facts, tf, capture in readable:
+        host = end["host"]
+        forwarding = facts.get("forwarding") or {}
+        versions = set(4 if ":" not in net else 6 for net in (tf.get("local_subnets") or []))
+        off = [v for v in sorted(versions) if forwarding.get("ipv%d" % v) != 1]
+        if off:
+            t.check("forwarding", host, "fail", "IP forwarding is off (%s)" % ", ".join(
+                "net.ipv%d %s = %s" % (v, "ip_forward" if v == 4 else "conf.all.forwarding",
+                                       forwarding.get("ipv%d" % v)) for v in off))
+            t.finding("forwarding off", "down", host,
+                      "On %s: `sysctl -w net.ipv4.ip_forward=1` (the seed's `net/ipv4/ip_forward = 1`); re-running "
+                      "playbooks/site-to-site.yml sets it and keeps it in /etc/sysctl.d/60-sitevpn-ipsec.conf."
+                      % host, ["%s: net.ipv4.ip_forward = %s" % (host, forwarding.get("ipv4"))]
+                      + _wire_lines(host, capture, tf, name))
+        else:
+            t.check("forwarding", host, "ok", "IP forwarding is on")
+        for route in tf.get("routes") or []:
+            label = "ip route get %s: %s" % (route["target"], route.get("line") or "-")
+            t.check("route", host, route["status"], "toward %s %s" % (route["subnet"], route["why"]), [label])
+            if route["status"] == "fail":
+                t.finding("route toward the remote subnet", "degraded", host,
+                          "On %s the route toward %s %s; it must leave by %s toward the peer %s (the seed's "
+                          "leftnexthop/rightnexthop and `netstat -nr` check): fix or remove that route." % (
+                              host, route["subnet"], route["why"], tf.get("wan_dev") or "the WAN interface",
+                              tf.get("peer_address")), ["%s: %s" % (host, label)])
+        for nat in tf.get("nat") or []:
+            exemption = nat.get("exemption") or {}
+            if nat.get("verdict") == "masqueraded":
+                t.check("nat", host, "fail", "%s is source-NATed by %s (%s %s) %s" % (
+                    nat["pair"], nat.get("rule"), nat.get("backend"), nat.get("chain"),
+                    "- our exemption is not in nat POSTROUTING" if not exemption.get("installed") else
+                    "- before our exemption"), [exemption.get("rule")])
+                fix = ("`iptables%s -t nat -I POSTROUTING 1 -j SITEVPN-POSTROUTING`" % (
+                    "-legacy" if (exemption.get("where") or nat.get("backend")) == "iptables-legacy" else "")
+                    if (nat.get("backend") or "").startswith("iptables") else
+                    "an exemption for %s in a NAT chain of lower priority" % nat["pair"])
+                t.finding("NAT exemption missing", "down", host,
+                          "On %s the rule `%s` masquerades the tunnel traffic (%s) before it can match the IPsec "
+                          "policy, so it leaves in clear with the WAN address: re-run playbooks/site-to-site.yml "
+                          "(the firewall role puts the exemption first), or by hand %s; or exclude the remote subnet "
+                          "from the MASQUERADE rule (the seed's `-d ! %s`)." % (
+                              host, nat.get("rule"), nat["pair"], fix, nat["pair"].split(" -> ")[-1]),
+                          ["%s: %s %s: %s" % (host, nat.get("backend"), nat.get("chain"), nat.get("rule"))]
+                          + _wire_lines(host, capture, tf, name))
+            elif nat.get("verdict") == "exempt":
+                t.check("nat", host, "ok", "%s is exempt from NAT (%s)" % (nat["pair"], nat.get("rule")))
+            else:
+                t.check("nat", host, "ok" if exemption.get("installed") else "warn",
+                        "%s: no NAT rule matches it%s" % (nat["pair"], "" if exemption.get("installed") else
+                                                          " (our exemption is not installed)"))
+        for fwd in tf.get("forward") or []:
+            if fwd.get("verdict") in ("DROP", "REJECT"):
+                t.check("forward", host, "fail", "%s (IPsec, %s): %s by %s" % (
+                    fwd["pair"], fwd["direction"], fwd["verdict"], fwd.get("rule") or "chain policy"))
+                delete = _diagnose.delete_command(fwd.get("backend"), "filter", fwd.get("rule"))
+                t.finding("forwarded traffic dropped", "down", host,
+                          "On %s the %s %s drops the tunnel's traffic %s: %s." % (
+                              host, fwd.get("backend"), fwd.get("chain"), fwd["pair"],
+                              "remove that rule (`%s`)" % delete if delete else
+                              "accept it ahead (re-running playbooks/site-to-site.yml installs the accept rules)"),
+                          ["%s: %s" % (host, fwd.get("rule") or "policy of %s" % fwd.get("chain"))])
+            else:
+                t.check("forward", host, "ok", "%s (IPsec, %s) forwarded" % (fwd["pair"], fwd["direction"]))
+
+    # -- the probe: ping across, counters, tcpdump on both interfaces --------------------------------
+    probe_result = None
+    if probe:
+        probe_result = dict(probe)
+        outcome = pings.get((probe["from"], probe["address"]))
+        if outcome is None:
+            probe_result["status"] = "not run"
+            t.check("probe", probe["from"], "skip", "ping %s was not run" % probe["address"])
+        elif "error" in outcome:
+            probe_result.update(status="error", error=outcome["error"])
+            t.check("probe", probe["from"], "warn", "could not ping from %s: %s" % (probe["from"], outcome["error"]))
+        else:
+            probe_result.update(outcome, status="answered" if outcome["received"] > 0 else "lost")
+            t.check("probe", probe["from"], "ok" if outcome["received"] > 0 else "fail",
+                    "ping %s -> %s: %d/%d answered" % (probe["from"], probe["address"], outcome["received"],
+                                                       outcome["sent"]))
+    answered = probe_result is not None and probe_result.get("status") == "answered"
+    lost = probe_result is not None and probe_result.get("status") == "lost"
+    pinged = answered or lost
+    saw_probe = {}      # host -> did its capture overlap the probe at all?
+    for side, end, facts, tf, capture in readable:
+        host = end["host"]
+        if not capture or not pinged:
+            continue
+        cap = capture.get("capture") or {}
+        captured = cap.get("available") and not cap.get("error")
+        wire = wire_evidence(capture, tf)
+        saw_probe[host] = bool(captured and (wire["lan_icmp"] or wire["esp_out"] or wire["esp_in"]
+                                             or wire["clear_out_wan"]))
+        # a capture that started after the last ping (a slow host) saw nothing: no conclusion from it
+        missed = captured and answered and not saw_probe[host]
+        delta = _delta(capture, name)
+        if delta is not None:
+            status = "ok" if delta["rose"] else ("warn" if missed else "fail")
+            t.check("counters", host, status, "SA bytes in+out %s -> %s while the probe ran%s" % (
+                delta["before"], delta["after"] if delta["after"] is not None else "no SA",
+                " (the capture missed the probe)" if missed and not delta["rose"] else ""))
+        if not captured:
+            t.check("tcpdump", host, "skip", "no capture: %s" % (cap.get("error") or "tcpdump missing"))
+            continue
+        summary = "WAN %s: ESP out %d / in %d, ICMP in clear toward %s %d; LAN %s: ICMP %d" % (
+            tf.get("wan_dev"), len(wire["esp_out"]), len(wire["esp_in"]), ",".join(tf.get("remote_subnets") or []),
+            len(wire["clear_out_wan"]), ",".join(tf.get("lan_devs") or []) or "-", len(wire["lan_icmp"]))
+        if wire["clear_out_wan"]:
+            t.check("tcpdump", host, "fail", summary, wire["clear_out_wan"][:3])
+            if not t.has("NAT exemption missing"):
+                t.finding("traffic leaves in clear", "down", host,
+                          "On %s the probe's packets leave by %s in clear instead of as ESP: something rewrites or "
+                          "routes them around the IPsec policy (NAT, a policy routing rule, or no policy for the "
+                          "pair: `ip xfrm policy`)." % (host, tf.get("wan_dev")), wire["clear_out_wan"][:3])
+        elif wire["esp_out"] or wire["esp_in"]:
+            t.check("tcpdump", host, "ok", summary, (wire["lan_icmp"][:1] + wire["esp_out"][:1] + wire["esp_in"][:1]))
+        elif missed:
+            t.check("tcpdump", host, "warn", summary + " (the capture started after the probe: run the diagnose "
+                    "again, or raise sitevpn_diagnose_ping_count)")
+        else:
+            t.check("tcpdump", host, "warn" if answered else "fail", summary, wire["lan_icmp"][:2])
+    if answered:
+        init_capture = [e for e in readable if e[1]["host"] == init_host and e[4]]
+        deltas = [_delta(e[4], name) for e in init_capture]
+        if deltas and deltas[0] is not None and not deltas[0]["rose"] and saw_probe.get(init_host):
+            t.finding("traffic bypasses the tunnel", "down", init_host,
+                      "%s answered, but the SA byte counters on %s did not rise: the packets went around the tunnel, "
+                      "in clear. Check the subnets of the conn against the addresses pinged, and the NAT rules."
+                      % (probe["address"], init_host),
+                      ["%s: SA bytes %s -> %s" % (init_host, deltas[0]["before"], deltas[0]["after"])])
+    elif lost and not [f for f in t.findings if f["severity"] == "down"]:
+        t.finding("probe not answered", "down", probe["from"],
+                  "%s gets no answer from %s although both ends look right: check that the LAN hosts route to "
+                  "their gateway (the seed: \"servers at both ends ... have routes pointing to the VPN "
+                  "firewalls\"), and any firewall on the hosts themselves or between them and the gateways."
+                  % (probe["from"], probe["address"]),
+                  ["ping %s -> %s: 0/%d" % (probe["from"], probe["address"], probe_result.get("sent", 0))])
+
+    # -- the SAs themselves, verify ---------------------------------------------------------------------
+    if readable and not any(up.values()) and not [f for f in t.findings if f["severity"] in ("down", "unknown")]:
+        t.finding("tunnel not up", "down", fmt["init"],
+                  "No Child SA and nothing above explains it: `ipsec auto --up %s` on %s prints why; "
+                  "`journalctl -u ipsec` on both ends." % (name, fmt["init"]),
+                  ["%s: Child SA %s" % (h, "up" if u else "down") for h, u in sorted(up.items())])
+    if len(running) == len(managed) == 2 and any(up.values()) and not all(up.values()):
+        t.finding("half up", "degraded", ", ".join(h for h, u in sorted(up.items()) if not u),
+                  "Only one end has the Child SA (a rekey or delete got lost): `ipsec auto --up %s` on %s makes "
+                  "both agree again." % (name, fmt["init"]),
+                  ["%s: Child SA %s" % (h, "up" if u else "down") for h, u in sorted(up.items())])
+    for side, end, facts, tf, capture in readable:
+        host = end["host"]
+        verify = facts.get("verify") or {}
+        checks = verify.get("checks") or []
+        failed = [c for c in checks if not c.get("ok")]
+        if not verify:
+            continue
+        t.check("verify", host, "ok" if not failed else "warn", "%s: %d checks, %d not OK" % (
+            verify.get("source"), len(checks), len(failed)), ["%s [%s]" % (c["name"], c["status"]) for c in failed])
+        for check in failed:
+            if _VERIFY_COVERED.search(check["name"] or "") or _VERIFY_COVERED.search(check.get("parent") or ""):
+                continue
+            t.finding("ipsec verify", "degraded", host, "%s: %s" % (
+                check["name"], check.get("remedy") or "see `ipsec verify` on %s" % host),
+                ["%s: %s [%s]" % (host, check["name"], check["status"])])
+    return probe_result
+
+
+def _verdict(t, readable_all, up_all):
+    severities = [f["severity"] for f in t.findings]
+    if "down" in severities:
+        return "DOWN"
+    if "unknown" in severities:
+        return "UNKNOWN"
+    if severities:
+        return "DEGRADED"
+    if not readable_all:
+        return "UNKNOWN"
+    return "OK" if up_all else "DOWN"
+
+
+def diagnosis(tunnels, hostvars, gateways, generated=""):
+    try:
+        topologies = _model._hostvar(hostvars, gateways[0], "sitevpn_topologies") if gateways else None
+        normalized, _warnings = _model.normalize(tunnels or [], hostvars, allow_weak=True, topologies=topologies)
+    except _model.ModelError as exc:
+        raise AnsibleFilterError(exc.message)
+    probes = _probes(normalized, hostvars)
+    facts_by_host = {}
+    for host in gateways:
+        facts_by_host[host] = _gateway_facts(hostvars, host)
+    pings = {}
+    for host in gateways:
+        pings.update(_ping_results(hostvars, host))
+    report = {"generated": generated, "tunnels": [], "findings": [], "gateways": {}}
+    for host in gateways:
+        facts, why = facts_by_host[host]
+        report["gateways"][host] = _gateway_summary(host, facts, why, hostvars)
+    for tunnel in normalized:
+        if tunnel["state"] != "present":
+            continue
+        ends = []
+        for side in ("left", "right"):
+            end = _side(tunnel, side)
+            facts, why, tf, capture = None, None, None, None
+            if end["managed"]:
+                if end["host"] not in facts_by_host:
+                    facts, why = None, "%s is not in the play" % end["host"]
+                else:
+                    facts, why = facts_by_host[end["host"]]
+                if facts is not None:
+                    tf = (facts.get("tunnels") or {}).get(tunnel["name"]) or {}
+                    capture = _capture(hostvars, end["host"])
+            ends.append((side, end, facts, why, tf, capture))
+        t = _Tunnel(tunnel)
+        probe_result = _judge(tunnel, ends, probes.get(tunnel["name"]), pings, t)
+        managed = [e for e in ends if e[1]["managed"]]
+        readable_all = all(e[2] is not None for e in managed)
+        up_all = readable_all and all((e[4] or {}).get("child_sa") for e in managed)
+        t.findings.sort(key=lambda f: (_CAUSE_RANK.get(f["cause"], len(CAUSES)), f["gateway"] or ""))
+        verdict = _verdict(t, readable_all, up_all)
+        if t.findings:
+            first = t.findings[0]
+            cause = "%s (%s)" % (first["cause"], first["gateway"]) if first["gateway"] else first["cause"]
+        elif verdict == "OK":
+            cause = "traffic crosses encrypted" if probe_result and probe_result.get("status") == "answered" \
+                else "SAs established on both ends (no probe to ping across)"
+        else:
+            cause = "not all ends could be read"
+        entry = {
+            "name": tunnel["name"], "verdict": verdict, "cause": cause,
+            "line": "%s: %s - %s" % (tunnel["name"], verdict, cause),
+            "left": _side(tunnel, "left"), "right": _side(tunnel, "right"),
+            "initiator": tunnel["initiator"], "auth": tunnel["auth"], "probe": probe_result,
+            "findings": t.findings, "checks": t.checks,
+        }
+        report["tunnels"].append(entry)
+        for finding in t.findings:
+            report["findings"].append(dict(finding, tunnel=tunnel["name"]))
+    counts = dict((verdict.lower(), 0) for verdict in VERDICTS)
+    for entry in report["tunnels"]:
+        counts[entry["verdict"].lower()] += 1
+    report["summary"] = dict(counts, tunnels=len(report["tunnels"]), findings=len(report["findings"]),
+                             worst=next((v for v in ("DOWN", "UNKNOWN", "DEGRADED", "OK")
+                                         if counts[v.lower()]), "OK"))
+    return report
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"diagnosis": diagnosis}

@@ -1,0 +1,1282 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private: the seed's troubleshooting checks, read on one gateway.
+
+Two halves:
+
+* pure readers of what the checks print - ``/proc/net/udp``, ``ip -o addr``,
+  ``ip route get``, ``iptables-save``, ``nft list ruleset``, ``tcpdump -i any``,
+  pluto's log - and a small evaluator that walks a packet through the parsed
+  iptables chains and nftables base chains the way the kernel would (first
+  matching rule decides, chains by hook priority), so "is UDP 500 from the
+  peer dropped?" and "is the tunnel traffic masqueraded before our NAT
+  exemption?" are answered from the rules themselves, whichever of
+  iptables-legacy, iptables-nft or nft holds them;
+* :class:`Gatherer`, which runs the read-only commands through the
+  collection's runner and returns the facts of one gateway for the
+  ``diagnosis`` filter, which judges both ends of each tunnel on the
+  controller.
+
+Nothing here changes the host: every command is a read (``ipsec status``,
+``iptables-save``, ``tcpdump`` ...). Standard library only, Python 3.8+.
+
+Not a public API: names may change without notice.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import os
+import re
+import shlex
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _verify
+
+IKE_PORT = 500
+NAT_T_PORT = 4500
+
+# what the firewall role installs (plugins/module_utils/_firewall.py)
+OUR_NAT_CHAIN = "SITEVPN-POSTROUTING"
+OUR_NFT_TABLE = "sitevpn_ipsec"
+
+# tables iptables-nft keeps in nftables; when iptables-nft-save shows them, the nft listing of the
+# same tables is not evaluated a second time
+_XT_TABLES = ("filter", "nat", "mangle", "raw", "security")
+
+
+# ---------------------------------------------------------------------------
+# addresses
+# ---------------------------------------------------------------------------
+
+def _net(text):
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _addr(text):
+    try:
+        return ipaddress.ip_address(str(text).strip())
+    except ValueError:
+        return None
+
+
+def first_address(subnet):
+    """The first usable address of *subnet* (``10.0.0.0/24`` -> ``10.0.0.1``), as the seed pings it."""
+    net = _net(subnet)
+    if net is None:
+        return None
+    if net.num_addresses <= 2:
+        return str(net.network_address)
+    return str(net.network_address + 1)
+
+
+def in_subnet(address, subnet):
+    addr, net = _addr(address), _net(subnet)
+    return bool(addr is not None and net is not None and addr.version == net.version and addr in net)
+
+
+# ---------------------------------------------------------------------------
+# /proc/net/udp, ip -o addr, ip route get
+# ---------------------------------------------------------------------------
+
+def _hex_address(text):
+    """``0A6433C6`` (little-endian IPv4) or the 32-hex IPv6 form of /proc/net/udp6."""
+    try:
+        if len(text) == 8:
+            return str(ipaddress.IPv4Address(bytes(bytearray.fromhex(text))[::-1]))
+        if len(text) == 32:
+            raw = bytes(bytearray.fromhex(text))
+            words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+            return str(ipaddress.IPv6Address(words))
+    except ValueError:
+        return None
+    return None
+
+
+def parse_proc_net_udp(text):
+    """Sockets of ``/proc/net/udp`` or ``udp6``: ``[{address, port, inode}]`` (wildcard address ``0.0.0.0``/``::``)."""
+    sockets = []
+    for line in (text or "").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or ":" not in fields[1]:
+            continue
+        address, _sep, port = fields[1].rpartition(":")
+        try:
+            sockets.append({"address": _hex_address(address), "port": int(port, 16), "inode": fields[9]})
+        except ValueError:
+            continue
+    return sockets
+
+
+def listening_on(sockets, port, address=None):
+    """Whether something listens on UDP *port* (on *address*, or on any address when given None)."""
+    for sock in sockets:
+        if sock["port"] != port:
+            continue
+        if address is None or sock["address"] in (address, "0.0.0.0", "::"):
+            return True
+    return False
+
+
+_ADDR_LINE_RE = re.compile(r"^\d+:\s+(?P<dev>\S+)\s+(?P<family>inet6?)\s+(?P<cidr>\S+)")
+
+
+def parse_ip_addr(text):
+    """``ip -o addr show``: ``[{dev, address, prefixlen, family}]``."""
+    found = []
+    for line in (text or "").splitlines():
+        match = _ADDR_LINE_RE.match(line.strip())
+        if not match:
+            continue
+        address, _sep, prefix = match.group("cidr").partition("/")
+        found.append({"dev": match.group("dev").split("@")[0], "address": address,
+                      "prefixlen": int(prefix) if prefix.isdigit() else None,
+                      "family": 6 if match.group("family") == "inet6" else 4})
+    return found
+
+
+_ROUTE_TYPES = ("unicast", "local", "broadcast", "multicast", "unreachable", "blackhole", "prohibit", "throw", "nat",
+                "anycast")
+
+
+def parse_route_get(text, rc=0):
+    """``ip route get ADDR``: ``{type, dev, via, src, error, line}``.
+
+    ``type`` is ``unicast`` for an ordinary route, ``local`` for an address of this host, ``unreachable``
+    ``blackhole`` ``prohibit`` for routes that drop, and ``error`` when the command failed
+    (``RTNETLINK answers: Network is unreachable``).
+    """
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    result = {"type": None, "dev": None, "via": None, "src": None, "error": None, "line": first}
+    if rc != 0 or not first or first.startswith("RTNETLINK") or "rror" in first:
+        result["type"] = "error"
+        result["error"] = first or "exit %s" % rc
+        if re.search(r"unreachable", first, re.I):
+            result["type"] = "unreachable"
+        return result
+    words = first.split()
+    result["type"] = words[0] if words[0] in _ROUTE_TYPES else "unicast"
+    for key in ("dev", "via", "src"):
+        if key in words and words.index(key) + 1 < len(words):
+            result[key] = words[words.index(key) + 1]
+    return result
+
+
+def judge_route(route, wan_dev, lan_devs):
+    """Does the route toward the remote subnet leave by the WAN (toward the peer)? ``(status, why)``.
+
+    status: ``ok``, ``fail`` (unreachable, local, or out by a LAN interface) or ``warn`` (another interface).
+    """
+    kind = route.get("type")
+    if kind in ("error", "unreachable", "blackhole", "prohibit", "throw"):
+        return "fail", "no usable route: %s" % (route.get("error") or route.get("line") or kind)
+    if kind == "local":
+        return "fail", "the address is local on this gateway (the remote subnet overlaps a local one)"
+    dev = route.get("dev")
+    if wan_dev and dev == wan_dev:
+        return "ok", "leaves by %s%s, toward the peer" % (dev, " via %s" % route["via"] if route.get("via") else "")
+    if dev in (lan_devs or []):
+        return "fail", "leaves by the LAN interface %s instead of %s toward the peer" % (dev, wan_dev or "the WAN")
+    if not wan_dev:
+        return "warn", "leaves by %s; the interface toward the peer is unknown" % dev
+    return "warn", "leaves by %s, not by %s toward the peer" % (dev, wan_dev)
+
+
+# ---------------------------------------------------------------------------
+# packets and rule matching shared by both rule languages
+# ---------------------------------------------------------------------------
+
+_PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17, "esp": 50, "ah": 51, "gre": 47, "ipv6-icmp": 58, "icmpv6": 58,
+              "sctp": 132}
+
+
+def _proto_number(value):
+    value = str(value).strip().lower()
+    if value.isdigit():
+        return int(value)
+    return _PROTOCOLS.get(value)
+
+
+def packet(src, dst, proto, dport=None, sport=None, iif=None, oif=None, ipsec_in=False, ipsec_out=False,
+           ctstate="NEW"):
+    """A packet as the evaluators read it (addresses as text, proto as a name)."""
+    return {"src": src, "dst": dst, "proto": proto, "dport": dport, "sport": sport, "iif": iif, "oif": oif,
+            "ipsec_in": ipsec_in, "ipsec_out": ipsec_out, "ctstate": ctstate}
+
+
+def _address_matches(value, address):
+    """*value* is one address/CIDR or a comma list; True/False, or None when it cannot be read."""
+    if address is None:
+        return None
+    result = False
+    for item in str(value).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if "-" in item and "/" not in item:
+            low, _sep, high = item.partition("-")
+            low, high, addr = _addr(low), _addr(high), _addr(address)
+            if None in (low, high, addr) or low.version != addr.version:
+                continue
+            if low <= addr <= high:
+                result = True
+            continue
+        net = _net(item)
+        if net is None:
+            return None
+        if in_subnet(address, str(net)):
+            result = True
+    return result
+
+
+def _port_matches(spec, port):
+    if port is None:
+        return None
+    for item in str(spec).replace(":", "-").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        low, _sep, high = item.partition("-")
+        try:
+            if int(low) <= port <= int(high or low):
+                return True
+        except ValueError:
+            return None
+    return False
+
+
+def _iface_matches(pattern, iface):
+    if iface is None:
+        return None
+    pattern = pattern.strip('"')
+    if pattern.endswith("+") or pattern.endswith("*"):
+        return iface.startswith(pattern[:-1])
+    return iface == pattern
+
+
+def _negate(result, negated):
+    if result is None:
+        return None
+    return not result if negated else result
+
+
+# ---------------------------------------------------------------------------
+# iptables-save
+# ---------------------------------------------------------------------------
+
+_IPT_TERMINAL = ("ACCEPT", "DROP", "REJECT", "MASQUERADE", "SNAT", "DNAT", "REDIRECT", "NETMAP", "QUEUE", "NFQUEUE")
+_IPT_BUILTIN = ("INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING")
+_COUNTERS_RE = re.compile(r"^\[(\d+):(\d+)\]\s+")
+
+
+def parse_iptables_rule(line):
+    """One ``-A CHAIN ...`` line of iptables-save: its matches, target and counters.
+
+    Returns ``{chain, matches: [(kind, value, negated)], target, goto, target_args, unknown: [options],
+    packets, line}``. Kinds: ``src``, ``dst``, ``proto``, ``dport``, ``sport``, ``ports``, ``iif``, ``oif``,
+    ``policy`` (value ``(dir, pol)``), ``ctstate``.
+    """
+    counters = _COUNTERS_RE.match(line)
+    packets = int(counters.group(1)) if counters else None
+    text = line[counters.end():] if counters else line
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        tokens = text.split()
+    rule = {"chain": None, "matches": [], "target": None, "goto": False, "target_args": [], "unknown": [],
+            "packets": packets, "line": text.strip()}
+    policy = {}
+    i, negate = 0, False
+    while i < len(tokens):
+        tok = tokens[i]
+        arg = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok == "!":
+            negate = True
+            i += 1
+            continue
+        if tok in ("-A", "--append"):
+            rule["chain"] = arg
+        elif tok in ("-s", "--source", "--src"):
+            rule["matches"].append(("src", arg, negate))
+        elif tok in ("-d", "--destination", "--dst"):
+            rule["matches"].append(("dst", arg, negate))
+        elif tok in ("-p", "--protocol"):
+            rule["matches"].append(("proto", arg, negate))
+        elif tok in ("-i", "--in-interface"):
+            rule["matches"].append(("iif", arg, negate))
+        elif tok in ("-o", "--out-interface"):
+            rule["matches"].append(("oif", arg, negate))
+        elif tok in ("--dport", "--destination-port", "--dports", "--destination-ports"):
+            rule["matches"].append(("dport", arg, negate))
+        elif tok in ("--sport", "--source-port", "--sports", "--source-ports"):
+            rule["matches"].append(("sport", arg, negate))
+        elif tok == "--ports":
+            rule["matches"].append(("ports", arg, negate))
+        elif tok in ("--ctstate", "--state"):
+            rule["matches"].append(("ctstate", arg, negate))
+        elif tok == "--dir":
+            policy["dir"] = arg
+        elif tok == "--pol":
+            policy["pol"] = arg
+        elif tok == "-m" or tok == "--match":
+            pass   # the module name; its options follow
+        elif tok == "--comment":
+            pass
+        elif tok in ("-j", "--jump", "-g", "--goto"):
+            rule["target"] = arg
+            rule["goto"] = tok in ("-g", "--goto")
+            rule["target_args"] = tokens[i + 2:]
+            break
+        elif tok.startswith("-"):
+            # a match option this reader does not evaluate (-m set, -m addrtype, -m mark ...)
+            option = [("!" if negate else "") + tok]
+            while i + 1 < len(tokens) and not tokens[i + 1].startswith("-") and tokens[i + 1] != "!":
+                i += 1
+                option.append(tokens[i])
+            rule["unknown"].append(" ".join(option))
+            negate = False
+            i += 1
+            continue
+        else:
+            i += 1
+            continue
+        negate = False
+        i += 2
+    if policy:
+        rule["matches"].append(("policy", (policy.get("dir"), policy.get("pol")), False))
+    return rule
+
+
+def parse_iptables_save(text):
+    """``iptables-save [-c]`` -> ``{table: {policies: {chain: policy or None}, rules: {chain: [rule]}}}``."""
+    tables = {}
+    current = None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            current = tables.setdefault(line[1:], {"policies": {}, "rules": {}})
+            continue
+        if current is None:
+            continue
+        if line.startswith(":"):
+            parts = line[1:].split()
+            current["policies"][parts[0]] = parts[1] if len(parts) > 1 and parts[1] != "-" else None
+            current["rules"].setdefault(parts[0], [])
+            continue
+        if line == "COMMIT":
+            current = None
+            continue
+        rule = parse_iptables_rule(line)
+        if rule["chain"]:
+            current["rules"].setdefault(rule["chain"], []).append(rule)
+    return tables
+
+
+def _ipt_match(rule, pkt):
+    """True, False, or None when the rule uses something this reader cannot evaluate."""
+    if rule["unknown"]:
+        return None
+    uncertain = False
+    for kind, value, negated in rule["matches"]:
+        if kind == "src":
+            result = _address_matches(value, pkt.get("src"))
+        elif kind == "dst":
+            result = _address_matches(value, pkt.get("dst"))
+        elif kind == "proto":
+            want = str(value).lower()
+            result = True if want in ("all", "0") else _proto_number(want) == _proto_number(pkt.get("proto"))
+        elif kind == "iif":
+            result = _iface_matches(value, pkt.get("iif"))
+        elif kind == "oif":
+            result = _iface_matches(value, pkt.get("oif"))
+        elif kind == "dport":
+            result = _port_matches(value, pkt.get("dport"))
+        elif kind == "sport":
+            result = _port_matches(value, pkt.get("sport"))
+        elif kind == "ports":
+            result = bool(_port_matches(value, pkt.get("dport")) or _port_matches(value, pkt.get("sport")))
+        elif kind == "ctstate":
+            states = [state.strip().upper() for state in str(value).split(",")]
+            result = (pkt.get("ctstate") or "NEW") in states
+        elif kind == "policy":
+            direction, pol = value
+            protected = pkt.get("ipsec_in") if direction == "in" else pkt.get("ipsec_out")
+            result = bool(protected) if pol == "ipsec" else not protected
+        else:
+            result = None
+        result = _negate(result, negated)
+        if result is None:
+            uncertain = True
+        elif not result:
+            return False
+    return None if uncertain else True
+
+
+def iptables_walk(table, chain, pkt, uncertain=None, depth=0):
+    """Walk *pkt* through *chain* of one parsed iptables table.
+
+    Returns ``(verdict, rule)``: the target that decided (``ACCEPT``, ``DROP``, ``MASQUERADE`` ...) and the
+    rule line, or ``(None, None)`` when the chain ran out (a built-in chain's policy is the caller's business).
+    Rules that cannot be evaluated are skipped and listed in *uncertain*.
+    """
+    if uncertain is None:
+        uncertain = []
+    if depth > 20:
+        return None, None
+    for rule in table["rules"].get(chain, []):
+        matched = _ipt_match(rule, pkt)
+        if matched is None:
+            if rule["target"] not in (None, "LOG", "NFLOG", "MARK", "CONNMARK", "RETURN", "TCPMSS"):
+                uncertain.append(rule["line"])
+            continue
+        if not matched:
+            continue
+        target = rule["target"]
+        if target in _IPT_TERMINAL:
+            return target, rule["line"]
+        if target == "RETURN":
+            return None, None
+        if target in table["rules"]:
+            verdict, line = iptables_walk(table, target, pkt, uncertain, depth + 1)
+            if verdict is not None or rule["goto"]:
+                return verdict, line
+    return None, None
+
+
+def iptables_hook_verdict(table, chain, pkt, uncertain=None):
+    """A built-in chain: the deciding target and rule, else the chain policy (rule None)."""
+    verdict, line = iptables_walk(table, chain, pkt, uncertain)
+    if verdict is None:
+        return table["policies"].get(chain) or "ACCEPT", None
+    return verdict, line
+
+
+# ---------------------------------------------------------------------------
+# nft list ruleset
+# ---------------------------------------------------------------------------
+
+_NFT_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
+_CHAIN_TYPE_RE = re.compile(
+    r"type\s+(?P<type>\w+)\s+hook\s+(?P<hook>\w+)(?:\s+device\s+\S+)?\s+priority\s+(?P<prio>[^;]+);"
+    r"(?:\s*policy\s+(?P<policy>\w+)\s*;)?")
+
+
+def _nft_priority(text):
+    text = text.strip()
+    match = re.match(r"^(?P<name>[a-z]+)?\s*(?:(?P<sign>[+-])\s*(?P<off>\d+))?$", text)
+    if match and match.group("name") in _NFT_PRIORITIES:
+        offset = int(match.group("off") or 0) * (-1 if match.group("sign") == "-" else 1)
+        return _NFT_PRIORITIES[match.group("name")] + offset
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def parse_nft_ruleset(text):
+    """``nft list ruleset`` -> ``[{family, name, chains: {name: {type, hook, priority, policy, rules}}}]``.
+
+    Rules are kept as text (counters and handles included); sets, maps and flowtables are skipped.
+    """
+    tables = []
+    table = chain = None
+    skip_depth = 0
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if skip_depth:
+            skip_depth += line.count("{") - line.count("}")
+            continue
+        match = re.match(r"^table\s+(\w+)\s+(\S+)\s*\{", line)
+        if match:
+            table = {"family": match.group(1), "name": match.group(2), "chains": {}}
+            tables.append(table)
+            chain = None
+            continue
+        if table is None:
+            continue
+        match = re.match(r"^chain\s+(\S+)\s*\{", line)
+        if match:
+            chain = {"name": match.group(1), "type": None, "hook": None, "priority": None, "policy": None,
+                     "rules": []}
+            table["chains"][chain["name"]] = chain
+            continue
+        if re.match(r"^(set|map|flowtable|ct\s+\w+|counter|quota|limit|secmark|synproxy)\s+\S+\s*\{", line):
+            skip_depth = line.count("{") - line.count("}")
+            continue
+        if line == "}":
+            if chain is not None:
+                chain = None
+            else:
+                table = None
+            continue
+        if chain is None:
+            continue
+        typed = _CHAIN_TYPE_RE.search(line)
+        if typed and line.startswith("type "):
+            chain["type"], chain["hook"] = typed.group("type"), typed.group("hook")
+            chain["priority"] = _nft_priority(typed.group("prio"))
+            chain["policy"] = typed.group("policy") or "accept"
+            continue
+        if line.startswith("comment ") or line.startswith("policy "):
+            if line.startswith("policy "):
+                chain["policy"] = line.split()[1].rstrip(";")
+            continue
+        chain["rules"].append(line)
+    return tables
+
+
+def _nft_tokens(text):
+    """Words of an nft rule; ``{ a, b }`` becomes one token ``{a,b}``, quoted strings stay whole."""
+    tokens, i = [], 0
+    text = re.sub(r"\s*#.*$", "", text)
+    while i < len(text):
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif char == "{":
+            end = text.find("}", i)
+            end = len(text) if end < 0 else end
+            tokens.append("{" + ",".join(part.strip() for part in text[i + 1:end].split(",") if part.strip()) + "}")
+            i = end + 1
+        elif char == '"':
+            end = text.find('"', i + 1)
+            end = len(text) if end < 0 else end
+            tokens.append(text[i:end + 1])
+            i = end + 1
+        else:
+            end = i
+            while end < len(text) and not text[end].isspace():
+                end += 1
+            tokens.append(text[i:end])
+            i = end
+    return tokens
+
+
+def _values(token):
+    if token.startswith("{"):
+        return [part for part in token.strip("{}").split(",") if part]
+    return [token]
+
+
+_NFT_VERDICTS = ("accept", "drop", "reject", "return", "continue", "queue", "masquerade", "snat", "dnat",
+                 "redirect", "jump", "goto")
+
+
+def parse_nft_rule(text):
+    """One nft rule: ``{matches: [(kind, values, negated)], verdict, verdict_args, unknown, line}``."""
+    tokens = _nft_tokens(text)
+    rule = {"matches": [], "verdict": None, "verdict_args": [], "unknown": [], "line": text.strip()}
+    i = 0
+
+    def value_at(index):
+        negated = False
+        if index < len(tokens) and tokens[index] in ("!=", "=="):
+            negated = tokens[index] == "!="
+            index += 1
+        return (tokens[index] if index < len(tokens) else ""), negated, index + 1
+
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in ("ip", "ip6") and nxt in ("saddr", "daddr"):
+            value, negated, i = value_at(i + 2)
+            if value.startswith("@"):
+                rule["unknown"].append("%s %s %s" % (tok, nxt, value))
+                continue
+            rule["matches"].append(("src" if nxt == "saddr" else "dst", _values(value), negated))
+        elif (tok == "ip" and nxt == "protocol") or (tok == "meta" and nxt == "l4proto") or \
+                (tok == "ip6" and nxt == "nexthdr"):
+            value, negated, i = value_at(i + 2)
+            rule["matches"].append(("proto", _values(value), negated))
+        elif tok == "meta" and nxt == "nfproto":
+            value, negated, i = value_at(i + 2)
+            rule["matches"].append(("nfproto", _values(value), negated))
+        elif tok in ("udp", "tcp", "th", "sctp") and nxt in ("dport", "sport"):
+            value, negated, i = value_at(i + 2)
+            if tok != "th":
+                rule["matches"].append(("proto", [tok], False))
+            rule["matches"].append((nxt, _values(value), negated))
+        elif tok in ("iifname", "oifname", "iif", "oif"):
+            value, negated, i = value_at(i + 1)
+            rule["matches"].append(("iif" if tok.startswith("i") else "oif", _values(value), negated))
+        elif tok == "meta" and nxt in ("iifname", "oifname", "iif", "oif"):
+            value, negated, i = value_at(i + 2)
+            rule["matches"].append(("iif" if nxt.startswith("i") else "oif", _values(value), negated))
+        elif tok in ("meta", "rt") and nxt == "ipsec":
+            value, negated, i = value_at(i + 2)
+            present = (value == "exists") != negated
+            rule["matches"].append(("ipsec_in" if tok == "meta" else "ipsec_out", [present], False))
+        elif tok == "ct" and nxt == "state":
+            value, negated, i = value_at(i + 2)
+            rule["matches"].append(("ctstate", [v.upper() for v in _values(value)], negated))
+        elif tok == "counter":
+            i += 1
+            while i < len(tokens) and tokens[i] in ("packets", "bytes"):
+                i += 2
+        elif tok == "comment":
+            i += 2
+        elif tok == "log":
+            i += 1
+            while i < len(tokens) and tokens[i] in ("prefix", "level", "group", "snaplen", "queue-threshold", "flags"):
+                i += 2
+        elif tok in _NFT_VERDICTS:
+            rule["verdict"] = tok
+            rule["verdict_args"] = [t for t in tokens[i + 1:] if t != "comment" and not t.startswith('"')]
+            break
+        else:
+            rule["unknown"].append(tok)
+            i += 1
+    return rule
+
+
+def _nft_match(rule, pkt):
+    if rule["unknown"]:
+        return None
+    uncertain = False
+    for kind, values, negated in rule["matches"]:
+        if kind in ("src", "dst"):
+            results = [_address_matches(value, pkt.get(kind)) for value in values]
+            result = None if None in results else any(results)
+        elif kind == "proto":
+            result = _proto_number(pkt.get("proto")) in [_proto_number(value) for value in values]
+        elif kind == "nfproto":
+            version = 6 if ":" in str(pkt.get("src") or "") else 4
+            result = ("ipv%d" % version) in values
+        elif kind in ("dport", "sport"):
+            results = [_port_matches(value, pkt.get(kind)) for value in values]
+            result = None if None in results else any(results)
+        elif kind in ("iif", "oif"):
+            results = [_iface_matches(value, pkt.get(kind)) for value in values]
+            result = None if None in results else any(results)
+        elif kind in ("ipsec_in", "ipsec_out"):
+            result = bool(pkt.get(kind)) == values[0]
+        elif kind == "ctstate":
+            result = (pkt.get("ctstate") or "NEW") in values
+        else:
+            result = None
+        result = _negate(result, negated)
+        if result is None:
+            uncertain = True
+        elif not result:
+            return False
+    return None if uncertain else True
+
+
+def nft_walk(table, chain_name, pkt, uncertain=None, depth=0):
+    """Walk *pkt* through one nft chain: ``(verdict, rule line)`` or ``(None, None)`` at the end."""
+    if uncertain is None:
+        uncertain = []
+    chain = table["chains"].get(chain_name)
+    if chain is None or depth > 20:
+        return None, None
+    for line in chain["rules"]:
+        rule = parse_nft_rule(line)
+        matched = _nft_match(rule, pkt)
+        if matched is None:
+            if rule["verdict"] not in (None, "continue", "return"):
+                uncertain.append(line)
+            continue
+        if not matched or rule["verdict"] in (None, "continue"):
+            continue
+        if rule["verdict"] == "return":
+            return None, None
+        if rule["verdict"] in ("jump", "goto"):
+            target = rule["verdict_args"][0] if rule["verdict_args"] else None
+            verdict, found = nft_walk(table, target, pkt, uncertain, depth + 1)
+            if verdict is not None or rule["verdict"] == "goto":
+                return verdict, found
+            continue
+        if rule["verdict"] == "snat" and re.search(r"\bto\s+ip6?\s+saddr\b", line):
+            return "exempt", line    # identity SNAT: what the firewall role uses as the NAT exemption
+        return rule["verdict"], line
+    return None, None
+
+
+# ---------------------------------------------------------------------------
+# the host's packet filter, all backends together
+# ---------------------------------------------------------------------------
+
+def firewall_model(sources):
+    """Parsed rulesets: *sources* maps ``iptables-legacy``, ``iptables-nft`` and ``nft`` to command output."""
+    model = {"iptables-legacy": None, "iptables-nft": None, "nft": None}
+    for name in ("iptables-legacy", "iptables-nft"):
+        if sources.get(name):
+            parsed = parse_iptables_save(sources[name])
+            model[name] = parsed or None
+    if sources.get("nft"):
+        tables = parse_nft_ruleset(sources["nft"])
+        if model["iptables-nft"]:
+            # the tables iptables-nft manages are read from iptables-nft-save (same rules, easier to read)
+            tables = [t for t in tables if not (t["family"] in ("ip", "ip6") and t["name"] in _XT_TABLES)]
+        model["nft"] = tables or None
+    return model
+
+
+# (iptables table, built-in chain, its priority at the hook)
+_IPT_HOOKS = {"input": ("filter", "INPUT", 0), "forward": ("filter", "FORWARD", 0),
+              "postrouting": ("nat", "POSTROUTING", 100)}
+
+
+def _hook_chains(model, hook, version=4):
+    """Every chain attached to *hook*, as ``(priority, backend, label, walker)``, in the kernel's order."""
+    chains = []
+    table_name, chain_name, prio = _IPT_HOOKS[hook]
+    for backend in ("iptables-legacy", "iptables-nft"):
+        tables = model.get(backend) or {}
+        if table_name in tables and (chain_name in tables[table_name]["rules"]
+                                     or chain_name in tables[table_name]["policies"]):
+            table = tables[table_name]
+
+            def walker(pkt, uncertain, table=table, chain=chain_name):
+                return iptables_hook_verdict(table, chain, pkt, uncertain)
+            chains.append((prio, backend, "%s %s" % (table_name, chain_name), walker))
+    families = ("ip", "inet") if version == 4 else ("ip6", "inet")
+    for table in model.get("nft") or []:
+        if table["family"] not in families:
+            continue
+        for chain in table["chains"].values():
+            if chain["hook"] != hook:
+                continue
+            if hook == "postrouting" and chain["type"] != "nat":
+                continue
+            if hook != "postrouting" and chain["type"] not in ("filter", None):
+                continue
+
+            def walker(pkt, uncertain, table=table, chain=chain):
+                verdict, line = nft_walk(table, chain["name"], pkt, uncertain)
+                if verdict is None:
+                    return (chain["policy"] or "accept").upper(), None
+                return verdict.upper(), line
+            chains.append((chain["priority"] or 0, "nft", "%s %s %s" % (table["family"], table["name"], chain["name"]),
+                           walker))
+    chains.sort(key=lambda item: item[0])
+    return chains
+
+
+def filter_verdict(model, hook, pkt):
+    """Is *pkt* dropped on *hook* (``input``/``forward``)? Every base chain must let it through.
+
+    Returns ``{verdict: ACCEPT|DROP|REJECT, backend, chain, rule, uncertain: [rule lines not evaluated]}``;
+    ``rule`` is None when a chain policy decided.
+    """
+    uncertain = []
+    accepted = []
+    version = 6 if ":" in str(pkt.get("src") or "") else 4
+    for _prio, backend, label, walker in _hook_chains(model, hook, version):
+        verdict, line = walker(pkt, uncertain)
+        if verdict in ("DROP", "REJECT"):
+            return {"verdict": verdict, "backend": backend, "chain": label, "rule": line, "uncertain": uncertain,
+                    "accepted_by": accepted}
+        if line:
+            accepted.append("%s %s: %s" % (backend, label, line))
+    return {"verdict": "ACCEPT", "backend": None, "chain": None, "rule": None, "uncertain": uncertain,
+            "accepted_by": accepted}
+
+
+def nat_verdict(model, pkt):
+    """What source NAT does to *pkt* at postrouting, chains in priority order.
+
+    ``exempt`` (a chain accepted it, or an identity SNAT bound it, before anything masqueraded it),
+    ``masqueraded`` (a MASQUERADE/SNAT rule caught it; ``rule`` says which) or ``none`` (no NAT rule
+    matched at all).
+    """
+    uncertain = []
+    exempt = None
+    version = 6 if ":" in str(pkt.get("src") or "") else 4
+    for _prio, backend, label, walker in _hook_chains(model, "postrouting", version):
+        verdict, line = walker(pkt, uncertain)
+        if verdict in ("MASQUERADE", "SNAT", "NETMAP"):
+            return {"verdict": "masqueraded", "backend": backend, "chain": label, "rule": line,
+                    "exempted_by": exempt, "uncertain": uncertain}
+        if verdict == "EXEMPT":
+            return {"verdict": "exempt", "backend": backend, "chain": label, "rule": line, "uncertain": uncertain}
+        if verdict == "ACCEPT" and line is not None and exempt is None:
+            exempt = {"backend": backend, "chain": label, "rule": line}
+    if exempt:
+        return dict(exempt, verdict="exempt", uncertain=uncertain)
+    return {"verdict": "none", "backend": None, "chain": None, "rule": None, "uncertain": uncertain}
+
+
+def exemption_installed(model, local_subnet, remote_subnet):
+    """Is the firewall role's NAT exemption for this pair in place, and first in line?
+
+    ``{installed, first, where}``: our chain jumped to from rule 1 of nat POSTROUTING (iptables) with an
+    ACCEPT for the pair, or the identity SNAT in table ``inet sitevpn_ipsec`` (nftables).
+    """
+    for backend in ("iptables-legacy", "iptables-nft"):
+        nat = (model.get(backend) or {}).get("nat")
+        if not nat:
+            continue
+        ours = [r for r in nat["rules"].get(OUR_NAT_CHAIN, []) if r["target"] == "ACCEPT"
+                and ("src", local_subnet, False) in r["matches"] and ("dst", remote_subnet, False) in r["matches"]]
+        if ours:
+            postrouting = nat["rules"].get("POSTROUTING", [])
+            first = bool(postrouting) and postrouting[0]["target"] == OUR_NAT_CHAIN and not postrouting[0]["matches"]
+            jumped = any(r["target"] == OUR_NAT_CHAIN for r in postrouting)
+            return {"installed": jumped, "first": first, "where": backend,
+                    "rule": ours[0]["line"], "jump": jumped}
+    for table in model.get("nft") or []:
+        if table["name"] != OUR_NFT_TABLE:
+            continue
+        for chain in table["chains"].values():
+            if chain["hook"] != "postrouting":
+                continue
+            for line in chain["rules"]:
+                rule = parse_nft_rule(line)
+                if rule["verdict"] == "snat" and ("src", [local_subnet], False) in rule["matches"] \
+                        and ("dst", [remote_subnet], False) in rule["matches"]:
+                    return {"installed": True, "first": True, "where": "nft", "rule": line, "jump": True}
+    return {"installed": False, "first": False, "where": None, "rule": None, "jump": False}
+
+
+def delete_command(backend, table, rule_line):
+    """The command that removes *rule_line* (``-A CHAIN ...``) - for a remedy sentence, never run here."""
+    if not rule_line or backend not in ("iptables-legacy", "iptables-nft") or not rule_line.startswith("-A "):
+        return None
+    binary = "iptables-legacy" if backend == "iptables-legacy" else "iptables"
+    prefix = "" if table == "filter" else "-t %s " % table
+    return "%s %s-D %s" % (binary, prefix, rule_line[3:])
+
+
+# ---------------------------------------------------------------------------
+# tcpdump -n -i any
+# ---------------------------------------------------------------------------
+
+# '05:55:28.718302 eth0  Out IP 198.51.100.10 > 203.0.113.10: ESP(spi=0x8834b64f,seq=0x4), length 120'
+_TCPDUMP_RE = re.compile(
+    r"^(?:\d[\d:.]*\s+)?(?:(?P<iface>[^\s]+)\s+(?P<dir>In|Out|M|B|P|\?)\s+)?IP6?\s+(?P<src>\S+) > (?P<dst>[^\s:]+(?::[^\s]*[^:\s])?):"
+    r"\s*(?P<rest>.*)$")
+_SPI_RE = re.compile(r"ESP\(spi=(0x[0-9a-fA-F]+)")
+
+
+def _split_port(text, udp_like):
+    """'198.51.100.10.500' -> ('198.51.100.10', 500) when the text carries a port."""
+    if udp_like:
+        head, _sep, tail = text.rpartition(".")
+        if tail.isdigit() and head and _addr(head) is not None:
+            return head, int(tail)
+    return text, None
+
+
+def parse_tcpdump(text):
+    """Packets printed by ``tcpdump -n -i any``: ``[{iface, direction, src, dst, sport, dport, kind, spi, line}]``.
+
+    kind: ``esp`` (also ESP in UDP 4500), ``ike`` (UDP 500/4500 carrying IKE), ``icmp``, ``icmp-error``
+    (an unreachable or similar about another packet) or ``other``.
+    """
+    packets = []
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        match = _TCPDUMP_RE.match(line)
+        if not match:
+            continue
+        rest = match.group("rest")
+        src, sport = _split_port(match.group("src"), True)
+        dst, dport = _split_port(match.group("dst").rstrip(":"), True)
+        spi = _SPI_RE.search(rest)
+        if spi:
+            kind = "esp"
+        elif rest.startswith("ICMP"):
+            kind = "icmp-error" if re.search(r"unreachable|time exceeded|redirect|parameter problem", rest) \
+                else "icmp"
+        elif sport in (IKE_PORT, NAT_T_PORT) or dport in (IKE_PORT, NAT_T_PORT):
+            kind = "ike"
+        else:
+            kind = "other"
+        packets.append({
+            "iface": match.group("iface"), "direction": {"In": "in", "Out": "out"}.get(match.group("dir")),
+            "src": src, "dst": dst, "sport": sport, "dport": dport, "kind": kind,
+            "spi": spi.group(1) if spi else None, "line": line[:200],
+        })
+    return packets
+
+
+# ---------------------------------------------------------------------------
+# pluto's log
+# ---------------------------------------------------------------------------
+
+#: Failure lines of pluto, most decisive first (a line gets the first kind that matches). The seed's
+#: Openswan pair "max number of retransmissions (2) reached ... Possible authentication failure: no
+#: acceptable response to our first encrypted message" is a wrong key, not a timeout.
+LOG_PATTERNS = (
+    ("auth_failed", re.compile(
+        r"AUTHENTICATION_FAILED|INVALID_(?:KEY|HASH|ID)_INFORMATION|\bauthentication failed\b"
+        r"|Possible authentication failure|no acceptable response to our first encrypted message"
+        r"|signature verification failed|computed hash does not match|\bno (?:PSK|RSA public key|public key)s? "
+        r"(?:found|known)\b|\bcan't find the private key\b|\bunable to locate my private key\b", re.I)),
+    ("no_proposal", re.compile(
+        r"NO_PROPOSAL_CHOSEN|\bno acceptable\b.{0,80}?\b(?:proposal|transform|Oakley)s?\b|peer likes no proposal",
+        re.I)),
+    ("ts_unacceptable", re.compile(r"TS_UNACCEPTABLE|\btraffic selectors?\b.{0,60}\b(?:unacceptable|mismatch)",
+                                   re.I)),
+    ("timeout", re.compile(
+        r"\btimeout exceeded\b|\bmax(?:imum)? number of retransmissions\b"
+        r"|No response \(or no acceptable response\)|\bretransmit so timing out\b", re.I)),
+    # the initiator waiting for an answer ("retransmitting response" is the responder answering a
+    # duplicate request: the peer retransmitted, nothing failed here)
+    ("retransmit", re.compile(r"\bretransmission; will wait\b|\bretransmitting request\b", re.I)),
+)
+LOG_KINDS = tuple(kind for kind, _regex in LOG_PATTERNS)
+
+# the Child SA came up: later failures are current, earlier ones history
+_LOG_UP_RE = re.compile(r"\bestablished Child SA\b|\bIPsec SA established\b")
+_LOG_CONN_RE = re.compile(r'"(?P<conn>[^"]+)"(?:\[[^\]]*\])*(?: [^\s#:"]+)?(?: #(?P<serial>\d+))?:')
+_LOG_TIME_RES = (
+    re.compile(r"^(\d{4}-\d\d-\d\d[T ][\d:.]+(?:[+-]\d{2}:?\d{2}|Z)?)"),      # journalctl -o short-iso
+    re.compile(r"^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?)"),           # syslog / pluto logfile
+)
+
+
+def _log_time(line):
+    for regex in _LOG_TIME_RES:
+        match = regex.match(line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _conn_base(name):
+    """'net-to-net/1x0' -> 'net-to-net' (the sub-connections of a conn with several subnets)."""
+    return re.sub(r"/\d+x\d+$", "", name)
+
+
+def scan_log(lines, conns):
+    """Failure lines of pluto's log, per connection, split into current and past.
+
+    A failure is *current* when no Child SA of its connection came up after it. Returns
+    ``{conn: {current: {kind: {count, first, last, line}}, past: {kind: count}, last_up: time or None,
+    lines_seen}}`` for each name in *conns*.
+    """
+    wanted = set(conns)
+    result = dict((name, {"current": {}, "past": {}, "last_up": None, "lines_seen": 0}) for name in conns)
+    for raw in lines or []:
+        line = raw.rstrip()
+        match = _LOG_CONN_RE.search(line)
+        if not match:
+            continue
+        conn = _conn_base(match.group("conn"))
+        if conn not in wanted:
+            continue
+        entry = result[conn]
+        entry["lines_seen"] += 1
+        when = _log_time(line)
+        message = line[match.start():]
+        if _LOG_UP_RE.search(message):
+            entry["last_up"] = when or "(time unknown)"
+            for kind, seen in entry["current"].items():
+                entry["past"][kind] = entry["past"].get(kind, 0) + seen["count"]
+            entry["current"] = {}
+            continue
+        for kind, regex in LOG_PATTERNS:
+            if regex.search(message):
+                seen = entry["current"].setdefault(kind, {"count": 0, "first": when, "last": when, "line": None})
+                seen["count"] += 1
+                seen["last"] = when
+                seen["line"] = line[:300]
+                break
+    return result
+
+
+# ---------------------------------------------------------------------------
+# ipsec status, per connection
+# ---------------------------------------------------------------------------
+
+def conn_state(status, traffic, name):
+    """Loaded? IKE SA? Child SA? Half-open IKE SA still waiting for the peer? SA byte counters."""
+    conns = dict((key, conn) for key, conn in status.get("connections", {}).items()
+                 if _conn_base(conn["name"]) == name)
+    states = [s for s in status.get("states", []) if _conn_base(s.get("name") or "") == name]
+    sas = [sa for sa in traffic if _conn_base(sa.get("base_name") or sa.get("name") or "") == name]
+    ike = [s for s in states if s.get("kind") == "ike"]
+    child = [s for s in states if s.get("kind") == "child"]
+    waiting = [s for s in ike if not s.get("established")]
+    return {
+        "loaded": bool(conns),
+        "routing": sorted(set(c["routing"] for c in conns.values() if c.get("routing"))),
+        "ike_sa": any(s.get("established") for s in ike),
+        "child_sa": any(s.get("established") for s in child),
+        "ike_pending": [("#%s %s" % (s["serial"], s.get("description") or s.get("state") or "")).strip()
+                        for s in waiting],
+        "states": [s["raw"][:200] for s in states if s.get("raw")][:10],
+        "sas": [{"serial": sa["serial"], "name": sa["name"], "in_bytes": sa.get("in_bytes"),
+                 "out_bytes": sa.get("out_bytes")} for sa in sas],
+        "in_bytes": sum(sa.get("in_bytes") or 0 for sa in sas),
+        "out_bytes": sum(sa.get("out_bytes") or 0 for sa in sas),
+    }
+
+
+# ---------------------------------------------------------------------------
+# gathering on the gateway
+# ---------------------------------------------------------------------------
+
+def _other(side):
+    return "right" if side == "left" else "left"
+
+
+def tunnel_view(tunnel):
+    """The parts of a resolved tunnel (``host_tunnels`` filter) this gateway's checks need."""
+    local_side = tunnel.get("local", "left")
+    local, remote = tunnel.get(local_side) or {}, tunnel.get(_other(local_side)) or {}
+    return {
+        "name": tunnel["name"],
+        "local_side": local_side,
+        "my_address": local.get("local_address") or local.get("address"),
+        "peer_address": remote.get("address"),
+        "peer_host": remote.get("host"),
+        "local_subnets": list(local.get("subnets") or []),
+        "remote_subnets": list(remote.get("subnets") or []),
+        "auth": tunnel.get("auth"),
+    }
+
+
+class Gatherer(object):
+    """Runs the read-only checks of one gateway through an :class:`IpsecRunner`.
+
+    *root* prefixes every file read (``/`` on a host; unit tests point it at a temporary directory).
+    """
+
+    JOURNAL_SINCE = "-1h"
+    LOG_FILES = ("/var/log/pluto.log", "/var/log/auth.log", "/var/log/secure", "/var/log/messages")
+    LOG_TAIL_BYTES = 2 * 1024 * 1024
+
+    def __init__(self, module, runner, root="/", installed=True):
+        self.module = module
+        self.runner = runner
+        self.root = root
+        self.installed = installed
+
+    def _path(self, path):
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read(self, path, tail=None):
+        try:
+            with open(self._path(path), "rb") as handle:
+                if tail:
+                    handle.seek(0, os.SEEK_END)
+                    size = handle.tell()
+                    handle.seek(max(0, size - tail))
+                return handle.read().decode("utf-8", "replace")
+        except (IOError, OSError):
+            return None
+
+    def _optional(self, program, args):
+        """A read-only command through the runner, or None when *program* is not installed."""
+        return self.runner.optional_command(program, args)
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def pluto(self):
+        sockets = []
+        for name in ("udp", "udp6"):
+            sockets += parse_proc_net_udp(self.read("/proc/net/%s" % name))
+        service = self._optional("systemctl", ["is-active", "ipsec"])
+        facts = {"running": False, "service": service.out.strip() if service is not None else None,
+                 "status_error": "Libreswan is not installed (no ipsec command)",
+                 "ike_sockets": sorted(set("%s:%d" % (s["address"], s["port"]) for s in sockets
+                                           if s["port"] in (IKE_PORT, NAT_T_PORT)))}
+        if not self.installed:
+            return facts, {"connections": {}, "states": []}, [], sockets
+        status = self.runner.verb("status", mutating=False)
+        error = ipsec_output.detect_error(status.text)
+        running = status.rc == 0 and not (error and error["kind"] == "not_loaded")
+        parsed = ipsec_output.parse_status(status.text) if running else {"connections": {}, "states": []}
+        traffic = self.runner.traffic() if running else []
+        facts["running"] = running
+        facts["status_error"] = None if running else \
+            (status.text.strip().splitlines() or ["exit %d" % status.rc])[-1]
+        return facts, parsed, traffic, sockets
+
+    def verify(self):
+        verify = self.runner.run(["verify"])
+        if _verify.verify_missing(verify.text):
+            return {"source": "builtin", "checks": _verify.builtin_checks(self.module, self.runner,
+                                                                          self._path("/proc"))}
+        parsed = ipsec_output.parse_verify(verify.out)
+        return {"source": "ipsec verify", "checks": _verify.from_verify(parsed)}
+
+    def firewall_sources(self):
+        """Raw rulesets of every backend present, and what happened reading them."""
+        sources, notes = {}, {}
+        names = (self.read("/proc/net/ip_tables_names") or "").split()
+        if names:
+            result = self._optional("iptables-legacy-save", ["-c"])
+            if result is None:
+                version = self._optional("iptables", ["-V"])
+                if version is not None and "legacy" in version.out:
+                    result = self._optional("iptables-save", ["-c"])
+            if result is not None:
+                sources["iptables-legacy"] = result.out if result.rc == 0 else ""
+                notes["iptables-legacy"] = "exit %d" % result.rc if result.rc else "read"
+        else:
+            notes["iptables-legacy"] = "no legacy tables loaded"
+        result = self._optional("iptables-nft-save", ["-c"])
+        if result is None:
+            version = self._optional("iptables", ["-V"])
+            if version is not None and "nf_tables" in version.out:
+                result = self._optional("iptables-save", ["-c"])
+        if result is not None:
+            sources["iptables-nft"] = result.out if result.rc == 0 else ""
+            notes["iptables-nft"] = "exit %d" % result.rc if result.rc else "read"
+        else:
+            notes["iptables-nft"] = "not installed"
+        result = self._optional("nft", ["list", "ruleset"])
+        if result is not None:
+            sources["nft"] = result.out if result.rc == 0 else ""
+            notes["nft"] = ("exit %d: %s" % (result.rc, result.err.strip()[:120])) if result.rc else "read"
+        else:
+            notes["nft"] = "not installed"
+        return sources, notes
+
+    def log_lines(self, since):
+        """pluto's log: its own logfile when ipsec.conf sets one, else the journal of ipsec.service (even
+        when it is empty for the window: a quiet pluto is good news), else the syslog files that exist."""
+        conf = self.read("/etc/ipsec.conf") or ""
+        match = re.search(r"^\s*logfile\s*=\s*(\S+)", conf, re.M)
+        if match:
+            text = self.read(match.group(1), tail=self.LOG_TAIL_BYTES)
+            if text is not None:
+                return match.group(1), text.splitlines()
+        journal = self._optional("journalctl", ["-u", "ipsec", "--since", since, "--no-pager", "-q",
+                                                "-o", "short-iso", "-n", "20000"])
+        if journal is not None and journal.rc == 0:
+            lines = [line for line in journal.out.splitlines() if line.strip() and not line.startswith("-- ")]
+            return "journalctl -u ipsec --since %s" % since, lines
+        for path in self.LOG_FILES:
+            text = self.read(path, tail=self.LOG_TAIL_BYTES)
+            if text is None:
+                continue
+            lines = text.splitlines()
+            if path != "/var/log/pluto.log":
+                lines = [line for line in lines if "pluto[" in line or "pluto:" in line]
+            if lines:
+                return path, lines
+        return None, []
+
+    def routes(self, targets):
+        result = {}
+        for target in targets:
+            if target and target not in result:
+                run = self._optional("ip", ["route", "get", target])
+                result[target] = parse_route_get(run.text if run else "", run.rc if run else 1)
+        return result
+
+    # -- everything -------------------------------------------------------------------------------
+
+    def gather(self, tunnels, since=None, run_verify=True):
+        views = [tunnel_view(t) for t in tunnels if t.get("state", "present") != "absent"]
+        facts = {"version": None, "tunnels": {}}
+        facts["installed"] = self.installed
+        facts["version"] = self.runner.version.get("version") if self.installed else None
+        pluto, status, traffic, sockets = self.pluto()
+        facts["pluto"] = pluto
+        facts["verify"] = self.verify() if run_verify and self.installed else None
+        forward = self.read("/proc/sys/net/ipv4/ip_forward")
+        forward6 = self.read("/proc/sys/net/ipv6/conf/all/forwarding")
+        facts["forwarding"] = {"ipv4": int(forward) if forward and forward.strip().isdigit() else None,
+                               "ipv6": int(forward6) if forward6 and forward6.strip().isdigit() else None}
+        addr = self._optional("ip", ["-o", "addr", "show"])
+        addresses = parse_ip_addr(addr.out if addr else "")
+        targets = []
+        for view in views:
+            targets.append(view["peer_address"])
+            targets += [first_address(net) for net in view["remote_subnets"]]
+        routes = self.routes(targets)
+        sources, notes = self.firewall_sources()
+        model = firewall_model(sources)
+        facts["firewall"] = {"read": notes, "backends": [name for name in ("iptables-legacy", "iptables-nft", "nft")
+                                                         if model.get(name)]}
+        log_source, lines = self.log_lines(since or self.JOURNAL_SINCE)
+        log = scan_log(lines, [view["name"] for view in views])
+        facts["log"] = {"source": log_source, "lines": len(lines)}
+        for view in views:
+            facts["tunnels"][view["name"]] = self.tunnel_facts(view, status, traffic, sockets, addresses, routes,
+                                                               model, log.get(view["name"]))
+        return facts
+
+    def tunnel_facts(self, view, status, traffic, sockets, addresses, routes, model, log):
+        wan_route = routes.get(view["peer_address"]) or {}
+        wan_dev = wan_route.get("dev")
+        lan_devs = sorted(set(a["dev"] for a in addresses for net in view["local_subnets"]
+                              if in_subnet(a["address"], net)))
+        lan_dev = lan_devs[0] if lan_devs else None
+        facts = dict(view)
+        facts.update(conn_state(status, traffic, view["name"]))
+        facts["wan_dev"], facts["lan_devs"] = wan_dev, lan_devs
+        facts["peer_route"] = wan_route
+        facts["routes"] = []
+        for net in view["remote_subnets"]:
+            target = first_address(net)
+            route = routes.get(target) or {}
+            verdict, why = judge_route(route, wan_dev, lan_devs)
+            facts["routes"].append({"subnet": net, "target": target, "status": verdict, "why": why,
+                                    "line": route.get("line")})
+        my = view["my_address"]
+        facts["listening"] = {str(port): listening_on(sockets, port, my) for port in (IKE_PORT, NAT_T_PORT)}
+        facts["ike_input"] = {}
+        for port in (IKE_PORT, NAT_T_PORT):
+            pkt = packet(view["peer_address"], my, "udp", dport=port, sport=port, iif=wan_dev)
+            facts["ike_input"][str(port)] = filter_verdict(model, "input", pkt)
+        facts["esp_input"] = filter_verdict(model, "input", packet(view["peer_address"], my, "esp", iif=wan_dev))
+        facts["nat"], facts["forward"] = [], []
+        for lnet in view["local_subnets"]:
+            for rnet in view["remote_subnets"]:
+                if _net(lnet) is None or _net(rnet) is None or _net(lnet).version != _net(rnet).version:
+                    continue
+                src, dst = first_address(lnet), first_address(rnet)
+                nat = nat_verdict(model, packet(src, dst, "icmp", oif=wan_dev, ipsec_out=True))
+                nat.update(pair="%s -> %s" % (lnet, rnet), exemption=exemption_installed(model, lnet, rnet))
+                facts["nat"].append(nat)
+                out = filter_verdict(model, "forward", packet(src, dst, "icmp", iif=lan_dev, oif=wan_dev,
+                                                              ipsec_out=True))
+                back = filter_verdict(model, "forward", packet(dst, src, "icmp", iif=wan_dev, oif=lan_dev,
+                                                               ipsec_in=True))
+                facts["forward"].append(dict(out, pair="%s -> %s" % (lnet, rnet), direction="out"))
+                facts["forward"].append(dict(back, pair="%s -> %s" % (rnet, lnet), direction="in"))
+        facts["log"] = log or {"current": {}, "past": {}, "last_up": None, "lines_seen": 0}
+        return facts
+
+    def capture(self, tunnels, seconds, max_packets=400):
+        """SA counters, then tcpdump on every interface for *seconds*, then the counters again.
+
+        Meant to run (async) while the probe pings cross: ESP on the WAN, clear ICMP only on the LAN.
+        """
+        names = [t["name"] for t in tunnels if t.get("state", "present") != "absent"]
+
+        def counters():
+            # `ipsec trafficstatus` is spelled the same in 4.x and 5.x: no `ipsec --version` first, so the
+            # capture starts as soon as it can
+            result = {}
+            for sa in ipsec_output.parse_trafficstatus(self.runner.run(["trafficstatus"]).text):
+                base = _conn_base(sa.get("base_name") or sa.get("name") or "")
+                if base in names:
+                    entry = result.setdefault(base, {"in_bytes": 0, "out_bytes": 0})
+                    entry["in_bytes"] += sa.get("in_bytes") or 0
+                    entry["out_bytes"] += sa.get("out_bytes") or 0
+            return result
+
+        before = counters() if self.installed else {}
+        bpf = "esp or icmp or icmp6 or udp port %d or udp port %d" % (IKE_PORT, NAT_T_PORT)
+        tcpdump = self.module.get_bin_path("tcpdump", required=False, opt_dirs=["/usr/sbin", "/usr/bin", "/sbin"])
+        capture = {"available": bool(tcpdump), "seconds": seconds, "packets": [], "error": None}
+        if tcpdump:
+            # coreutils timeout ends the capture (exit 124); -c bounds it on a busy link
+            result = self.runner.command("timeout", [str(int(seconds)), tcpdump, "-n", "-l", "-i", "any",
+                                                     "-c", str(int(max_packets)), bpf])
+            capture["packets"] = parse_tcpdump(result.out)
+            if result.rc not in (0, 124) and not capture["packets"]:
+                capture["error"] = (result.err.strip().splitlines() or ["exit %d" % result.rc])[-1]
+        else:
+            capture["available"] = False
+            capture["error"] = "tcpdump is not installed"
+        after = counters() if self.installed else {}
+        return {"counters_before": before, "counters_after": after, "capture": capture}

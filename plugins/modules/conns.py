@@ -70,8 +70,14 @@ options:
   reauthenticate:
     description:
       - With O(establish=true), tunnels this host initiates that must authenticate anew even though they are
-        established - those whose PSK changed (reported as C(reauthenticate) by the load step on either end).
-        A new IKE SA and Child SA are negotiated with the new key before the old ones go, so traffic never stops.
+        established - those whose PSK changed (reported as C(reauthenticate) by the load step on either end)
+        and those with an end whose pluto was restarted in this run.
+      - Such a tunnel is taken down and brought up again: a fresh IKE SA, authenticated with the key each end
+        has now. C(ipsec up) on an established tunnel would only add a Child SA to the IKE SA it already has,
+        proving nothing about the key, and after a restart of both ends that IKE SA can be one the peer no
+        longer knows (both ends start at once, both initiate, each keeps half of a crossed pair).
+        A peer that keeps the tunnel up revives it itself at once (its own new IKE SA); only when it does not
+        within 4 s does this host bring it up. Traffic stops for the moment the new IKE SA takes.
     type: list
     elements: str
     default: []
@@ -112,7 +118,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 tunnels:
-  description: Per tunnel, what was done and what it looks like now.
+  description:
+    - Per tunnel, what was done and what it looks like now.
+    - C(reauthenticated) is V(by_peer) or V(by_us) for a tunnel of O(reauthenticate) that was authenticated anew
+      (which end's new IKE SA it now has).
   returned: always
   type: dict
   sample:
@@ -123,7 +132,7 @@ tunnels:
       established: true
       child_sas: [{serial: 2, spi_out: "0x92ef1705", spi_in: "0x8b2bade2", in_bytes: 84, out_bytes: 84}]
 reauthenticate:
-  description: Tunnels whose PSK changed but whose conn did not; their SAs were kept for a make-before-break renewal.
+  description: Tunnels whose PSK changed but whose conn did not; their SAs were kept until the initiator authenticates anew (O(reauthenticate)).
   returned: always
   type: list
   elements: str
@@ -155,6 +164,7 @@ import copy
 import os
 import shutil
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
@@ -163,6 +173,11 @@ from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
+
+# seconds a peer gets to revive a tunnel we took down to authenticate it anew (it does so at once)
+REVIVAL_WAIT = 4
+# seconds an initiated tunnel that is between SAs gets to have them again before it counts as failed
+SETTLE_WAIT = 15
 
 
 def previous_tunnel(current, name, conf_text):
@@ -374,7 +389,7 @@ class Gateway(object):
             is_loaded = all(sub in loaded for sub in subs)
             if name in writes and writes[name][0] == writes[name][2] and is_loaded:
                 # only the PSK changed: pluto has it (rereadsecrets); the SAs stay until the initiator
-                # authenticates anew with it (make before break, see establish)
+                # authenticates anew with it (see establish)
                 self._result(name)["reauthenticate"] = True
             elif name in writes and any(s in loaded for s in subs):
                 # replace = delete + add: only this tunnel's SAs go down
@@ -425,6 +440,54 @@ class Gateway(object):
                 "serial": sa["serial"], "in_bytes": sa["in_bytes"], "out_bytes": sa["out_bytes"]})
         return sas
 
+    def renew(self, renewing, todo, before, timeout):
+        """Authenticate established tunnels anew: a new IKE SA, not one more Child SA on the old one.
+
+        ``up`` on an established tunnel only adds a Child SA to the IKE SA it has - which proves nothing
+        about a new PSK, and after a restart of both ends can be an IKE SA the peer no longer knows (both
+        ends start at once, both initiate, each keeps half of a crossed pair). So the tunnel goes ``down``
+        first. A peer that knew the deleted IKE SA and keeps the tunnel up (``auto=start``) revives it at
+        once with an IKE SA of its own; ``up`` at that moment would cross it, so we give the peer
+        REVIVAL_WAIT seconds and bring up only what it did not. Returns the tunnels still to bring up.
+        """
+        if not renewing:
+            return todo
+        self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in renewing], timeout=timeout)
+        old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
+                   for t in renewing)
+        revived = set()
+        deadline = time.time() + REVIVAL_WAIT
+        while len(revived) < len(renewing) and time.time() < deadline:
+            time.sleep(0.5)
+            now = self.established()
+            for tunnel in renewing:
+                subs = sub_connections(tunnel)
+                if all(s in now for s in subs) and all(sa["serial"] not in old[tunnel["name"]]
+                                                       for s in subs for sa in now[s]):
+                    revived.add(tunnel["name"])
+        for tunnel in renewing:
+            self._result(tunnel["name"])["reauthenticated"] = "by_peer" if tunnel["name"] in revived else "by_us"
+            if tunnel["name"] not in self.changed:
+                self.changed.append(tunnel["name"])
+        return [t for t in todo if t["name"] not in revived]
+
+    def settle(self, tunnels, timeout):
+        """trafficstatus once every tunnel this host initiates has its Child SAs, or after SETTLE_WAIT s.
+
+        A tunnel can be between SAs for a moment without anything being wrong: its peer was restarted a
+        minute ago and liveness just replaced the IKE SA that peer forgot, or the peer revived it while
+        we looked. pluto brings it back by itself within seconds; we wait for that instead of failing.
+        """
+        deadline = time.time() + min(timeout, SETTLE_WAIT)
+        while True:
+            current = self.established()
+            missing = [t for t in tunnels if t.get("state", "present") != "absent" and is_initiator(t)
+                       and t.get("auto", "start") == "start"
+                       and not all(s in current for s in sub_connections(t))]
+            if not missing or time.time() >= deadline:
+                return current
+            time.sleep(1)
+
     def establish(self, tunnels):
         timeout = self.module.params["timeout"]
         failed = {}
@@ -445,6 +508,8 @@ class Gateway(object):
                 self.changed.append(name)
                 continue
             todo.append(tunnel)
+        todo = self.renew([t for t in todo if t["name"] in self.module.params["reauthenticate"]
+                           and self._result(t["name"])["established"]], todo, current, timeout)
         # all at once: pluto negotiates them side by side
         ups = self.runner.run_parallel([self.runner.verb_args("up", t["name"]) for t in todo], timeout=timeout)
         for tunnel, up in zip(todo, ups):
@@ -463,7 +528,7 @@ class Gateway(object):
                 kind = parsed["error"]["kind"]
                 failed[name] = {"kind": kind, "line": parsed["error"]["line"], "remedy": remedy_for(kind, tunnel)}
         if not self.module.check_mode:
-            current = self.established()
+            current = self.settle([t for t in tunnels if t["name"] not in failed], timeout)
             for tunnel in tunnels:
                 name = tunnel["name"]
                 if tunnel.get("state", "present") == "absent":

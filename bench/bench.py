@@ -25,6 +25,8 @@ from labtest import LabSession  # noqa: E402
 REPS = int(os.environ.get("SITEVPN_BENCH_REPS", "3"))
 GATEWAYS = ["vpn1", "vpn2"]
 RESULTS = os.path.join(REPO, "bench", "results")
+# per-task seconds of every run, so the report can say where the time of T_first goes
+PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
 
 def tunnels(count, auth="rsasig"):
@@ -54,10 +56,24 @@ class Bench(object):
 
     def run(self, count, expect_changed=True, **extra):
         self.lab.vars(sitevpn_tunnels=tunnels(count), **extra)
-        run = self.lab.playbook()
+        run = self.lab.playbook(env=PROFILE)
         if run.rc != 0 or (expect_changed and run.changed == 0) or (not expect_changed and run.changed != 0):
             raise SystemExit("bench: unexpected run (rc=%s changed=%s):\n%s" % (run.rc, run.changed, run.out[-3000:]))
+        self.profile = [(name.strip(), float(sec)) for name, sec in
+                        re.findall(r"^(\S.*?) -{3,} ([\d.]+)s$", run.out, re.M)]
         return run.seconds
+
+    def overheads(self):
+        """What every task pays in the lab: an SSH round trip, and Python starting in the guest."""
+        ssh, python = [], []
+        for _rep in range(REPS):
+            started = time.time()
+            self.lab.sh("vpn1", "true")
+            ssh.append(time.time() - started)
+            out = self.lab.sh("vpn1", "s=$(date +%s%N); python3 -c 'import json, subprocess'; e=$(date +%s%N); "
+                                      "echo $(( (e - s) / 1000000 ))").stdout.strip()
+            python.append(int(out) / 1000.0)
+        return ssh, python
 
     def bare(self):
         started = time.time()
@@ -155,7 +171,9 @@ class Bench(object):
         began = time.time()
         self.setup()
         try:
+            ssh, python = self.overheads()
             t1 = self.first_runs(1)
+            profile = self.profile
             rerun = [self.run(1, expect_changed=False) for _ in range(REPS)]
             module, command, ssh = self.up_vs_raw()
             t10 = self.first_runs(10)
@@ -181,6 +199,8 @@ class Bench(object):
             ("tunnel state=up / raw up (plain SSH)", round(med(module) / med(ssh), 2), ""),
             ("by hand over SSH, same RSA tunnel, ping included (s): the floor", figure(hand), ""),
             ("T_first / by hand", round(med(t1) / med(hand), 2), ""),
+            ("SSH round trip to a gateway (s)", figure(ssh), ""),
+            ("python3 start-up in a gateway (s)", figure(python), ""),
         ]
         cpu = ""
         with open("/proc/cpuinfo") as handle:
@@ -196,12 +216,16 @@ class Bench(object):
             else:
                 lines.append("| %s | %s | | | %s |" % (name, value, goal))
         report["change_one_of_ten"] = change
+        report["t_first_profile"] = [{"task": name, "seconds": sec} for name, sec in profile]
         os.makedirs(RESULTS, exist_ok=True)
         with open(os.path.join(RESULTS, "latest.json"), "w") as handle:
             json.dump(report, handle, indent=2)
         print("sitevpn.ipsec bench, %s, %s, %d repetitions, %d s in all" % (
             report["date"], report["machine"], REPS, report["bench_seconds"]))
         print("\n".join(lines))
+        print("\nwhere the time of the last T_first run went (profile_tasks, slowest first):")
+        for name, sec in profile[:10]:
+            print("  %5.1f s  %s" % (sec, name))
 
 
 if __name__ == "__main__":

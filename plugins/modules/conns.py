@@ -72,7 +72,7 @@ options:
       - With O(establish=true), tunnels this host initiates that must authenticate anew even though they are
         established - those whose PSK changed (reported as C(reauthenticate) by the load step on either end)
         and those with an end whose pluto was restarted in this run.
-      - Such a tunnel is taken down and brought up again: a fresh IKE SA, authenticated with the key each end
+      - Such a tunnel is taken down and brought up again, with a fresh IKE SA authenticated with the key each end
         has now. C(ipsec up) on an established tunnel would only add a Child SA to the IKE SA it already has,
         proving nothing about the key, and after a restart of both ends that IKE SA can be one the peer no
         longer knows (both ends start at once, both initiate, each keeps half of a crossed pair).

@@ -512,23 +512,35 @@ class Gateway(object):
                            and self._result(t["name"])["established"]], todo, current, timeout)
         # all at once: pluto negotiates them side by side
         ups = self.runner.run_parallel([self.runner.verb_args("up", t["name"]) for t in todo], timeout=timeout)
+        unsure = {}
         for tunnel, up in zip(todo, ups):
             name = tunnel["name"]
             result = self._result(name)
             parsed = ipsec_output.parse_auto_up(up.text)
+            named_cause = parsed.get("error") is not None or up.rc == 124
             if not parsed["established"]:
                 parsed["error"] = up_error(parsed, up.rc, timeout)
             result["up"] = {"ike_version": parsed["ike_version"], "child_sas": parsed["child_sas"],
                             "error": parsed["error"]}
             if name not in self.changed:
                 self.changed.append(name)
-            if not parsed["established"]:
+            if not parsed["established"] and not named_cause:
+                # whack ended without a verdict (another negotiation of the tunnel won, e.g. the peer's):
+                # what counts is whether the Child SAs are there once it settles
+                unsure[name] = tunnel
+            elif not parsed["established"]:
                 # stop pluto retrying a tunnel that cannot come up (wrong key, no answer)
                 self.runner.verb("down", name)
                 kind = parsed["error"]["kind"]
                 failed[name] = {"kind": kind, "line": parsed["error"]["line"], "remedy": remedy_for(kind, tunnel)}
         if not self.module.check_mode:
             current = self.settle([t for t in tunnels if t["name"] not in failed], timeout)
+            for name, tunnel in sorted(unsure.items()):
+                if not all(s in current for s in sub_connections(tunnel)):
+                    self.runner.verb("down", name)
+                    error = self._result(name)["up"]["error"]
+                    failed[name] = {"kind": error["kind"], "line": error["line"],
+                                    "remedy": remedy_for(error["kind"], tunnel)}
             for tunnel in tunnels:
                 name = tunnel["name"]
                 if tunnel.get("state", "present") == "absent":

@@ -147,8 +147,8 @@ class Bench(object):
             started = time.time()
             keys = {}
             for gw, side in (("vpn1", "left"), ("vpn2", "right")):
-                out = self.lab.sh(gw, "sysctl -qw net.ipv4.ip_forward=1; ipsec newhostkey --bits 3072 2>&1 >/dev/null"
-                                      " | grep -o 'CKAID [0-9a-f]*'").stdout.split()[1]
+                out = self.lab.sh(gw, "sysctl -qw net.ipv4.ip_forward=1; ipsec initnss >/dev/null 2>&1;"
+                                      " ipsec newhostkey --bits 3072 2>&1 | grep -o 'CKAID [0-9a-f]*'").stdout.split()[1]
                 keys[side] = re.search(r"rsasigkey=(0s\S+)", self.lab.sh(
                     gw, "ipsec showhostkey --%s --ckaid %s" % (side, out)).stdout).group(1)
             conf = ("conn net-to-net\n    left=198.51.100.10\n    leftid=@vpn1\n    leftsubnet=172.16.1.0/24\n"

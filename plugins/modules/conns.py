@@ -180,6 +180,11 @@ REVIVAL_WAIT = 4
 SETTLE_WAIT = 15
 
 
+def brings_up(tunnel):
+    """This host initiates the tunnel and keeps it up (``auto=start``): it must have its Child SAs."""
+    return tunnel.get("state", "present") != "absent" and is_initiator(tunnel) and tunnel.get("auto", "start") == "start"
+
+
 def previous_tunnel(current, name, conf_text):
     """The tunnel as a restored conn file describes it (subnets and auto may differ from ``current``)."""
     tunnel = copy.deepcopy(current) if current else {"name": name, "local": "left", "initiator": "left",
@@ -481,12 +486,15 @@ class Gateway(object):
         deadline = time.time() + min(timeout, SETTLE_WAIT)
         while True:
             current = self.established()
-            missing = [t for t in tunnels if t.get("state", "present") != "absent" and is_initiator(t)
-                       and t.get("auto", "start") == "start"
-                       and not all(s in current for s in sub_connections(t))]
+            missing = [t for t in tunnels if brings_up(t) and not all(s in current for s in sub_connections(t))]
             if not missing or time.time() >= deadline:
                 return current
             time.sleep(1)
+
+    def give_up(self, tunnel, error):
+        """Stop pluto retrying a tunnel that cannot come up (wrong key, no answer); what failed and why."""
+        self.runner.verb("down", tunnel["name"])
+        return {"kind": error["kind"], "line": error["line"], "remedy": remedy_for(error["kind"], tunnel)}
 
     def establish(self, tunnels):
         timeout = self.module.params["timeout"]
@@ -501,7 +509,7 @@ class Gateway(object):
             subs = sub_connections(tunnel)
             result["established"] = all(s in current for s in subs)
             renew = name in self.module.params["reauthenticate"]
-            if (result["established"] and not renew) or not is_initiator(tunnel) or tunnel.get("auto", "start") != "start":
+            if (result["established"] and not renew) or not brings_up(tunnel):
                 continue
             if self.module.check_mode:
                 result["action"] = result["action"] if result["action"] != "unchanged" else "would_establish"
@@ -529,18 +537,12 @@ class Gateway(object):
                 # what counts is whether the Child SAs are there once it settles
                 unsure[name] = tunnel
             elif not parsed["established"]:
-                # stop pluto retrying a tunnel that cannot come up (wrong key, no answer)
-                self.runner.verb("down", name)
-                kind = parsed["error"]["kind"]
-                failed[name] = {"kind": kind, "line": parsed["error"]["line"], "remedy": remedy_for(kind, tunnel)}
+                failed[name] = self.give_up(tunnel, parsed["error"])
         if not self.module.check_mode:
             current = self.settle([t for t in tunnels if t["name"] not in failed], timeout)
             for name, tunnel in sorted(unsure.items()):
                 if not all(s in current for s in sub_connections(tunnel)):
-                    self.runner.verb("down", name)
-                    error = self._result(name)["up"]["error"]
-                    failed[name] = {"kind": error["kind"], "line": error["line"],
-                                    "remedy": remedy_for(error["kind"], tunnel)}
+                    failed[name] = self.give_up(tunnel, self._result(name)["up"]["error"])
             for tunnel in tunnels:
                 name = tunnel["name"]
                 if tunnel.get("state", "present") == "absent":
@@ -549,8 +551,7 @@ class Gateway(object):
                 result = self._result(name)
                 result["established"] = all(s in current for s in subs)
                 result["child_sas"] = [sa for s in subs for sa in current.get(s, [])]
-                if is_initiator(tunnel) and tunnel.get("auto", "start") == "start" and not result["established"] \
-                        and name not in failed:
+                if brings_up(tunnel) and not result["established"] and name not in failed:
                     failed[name] = {"kind": "other", "line": "no Child SA after ipsec up",
                                     "remedy": remedy_for("other", tunnel)}
         return failed

@@ -89,10 +89,10 @@ class IpsecRunner(object):
         with ThreadPoolExecutor(max_workers=min(workers, len(argvs))) as pool:
             return list(pool.map(lambda argv: self._exec(argv, mutating), argvs))
 
-    def command(self, program, args, mutating=False):
+    def command(self, program, args, mutating=False, data=None):
         """Run another program (certutil, systemctl, nft) the same way."""
         path = self.module.get_bin_path(program, required=True, opt_dirs=["/usr/sbin", "/sbin", "/usr/bin"])
-        return self._exec([path] + list(args), mutating)
+        return self._exec([path] + list(args), mutating, data)
 
     def optional_command(self, program, args, mutating=False):
         """Like :meth:`command`, but ``None`` when *program* is not installed (no systemd in a container)."""

@@ -169,7 +169,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
-    conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, CONF_DIR)
+    conf_path, is_initiator, is_managed, parse_routes, render_conn, render_secrets, secrets_path, sub_connections,
+    updown_needed, CONF_DIR)
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
@@ -216,9 +217,29 @@ class Gateway(object):
 
     # -- files ----------------------------------------------------------------------
 
+    def updown(self, tunnels):
+        """Decide per tunnel whether pluto runs Libreswan's _updown here (see _conn.updown_needed)."""
+        present = [t for t in tunnels if t.get("state", "present") != "absent"]
+        routes = []
+        if any(t.get("updown", "auto") == "auto" for t in present):
+            # one `ip` per address family for all tunnels: in a slow guest every process counts
+            families = set(":" in s and 6 or 4 for t in present for end in ("left", "right")
+                           for s in t[end].get("subnets") or [])
+            for version in sorted(families):
+                shown = self.runner.command("ip", (["-6"] if version == 6 else []) + ["-o", "route", "show", "table", "main"])
+                routes += parse_routes(shown.out, version)
+        for tunnel in present:
+            why = updown_needed(tunnel, routes)
+            tunnel["updown_disabled"] = why is None
+            result = self._result(tunnel["name"])
+            result["updown"] = "libreswan" if why else "disabled"
+            if why:
+                result["updown_reason"] = why
+
     def plan(self, tunnels):
         """What each file should contain; only the ones that differ from disk are kept."""
         writes = {}
+        self.updown(tunnels)
         for tunnel in tunnels:
             name = tunnel["name"]
             if tunnel.get("state", "present") == "absent":

@@ -57,7 +57,17 @@ WEAK_TOKENS = {
 TUNNEL_KEYS = {
     "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
     "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
-    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa",
+    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown",
+}
+UPDOWN_VALUES = ("auto", "libreswan")
+# conn keys that name an updown script or give Libreswan's _updown work to do (a route with an MTU or
+# metric, a VTI or XFRM interface, NFLOG rules, client address translation, mode config): with any of
+# them, `updown: auto` leaves the script on
+UPDOWN_OPTIONS = {
+    "leftupdown", "rightupdown", "updown", "mtu", "metric", "vti-interface", "vti-routing", "vti-shared",
+    "ipsec-interface", "nflog-group", "cat", "leftcat", "rightcat", "mark", "mark-in", "mark-out",
+    "leftmodecfgclient", "rightmodecfgclient", "leftmodecfgserver", "rightmodecfgserver", "modecfgdns",
+    "modecfgdomains",
 }
 PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop"}
 
@@ -528,6 +538,12 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
                 problems.add(label, "options", "value of %s contains a line break" % key)
         tunnel["options"] = dict((str(k), str(v) if not isinstance(v, bool) else ("yes" if v else "no"))
                                  for k, v in options.items())
+        tunnel["updown"] = raw.get("updown", "auto")
+        if tunnel["updown"] not in UPDOWN_VALUES:
+            problems.add(label, "updown", "must be one of %s, not %r (a script of your own goes in options as "
+                         "leftupdown/rightupdown)" % (", ".join(UPDOWN_VALUES), tunnel["updown"]))
+        elif UPDOWN_OPTIONS & set(tunnel["options"]):
+            tunnel["updown"] = "libreswan"
         probe = raw.get("probe")
         if probe is not None:
             if not isinstance(probe, dict) or "from" not in probe or "to" not in probe:

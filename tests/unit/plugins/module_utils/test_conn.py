@@ -168,6 +168,11 @@ def test_both_ends_render_the_same_conn(major):
     on_vpn1 = _conn.render_conn(tunnel_for('vpn1'), major)
     on_vpn2 = _conn.render_conn(tunnel_for('vpn2'), major)
     assert body(on_vpn1) == body(on_vpn2)
+    # each end says only whether its own pluto runs the updown script
+    off1 = _conn.render_conn(dict(tunnel_for('vpn1'), updown_disabled=True), major)
+    off2 = _conn.render_conn(dict(tunnel_for('vpn2'), updown_disabled=True), major)
+    assert [k for k in keys_of(off1) if 'updown' in k] == ['leftupdown']
+    assert [k for k in keys_of(off2) if 'updown' in k] == ['rightupdown']
     assert on_vpn1 != on_vpn2
     assert 'the peer vpn2 holds' in on_vpn1 and 'the peer vpn1 holds' in on_vpn2
 
@@ -291,6 +296,56 @@ def test_sourceip_is_written_for_its_side():
     text = _conn.render_conn(tunnel_for('vpn1', left_sourceip='172.16.1.1'), 4)
     assert value_of(text, 'leftsourceip') == '172.16.1.1'
     assert value_of(text, 'rightsourceip') is None
+
+
+# --- Libreswan's _updown: off where it has nothing to do -----------------------------------------
+
+LAB_ROUTES = _conn.parse_routes(
+    'default via 198.51.100.1 dev eth0 \n'
+    '172.16.1.0/24 dev eth1 proto kernel scope link src 172.16.1.1 \n'
+    '198.51.100.0/24 dev eth0 proto kernel scope link src 198.51.100.10 \n')
+
+
+def test_routes_are_read_with_their_kind_and_default_is_slash_0():
+    routes = _conn.parse_routes('default via 198.51.100.1 dev eth0\nunreachable 10.0.0.0/8 \n'
+                                'blackhole 192.168.0.0/16\n10.1.2.3 via 198.51.100.1 dev eth0\n')
+    assert [(kind, str(net)) for kind, net in routes] == [
+        ('unicast', '0.0.0.0/0'), ('unreachable', '10.0.0.0/8'), ('blackhole', '192.168.0.0/16'),
+        ('unicast', '10.1.2.3/32')]
+    assert [str(net) for kind, net in _conn.parse_routes('default via fe80::1 dev eth0 metric 1024\n', 6)] == ['::/0']
+
+
+def test_a_gateway_with_a_default_route_needs_no_updown_and_writes_its_own_end_only():
+    """The stock script would only read state: pluto is told not to fork it (three times per Child SA)."""
+    tunnel = tunnel_for('vpn1')
+    assert _conn.updown_needed(tunnel, LAB_ROUTES) is None
+    text = _conn.render_conn(dict(tunnel, updown_disabled=True), 4)
+    assert value_of(text, 'leftupdown') == '%disabled'
+    assert value_of(text, 'rightupdown') is None
+
+
+@pytest.mark.parametrize('routes, why', [
+    ('172.16.1.0/24 dev eth1\n', 'no route on this gateway carries 10.0.0.0/24'),
+    # a route of exactly the remote subnet may be the one the script itself added: it does not count
+    ('10.0.0.0/24 via 198.51.100.1 dev eth0\n', 'no route on this gateway carries 10.0.0.0/24'),
+    ('default via 198.51.100.1 dev eth0\nunreachable 10.0.0.0/8\n', 'the unreachable route 10.0.0.0/8 covers'),
+    ('default via 198.51.100.1 dev eth0\nprohibit 10.0.0.0/16\n', 'the prohibit route 10.0.0.0/16 covers'),
+])
+def test_the_script_stays_where_routing_to_the_peer_needs_it(routes, why):
+    """No shorter route carries the remote subnet, or a refusing route covers it: Libreswan's script decides."""
+    assert why in _conn.updown_needed(tunnel_for('vpn1'), _conn.parse_routes(routes))
+
+
+def test_the_script_stays_for_a_source_ip_and_when_asked_for():
+    assert 'source IP' in _conn.updown_needed(tunnel_for('vpn1', left_sourceip='172.16.1.1'), LAB_ROUTES)
+    assert _conn.updown_needed(tunnel_for('vpn1', updown='libreswan'), LAB_ROUTES) == 'updown: libreswan'
+    # the peer's source IP is the peer's business
+    assert _conn.updown_needed(tunnel_for('vpn1', right_sourceip='10.0.0.1'), LAB_ROUTES) is None
+
+
+def test_a_summary_route_carries_the_remote_subnet_like_a_default_route():
+    routes = _conn.parse_routes('10.0.0.0/8 via 198.51.100.1 dev eth0\n')
+    assert _conn.updown_needed(tunnel_for('vpn1'), routes) is None
 
 
 def test_file_paths():

@@ -407,7 +407,7 @@ def test_a_tunnel_can_refuse_weak_crypto_the_inventory_allows():
 
 
 def test_defaults_are_filled_in():
-    """A bare tunnel gets rsasig, auto=start, IKEv2, PFS, DPD 10/60/restart, left initiates."""
+    """A bare tunnel gets rsasig, auto=start, IKEv2, PFS, DPD 10/60/restart, left initiates, updown auto."""
     normalized, warnings = normalize([n2n()], HOSTVARS)
     assert warnings == []
     tunnel = normalized[0]
@@ -419,8 +419,23 @@ def test_defaults_are_filled_in():
                   'id': '@net-to-net.vpn2', 'nexthop': '%defaultroute', 'pubkey': None, 'subnets': ['10.0.0.0/24']},
         'auth': 'rsasig', 'psk': None, 'auto': 'start', 'ike_version': 2, 'ike': None, 'esp': None,
         'pfs': True, 'dpd': {'delay': 10, 'timeout': 60, 'action': 'restart'}, 'initiator': 'left',
-        'options': {}, 'probe': None,
+        'options': {}, 'probe': None, 'updown': 'auto',
     }
+
+
+def test_updown_is_auto_or_libreswan_and_names_the_field():
+    """Any other value is refused with the tunnel and field named; a script of one's own goes in options."""
+    with pytest.raises(ModelError) as caught:
+        normalize([n2n(updown='/usr/local/bin/my-updown')], HOSTVARS)
+    assert 'net-to-net' in str(caught.value) and 'updown' in str(caught.value)
+    assert normalize([n2n(updown='libreswan')], HOSTVARS)[0][0]['updown'] == 'libreswan'
+
+
+@pytest.mark.parametrize('option', ['leftupdown', 'mtu', 'vti-interface', 'nflog-group', 'modecfgdns'])
+def test_options_that_give_the_updown_script_work_keep_it(option):
+    """An own updown script, or a key Libreswan's _updown acts on, turns `auto` into `libreswan`."""
+    normalized, dummy = normalize([n2n(options={option: 'x'})], HOSTVARS)
+    assert normalized[0]['updown'] == 'libreswan'
 
 
 def test_subnet_string_becomes_a_list_and_is_canonical():

@@ -315,3 +315,12 @@ def test_unit_reinstalls_rules_before_ipsec():
     assert 'ExecStart=%s' % _firewall.SCRIPT in unit
     assert 'Before=ipsec.service' in unit and 'PartOf=nftables.service' in unit
     assert 'PartOf' not in _firewall.render_unit('iptables')
+
+
+def test_route_devices_are_read_from_one_batch_of_lookups_without_lo():
+    """The interfaces the tunnels use, from one `ip -o -force -batch -` of `route get` lines."""
+    out = ('203.0.113.10 via 198.51.100.1 dev eth0 src 198.51.100.10 uid 0 \\    cache \n'
+           '172.16.1.0 dev eth1 src 172.16.1.1 uid 0 \\    cache \n'
+           'local 198.51.100.10 dev lo table local src 198.51.100.10 uid 0 \\    cache <local> \n')
+    assert _firewall.route_devices(out) == ['eth0', 'eth1']
+    assert _firewall.route_devices('') == []

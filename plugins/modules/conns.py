@@ -122,11 +122,14 @@ tunnels:
     - Per tunnel, what was done and what it looks like now.
     - C(reauthenticated) is V(by_peer) or V(by_us) for a tunnel of O(reauthenticate) that was authenticated anew
       (which end's new IKE SA it now has).
+    - C(updown) is V(disabled) when this gateway's pluto does not run Libreswan's C(_updown) for the tunnel (its
+      C(updown=auto) and nothing for the script to do here), else V(libreswan) with the reason in C(updown_reason).
   returned: always
   type: dict
   sample:
     net-to-net:
       action: updated
+      updown: disabled
       loaded: true
       initiator: true
       established: true

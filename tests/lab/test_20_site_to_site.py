@@ -38,10 +38,12 @@ def test_one_run_turns_two_bare_gateways_into_an_rsa_tunnel_proven_by_encrypted_
         assert seed.sh(gw, "cat /proc/sys/net/ipv4/ip_forward").stdout.strip() == "1"
         assert "leftrsasigkey=0s" in seed.sh(gw, "cat /etc/ipsec.d/net-to-net.conf").stdout
         assert seed.sh(gw, "systemctl is-enabled ipsec").stdout.strip() == "enabled"
-    # the same conn on both ends, apart from the comment naming the Libreswan version
+    # the same conn on both ends, apart from the comment naming the Libreswan version and each end's word
+    # on its own updown script: with a default route, Libreswan's _updown has nothing to do on either end
     conf1 = seed.sh("vpn1", "grep -v '^#' /etc/ipsec.d/net-to-net.conf").stdout
     conf2 = seed.sh("vpn2", "grep -v '^#' /etc/ipsec.d/net-to-net.conf").stdout
-    assert conf1 == conf2
+    assert "    leftupdown=%disabled\n" in conf1 and "    rightupdown=%disabled\n" in conf2
+    assert conf1.replace("    leftupdown=%disabled\n", "") == conf2.replace("    rightupdown=%disabled\n", "")
     # private keys stay in NSS: nothing like one in the files Ansible wrote
     assert "PRIVATE" not in seed.sh("vpn1", "cat /etc/ipsec.d/*.conf /etc/ipsec.conf").stdout
 
@@ -120,3 +122,27 @@ def test_with_pluto_stopped_nothing_leaks_in_clear_and_the_tunnel_returns_when_i
     while seed.ping_across(count=1)["received"] == 0 and time.time() - started < 60:
         time.sleep(2)
     assert_encrypted_both_ways(seed)
+
+
+def test_libreswan_updown_runs_where_an_unreachable_route_needs_it_and_only_there(seed):
+    """Some sites keep an unreachable route over private ranges so nothing leaks: then Libreswan's _updown
+    must route the remote LAN past it via the next hop. The gateway keeps the script for that tunnel, the
+    tunnel carries traffic, and once the route is gone the next run turns the script off again."""
+    conf = "cat /etc/ipsec.d/net-to-net.conf"
+    seed.sh("vpn1", "ip route add unreachable 10.0.0.0/16")
+    try:
+        run = seed.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert "updown" not in seed.sh("vpn1", conf).stdout
+        assert "rightupdown=%disabled" in seed.sh("vpn2", conf).stdout    # vpn2's routes did not change
+        assert "via 198.51.100.1" in seed.sh("vpn1", "ip route show 10.0.0.0/24").stdout   # the script's route
+        assert_encrypted_both_ways(seed)
+    finally:
+        seed.sh("vpn1", "ip route del unreachable 10.0.0.0/16", check=False)
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert "leftupdown=%disabled" in seed.sh("vpn1", conf).stdout
+    # a route the script left behind is of exactly the remote prefix: it does not count, the decision holds
+    assert_encrypted_both_ways(seed)
+    rerun = seed.playbook()
+    assert rerun.rc == 0 and rerun.changed == 0, rerun.recap

@@ -84,7 +84,7 @@ def updown_needed(tunnel, routes):
     per Child SA and waits for it. So it stays off only where a shorter unicast route (the default
     route, a summary) carries every remote subnet and no refusing route covers one. Routes of exactly
     the remote prefix are left out of the decision: they may be the script's own, and counting them
-    would flip the decision on the next run. ``routes`` is :func:`parse_routes` of the main table.
+    would flip the decision on the next run. ``routes`` is :func:`_routes.parse_routes` of the main table.
     """
     if tunnel.get("updown", "auto") != "auto":
         return "updown: %s" % tunnel.get("updown")
@@ -96,40 +96,12 @@ def updown_needed(tunnel, routes):
         net = ipaddress.ip_network(u"%s" % subnet, strict=False)
         covering = [(kind, prefix) for kind, prefix in routes
                     if prefix.version == net.version and net.subnet_of(prefix)]
-        refusing = [prefix for kind, prefix in covering if kind != "unicast"]
+        refusing = [(kind, prefix) for kind, prefix in covering if kind != "unicast"]
         if refusing:
-            return "the %s route %s covers %s" % (dict((p, k) for k, p in covering)[refusing[0]], refusing[0], subnet)
+            return "the %s route %s covers %s" % (refusing[0][0], refusing[0][1], subnet)
         if not any(prefix.prefixlen < net.prefixlen for kind, prefix in covering):
             return "no route on this gateway carries %s" % subnet
     return None
-
-
-_ROUTE_KINDS = ("unicast", "unreachable", "blackhole", "prohibit", "throw", "local", "broadcast", "multicast",
-                "anycast", "nat")
-
-
-def parse_routes(text, version=4):
-    """``ip -o [-6] route show table main`` -> [(kind, ip_network)] ("default" is /0 of ``version``)."""
-    routes = []
-    for line in (text or "").splitlines():
-        words = line.split()
-        if not words:
-            continue
-        kind = "unicast"
-        if words[0] in _ROUTE_KINDS:
-            kind = words.pop(0)
-        if not words:
-            continue
-        prefix = words[0]
-        try:
-            if prefix == "default":
-                net = ipaddress.ip_network(u"::/0" if version == 6 else u"0.0.0.0/0")
-            else:
-                net = ipaddress.ip_network(u"%s" % prefix, strict=False)
-        except ValueError:
-            continue
-        routes.append((kind, net))
-    return routes
 
 
 def render_conn(tunnel, major):

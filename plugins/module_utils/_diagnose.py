@@ -34,6 +34,7 @@ import shlex
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _verify
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_route_get
 
 IKE_PORT = 500
 NAT_T_PORT = 4500
@@ -138,34 +139,6 @@ def parse_ip_addr(text):
                       "prefixlen": int(prefix) if prefix.isdigit() else None,
                       "family": 6 if match.group("family") == "inet6" else 4})
     return found
-
-
-_ROUTE_TYPES = ("unicast", "local", "broadcast", "multicast", "unreachable", "blackhole", "prohibit", "throw", "nat",
-                "anycast")
-
-
-def parse_route_get(text, rc=0):
-    """``ip route get ADDR``: ``{type, dev, via, src, error, line}``.
-
-    ``type`` is ``unicast`` for an ordinary route, ``local`` for an address of this host, ``unreachable``
-    ``blackhole`` ``prohibit`` for routes that drop, and ``error`` when the command failed
-    (``RTNETLINK answers: Network is unreachable``).
-    """
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    result = {"type": None, "dev": None, "via": None, "src": None, "error": None, "line": first}
-    if rc != 0 or not first or first.startswith("RTNETLINK") or "rror" in first:
-        result["type"] = "error"
-        result["error"] = first or "exit %s" % rc
-        if re.search(r"unreachable", first, re.I):
-            result["type"] = "unreachable"
-        return result
-    words = first.split()
-    result["type"] = words[0] if words[0] in _ROUTE_TYPES else "unicast"
-    for key in ("dev", "via", "src"):
-        if key in words and words.index(key) + 1 < len(words):
-            result[key] = words[words.index(key) + 1]
-    return result
 
 
 def judge_route(route, wan_dev, lan_devs):

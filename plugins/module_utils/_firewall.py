@@ -29,7 +29,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import re
 
 MARKER = "# Managed by sitevpn.ipsec"
 SYSCTL_FILE = "/etc/sysctl.d/60-sitevpn-ipsec.conf"
@@ -221,13 +220,3 @@ ExecStart=%s
 [Install]
 WantedBy=multi-user.target
 """ % (MARKER, after, part_of, SCRIPT)
-
-
-def route_devices(text):
-    """The interfaces of ``ip -o route get`` lines (one per address looked up), without ``lo``."""
-    found = set()
-    for line in (text or "").splitlines():
-        match = re.search(r"\sdev (\S+)", line)
-        if match and match.group(1) != "lo":
-            found.add(match.group(1))
-    return sorted(found)

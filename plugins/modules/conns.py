@@ -172,10 +172,11 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
-    conf_path, is_initiator, is_managed, parse_routes, render_conn, render_secrets, secrets_path, sub_connections,
-    updown_needed, CONF_DIR)
+    conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, updown_needed,
+    CONF_DIR)
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_routes
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
 # seconds a peer gets to revive a tunnel we took down to authenticate it anew (it does so at once)

@@ -121,6 +121,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices
 
 
 class Firewall(object):
@@ -153,7 +154,7 @@ class Firewall(object):
         # one `ip` for every address (fifty tunnels are a hundred lookups; each process costs in a slow guest)
         rc, out, dummy = self.cmd([self.module.get_bin_path("ip", required=True), "-o", "-force", "-batch", "-"],
                                   data="".join("route get %s\n" % target for target in targets), check=False)
-        return fw.route_devices(out)
+        return route_devices(out)
 
     # -- kernel settings ---------------------------------------------------------------------------
 

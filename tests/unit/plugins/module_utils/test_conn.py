@@ -22,6 +22,7 @@ import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import PSK_RESULT_VAR, resolve
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_routes
 
 # The renderer does not look inside keys (the keys role and _keys do): short stand-ins
 # keep the expected text readable.
@@ -300,19 +301,19 @@ def test_sourceip_is_written_for_its_side():
 
 # --- Libreswan's _updown: off where it has nothing to do -----------------------------------------
 
-LAB_ROUTES = _conn.parse_routes(
+LAB_ROUTES = parse_routes(
     'default via 198.51.100.1 dev eth0 \n'
     '172.16.1.0/24 dev eth1 proto kernel scope link src 172.16.1.1 \n'
     '198.51.100.0/24 dev eth0 proto kernel scope link src 198.51.100.10 \n')
 
 
 def test_routes_are_read_with_their_kind_and_default_is_slash_0():
-    routes = _conn.parse_routes('default via 198.51.100.1 dev eth0\nunreachable 10.0.0.0/8 \n'
-                                'blackhole 192.168.0.0/16\n10.1.2.3 via 198.51.100.1 dev eth0\n')
+    routes = parse_routes('default via 198.51.100.1 dev eth0\nunreachable 10.0.0.0/8 \n'
+                          'blackhole 192.168.0.0/16\n10.1.2.3 via 198.51.100.1 dev eth0\n')
     assert [(kind, str(net)) for kind, net in routes] == [
         ('unicast', '0.0.0.0/0'), ('unreachable', '10.0.0.0/8'), ('blackhole', '192.168.0.0/16'),
         ('unicast', '10.1.2.3/32')]
-    assert [str(net) for kind, net in _conn.parse_routes('default via fe80::1 dev eth0 metric 1024\n', 6)] == ['::/0']
+    assert [str(net) for kind, net in parse_routes('default via fe80::1 dev eth0 metric 1024\n', 6)] == ['::/0']
 
 
 def test_a_gateway_with_a_default_route_needs_no_updown_and_writes_its_own_end_only():
@@ -333,7 +334,7 @@ def test_a_gateway_with_a_default_route_needs_no_updown_and_writes_its_own_end_o
 ])
 def test_the_script_stays_where_routing_to_the_peer_needs_it(routes, why):
     """No shorter route carries the remote subnet, or a refusing route covers it: Libreswan's script decides."""
-    assert why in _conn.updown_needed(tunnel_for('vpn1'), _conn.parse_routes(routes))
+    assert why in _conn.updown_needed(tunnel_for('vpn1'), parse_routes(routes))
 
 
 def test_the_script_stays_for_a_source_ip_and_when_asked_for():
@@ -344,7 +345,7 @@ def test_the_script_stays_for_a_source_ip_and_when_asked_for():
 
 
 def test_a_summary_route_carries_the_remote_subnet_like_a_default_route():
-    routes = _conn.parse_routes('10.0.0.0/8 via 198.51.100.1 dev eth0\n')
+    routes = parse_routes('10.0.0.0/8 via 198.51.100.1 dev eth0\n')
     assert _conn.updown_needed(tunnel_for('vpn1'), routes) is None
 
 

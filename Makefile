@@ -1,7 +1,7 @@
 # sitevpn.ipsec — developer entry points. Run as root on Debian 12 (the lab needs
 # namespaces, taps and User-Mode Linux). Every target installs what it needs.
 #
-#   make demo    two sites, a real tunnel, encrypted ping across
+#   make demo    two sites, a real tunnel, encrypted ping across (builds the lab's kernel once)
 #   make test    everything CI runs: the gates below, then pytest
 #   make bench   the numbers (see README)
 #   make lint    ansible-lint, production profile (.ansible-lint)
@@ -23,12 +23,15 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB         := $(PY) -m lab
 DEMO_LAB    ?= demo
 
-# Debian packages the lab and the tests use on the host.
-HOST_PACKAGES := user-mode-linux debootstrap kmod ethtool iproute2 tcpdump netcat-openbsd \
-                 dpkg-dev e2fsprogs python3-venv graphviz git
+# Debian packages the lab and the tests use on the host: the lab builds its own UML kernel
+# (lab/kernel.py: gcc make flex bison bc libelf-dev xz-utils), the guests' images (debootstrap,
+# dpkg-dev), runs them (iproute2, ethtool, netcat), watches their wires (tcpdump); nftables for
+# the host-side nftables test.
+HOST_PACKAGES := gcc make flex bison bc libelf-dev xz-utils binutils debootstrap kmod ethtool iproute2 \
+                 tcpdump netcat-openbsd dpkg-dev e2fsprogs python3-venv graphviz git nftables
 
 .PHONY: help setup host-packages venv demo demo-down test unit lint sanity lab-test molecule \
-        bench lab-up lab-down lab-status lab-selftest clean build ee changelog-lint
+        bench lab-up lab-down lab-status lab-selftest lab-build clean build ee changelog-lint
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -57,7 +60,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # ---- the demo ------------------------------------------------------------------------
-demo: setup
+demo: LAB_DISTROS = bookworm
+demo: setup lab-build
 	SITEVPN_LAB=$(DEMO_LAB) ./tests/lab/demo.sh
 
 demo-down: venv
@@ -68,7 +72,8 @@ demo-down: venv
 # pytest then covers unit, integration and lab tests (tests/lab: real UML gateways), molecule's
 # default scenario included (tests/lab/test_90_molecule.py). Every lab is torn down and checked
 # for leftovers.
-test: setup lint sanity changelog-lint ee
+# In CI (CI=true) a missing ../shared/fixtures or host tool fails the tests instead of skipping them.
+test: setup lint sanity changelog-lint ee lab-build
 	$(PY) -m pytest tests -p no:cacheprovider -ra --durations=30
 
 molecule: venv
@@ -81,6 +86,13 @@ bench: setup
 	$(PY) bench/bench.py
 
 # ---- the lab by hand ----------------------------------------------------------------------
+# The lab's UML kernel and the guest images, built once and cached (progress printed here, not
+# inside a test). LAB_DISTROS: the images the tests use.
+LAB_DISTROS ?= bookworm trixie
+lab-build: setup
+	$(LAB) kernel
+	for distro in $(LAB_DISTROS); do $(LAB) image --distro $$distro >/dev/null; done
+
 lab-up: setup
 	$(LAB) up --replace
 

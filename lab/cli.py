@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import datapath, image, topology
+from . import datapath, image, kernel, topology
 from .lab import Lab, LabError
 
 
@@ -15,6 +15,10 @@ def main(argv=None):
     parser.add_argument("--name", default=os.environ.get("SITEVPN_LAB", "default"),
                         help="lab name; several labs can run at once (default: $SITEVPN_LAB or 'default')")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("kernel", help="build (or reuse) the lab's own UML kernel; print its path and release")
+    p.add_argument("--force", action="store_true", help="rebuild even when cached")
+    p.add_argument("--refresh", action="store_true", help="read the mirror's package indexes again now")
 
     p = sub.add_parser("image", help="build (or reuse) the cached guest image")
     p.add_argument("--distro", default=image.DEFAULT_DISTRO, choices=image.DISTROS)
@@ -65,7 +69,12 @@ def main(argv=None):
 
 
 def _dispatch(lab, args):
-    if args.command == "image":
+    if args.command == "kernel":
+        if args.refresh:
+            kernel.resolve(refresh=True)
+        binary = kernel.build(force=args.force)
+        print("%s %s" % (binary, kernel.release_of(binary)))
+    elif args.command == "image":
         print(image.build(args.distro, force=args.force))
     elif args.command == "up":
         if args.replace and lab.exists():

@@ -15,16 +15,19 @@ mount -n -t proc proc /proc
 mount -n -t sysfs sysfs /sys
 mountpoint -q /dev || mount -n -t devtmpfs devtmpfs /dev
 
-# Kernel modules live in the image under /lib/modules/$(uname -r).
-modprobe overlay
+# The lab's kernel (lab/kernel.py) has everything built in: no modules to load.
+grep -qw overlay /proc/filesystems || { echo "lab: this kernel has no overlayfs" >&2; exit 1; }
 
 mount -n -t ext4 /dev/ubda /lab/disk
 mkdir -p /lab/disk/upper /lab/disk/work
 mount -n -t overlay overlay \
     -o lowerdir=/,upperdir=/lab/disk/upper,workdir=/lab/disk/work /lab/root
 
-# Per-guest settings: a host directory given on the kernel command line.
-mount -n -t hostfs hostfs -o "${sitevpn_cfg:?sitevpn_cfg= missing on the kernel command line}" /lab/cfg
+# Per-guest settings: a host directory given on the kernel command line. hostfs takes it as
+# its `hostfs=` parameter through the new mount API (util-linux >= 2.39: Debian 13), as the
+# whole option string through mount(2) (Debian 12).
+cfg="${sitevpn_cfg:?sitevpn_cfg= missing on the kernel command line}"
+mount -n -t hostfs hostfs -o "hostfs=$cfg" /lab/cfg 2>/dev/null || mount -n -t hostfs hostfs -o "$cfg" /lab/cfg
 R=/lab/root
 install -m 0644 /lab/cfg/hostname "$R/etc/hostname"
 install -m 0444 /lab/cfg/machine-id "$R/etc/machine-id"

@@ -3,8 +3,9 @@
 An image is a directory tree on the host that every guest of that distro boots
 from (hostfs, read-only); each guest writes only to its own disk (overlayfs).
 The cache key is a hash of everything that shapes the tree (distro, package
-lists, the guest init script, the UML kernel's modules), so changing any of
-them rebuilds the image and nothing else does.
+lists, the guest init script) and the key of the lab's UML kernel the image
+boots with (lab/kernel.py: all built in, no modules to copy), so changing any
+of them rebuilds the image and nothing else does.
 
 Libreswan is *not* installed in the image. Its packages (and their
 dependencies) are downloaded into an offline package repository inside the
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from . import paths
+from . import kernel, paths
 
 DISTROS = ("bookworm", "trixie")
 DEFAULT_DISTRO = "bookworm"
@@ -32,8 +33,8 @@ DEFAULT_DISTRO = "bookworm"
 # their maintainer scripts take 90 s under UML, not because Libreswan needs them
 # preinstalled; python3-apt because Ansible's apt module needs it (without it,
 # Ansible tries to install it from the network and waits on DNS); iptables
-# because the NAT router of the `nat` topology needs it at boot (the UML kernel
-# has no nf_tables for ip/inet, so legacy iptables is the lab's packet filter).
+# because the firewall role's iptables backend (legacy and nft flavour) keeps a
+# lab scenario of its own; the guests pick nftables by default.
 BASE_PACKAGES = (
     "openssh-server", "python3", "python3-apt", "iproute2", "kmod", "iputils-ping",
     "nftables", "iptables", "tcpdump", "systemd-sysv", "procps", "ca-certificates", "openssl",
@@ -48,23 +49,14 @@ MASKED_UNITS = (
     "fstrim.timer", "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
     "systemd-networkd-wait-online.service", "systemd-timesyncd.service",
 )
-IMAGE_FORMAT = "3"   # bump when the build steps below change in a way the hash cannot see
+IMAGE_FORMAT = "4"   # bump when the build steps below change in a way the hash cannot see
 INIT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest-init.sh")
-UML_MODULES = "/usr/lib/uml/modules"
-
-
-def uml_kernel_release():
-    versions = sorted(os.listdir(UML_MODULES)) if os.path.isdir(UML_MODULES) else []
-    if len(versions) != 1:
-        raise SystemExit("expected one UML kernel under %s, found %r (is user-mode-linux installed?)"
-                         % (UML_MODULES, versions))
-    return versions[0]
 
 
 def cache_key(distro):
     digest = hashlib.sha256()
     for part in (IMAGE_FORMAT, distro, " ".join(BASE_PACKAGES), " ".join(OFFLINE_PACKAGES),
-                 " ".join(MASKED_UNITS), uml_kernel_release()):
+                 " ".join(MASKED_UNITS), kernel.cache_key(kernel.resolve())):
         digest.update(part.encode() + b"\0")
     with open(INIT_SCRIPT, "rb") as handle:
         digest.update(handle.read())
@@ -216,10 +208,7 @@ def _build_tree(distro, root, log):
     with open(os.path.join(root, "etc/dpkg/dpkg.cfg.d/sitevpn-lab"), "w") as handle:
         handle.write("# lab guests are disposable: skip fsync, it is slow under UML\nforce-unsafe-io\n")
 
-    # 3. Boot: kernel modules, our init, mount points, quiet systemd, sshd.
-    release = uml_kernel_release()
-    shutil.copytree(os.path.join(UML_MODULES, release), os.path.join(root, "usr/lib/modules", release),
-                    symlinks=True)
+    # 3. Boot: our init, mount points, quiet systemd, sshd (the kernel has everything built in).
     shutil.copy(INIT_SCRIPT, os.path.join(root, "sbin/sitevpn-lab-init"))
     os.chmod(os.path.join(root, "sbin/sitevpn-lab-init"), 0o755)
     for mountpoint in ("lab/disk", "lab/root", "lab/cfg", "lab/old"):

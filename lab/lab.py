@@ -23,9 +23,7 @@ import sys
 import time
 import uuid
 
-from . import image, paths, topology
-
-UML = "/usr/bin/linux.uml"
+from . import image, kernel, paths, topology
 
 
 def sh(cmd, check=True, capture=False, timeout=None, **kwargs):
@@ -117,16 +115,19 @@ class Lab:
     def up(self, topology_name="seed", distro=image.DEFAULT_DISTRO, out=sys.stderr):
         if self.exists():
             raise LabError("lab %r is already up; `down` it first" % self.name)
+        self._remove_stale(out)
         started = time.time()
         topo = topology.get(topology_name)
         for guest in topo.guests:
             guest.distro = guest.distro or distro
+        uml = kernel.build(out=out)
         roots = {d: image.build(d, out=out) for d in sorted({g.distro for g in topo.guests})}
         os.makedirs(os.path.join(self.dir, "ssh", "cp"), exist_ok=True)
         os.makedirs(os.path.join(self.dir, "inventory"), exist_ok=True)
         self._state = {
             "name": self.name, "topology": topo.name, "netns": self.netns, "created": time.time(),
             "guests": {g.name: {"distro": g.distro, "pid": None} for g in topo.guests},
+            "kernel": uml, "kernel_release": kernel.release_of(uml),
         }
         self.save()
         try:
@@ -151,6 +152,15 @@ class Lab:
         out.write("lab %s up: %d guests booted in %.1f s (total %.1f s)\n"
                   % (self.name, len(topo.guests), self._state["boot_seconds"], time.time() - started))
         return self._state
+
+    def _remove_stale(self, out):
+        """What an interrupted run of a lab of this name left (no lab.json, but a namespace, guests, files)."""
+        if not (os.path.exists(os.path.join("/run/netns", self.netns)) or _uml_pids(self.name)
+                or os.path.exists(self.dir) or os.path.exists(self.shm)):
+            return
+        out.write("lab %s: removing what an interrupted run left (namespace %s, guests, files)\n"
+                  % (self.name, self.netns))
+        self.down(quiet=True, out=out)
 
     def _make_keys(self, topo):
         key = os.path.join(self.dir, "ssh", "id_ed25519")
@@ -239,16 +249,18 @@ class Lab:
         if guest.forwarding:
             lines.append("echo 1 > /proc/sys/net/ipv4/ip_forward")
         if guest.masquerade:
-            # the UML kernel has no nf_tables for ip/inet: legacy iptables does the NAT
+            # a NAT router of the lab (not a gateway under test): nftables, like the guests' default
             prefix, out_if = guest.masquerade.split(":")
-            lines.append("iptables-legacy -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE" % (prefix, out_if))
+            lines.append("nft -f - <<'EOF'\ntable ip sitevpn_lab_nat {\n  chain postrouting {\n"
+                         "    type nat hook postrouting priority srcnat; policy accept;\n"
+                         "    ip saddr %s oifname \"%s\" masquerade\n  }\n}\nEOF" % (prefix, out_if))
         return "\n".join(lines) + "\n"
 
     def _start_guest(self, guest, root):
         gdir = self.guest_dir(guest.name)
         os.makedirs(self.shm, exist_ok=True)
         topo = self.topology()
-        cmd = [UML, "mem=%dM" % guest.memory_mb, "umid=" + self.umid(guest.name), "uml_dir=" + gdir,
+        cmd = [self.state["kernel"], "mem=%dM" % guest.memory_mb, "umid=" + self.umid(guest.name), "uml_dir=" + gdir,
                "root=/dev/root", "rootfstype=hostfs", "rootflags=" + root, "ro",
                "ubda=" + os.path.join(gdir, "disk.img")]
         for index, nic in enumerate(self._nics(topo, topo.guest(guest.name))):

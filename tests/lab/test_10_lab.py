@@ -34,6 +34,17 @@ def test_five_guests_boot_answer_ssh_and_carry_hand_made_esp_then_leave_nothing(
         assert evidence["ping_received"] == evidence["ping_sent"] == 3
         assert evidence["esp"] >= 6 and evidence["icmp_clear"] == 0
         assert evidence["esp_spis"] == ["0x51f70001", "0x51f70002"]
+        # the same through an XFRM interface (route-based: if_id states, catch-all policies, a route)
+        routed = evidence["route_based"]
+        assert routed["ping_received"] == routed["ping_sent"] == 3, routed
+        assert routed["esp"] >= 6 and routed["icmp_clear"] == 0, routed
+        assert routed["esp_spis"] == ["0x51f70003", "0x51f70004"]
+        # the guests run the lab's own kernel, with what the collection needs built in
+        kernel = evidence["kernel"]
+        assert kernel.pop("release") == session.lab.state["kernel_release"]
+        assert kernel == {"nftables inet": True, "nftables nat": True, "iptables-legacy": True,
+                          "xfrm interface": True, "vti": True, "vti6": True}
+        assert evidence["ok"]
         # and the self-test cleaned up after itself
         assert session.sh("vpn1", "ip xfrm state").stdout.strip() == ""
     finally:

@@ -114,6 +114,7 @@ rules_tag:
   type: str
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -122,6 +123,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices
+
+# where things live on the gateway (module-level, so tests can point them elsewhere)
+PROC_SYS = "/proc/sys"
+SYSCTL_FILE = fw.SYSCTL_FILE
+SCRIPT = fw.SCRIPT
+UNIT = fw.UNIT
+# digest of the live rules as the last run installed them: any later edit (a flushed chain, a deleted
+# rule, a lost jump) differs from it, and the next run puts the rules back
+LIVE_FILE = "/var/lib/sitevpn/firewall.live"
 
 
 class Firewall(object):
@@ -161,7 +171,7 @@ class Firewall(object):
     def sysctl(self, wanted):
         changed = {}
         for key, value in sorted(wanted.items()):
-            path = "/proc/sys/" + key.replace(".", "/")
+            path = PROC_SYS + "/" + key.replace(".", "/")
             current = (read(path) or "").strip()
             if current != value:
                 changed[key] = {"before": current, "after": value}
@@ -171,13 +181,13 @@ class Firewall(object):
         if changed:
             self.changes.append("sysctl")
         text = fw.render_sysctl(wanted)
-        old = read(fw.SYSCTL_FILE)
+        old = read(SYSCTL_FILE)
         if old != text:
-            self.changes.append(fw.SYSCTL_FILE)
+            self.changes.append(SYSCTL_FILE)
             self.diff["before"] += old or ""
             self.diff["after"] += text
             if not self.module.check_mode:
-                write(fw.SYSCTL_FILE, text, 0o644)
+                write(SYSCTL_FILE, text, 0o644)
         return changed
 
     # -- backend ----------------------------------------------------------------------------------------
@@ -218,7 +228,8 @@ class Firewall(object):
         self.module.fail_json(msg="no working packet filter: install nftables (or iptables), or set "
                                   "sitevpn_firewall_backend: none and allow IKE/ESP yourself")
 
-    def live_tag(self, backend, iptables):
+    def live_rules(self, backend, iptables):
+        """Our rules as the kernel has them now (text; empty when they are missing)."""
         if backend == "nftables":
             rc, out, dummy = self.cmd([self.module.get_bin_path("nft", required=True), "list", "table", "inet",
                                        fw.NFT_TABLE], check=False)
@@ -234,6 +245,10 @@ class Firewall(object):
                 text += out
             return text
         return ""
+
+    @staticmethod
+    def digest(text):
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def warn_drop_policies(self):
         nft = self.module.get_bin_path("nft")
@@ -264,42 +279,50 @@ class Firewall(object):
     def roll_back(self):
         backup = self._backup()
         previous = read(backup) if backup else None
-        if previous is None or previous == read(fw.SCRIPT):
+        if previous is None or previous == read(SCRIPT):
             return
-        self.changes.append("rolled back " + fw.SCRIPT)
+        self.changes.append("rolled back " + SCRIPT)
         if not self.module.check_mode:
-            write(fw.SCRIPT, previous, 0o755)
-            self.cmd([fw.SCRIPT])
+            write(SCRIPT, previous, 0o755)
+            self.cmd([SCRIPT])
+            if os.path.exists(LIVE_FILE):
+                os.unlink(LIVE_FILE)     # the next run records the rules it finds
 
     def rules(self, backend, iptables, tunnels):
         params = self.module.params
         script, tag = fw.render_script(backend, tunnels, params["allow_ike"], params["nat_exemption"],
                                        iptables or "iptables", params["leak_guard"])
-        old = read(fw.SCRIPT)
+        old = read(SCRIPT)
         backup = self._backup()
         if old is not None and old != script and backup and not os.path.exists(backup) and not self.module.check_mode:
             write(backup, old, 0o600, dir_mode=0o700)
-        stale = tag not in self.live_tag(backend, iptables) if backend != "none" else False
+        live = self.live_rules(backend, iptables) if backend != "none" else ""
+        recorded = (read(LIVE_FILE) or "").strip()
+        # stale: not our ruleset (tag), or ours edited since the last run installed it
+        stale = backend != "none" and (tag not in live or (recorded and recorded != self.digest(live)))
         if old != script:
-            self.changes.append(fw.SCRIPT)
+            self.changes.append(SCRIPT)
             self.diff["before"] += old or ""
             self.diff["after"] += script
             if not self.module.check_mode:
-                write(fw.SCRIPT, script, 0o755)
+                write(SCRIPT, script, 0o755)
         if (old != script or stale) and backend != "none":
             self.changes.append("rules")
             if not self.module.check_mode:
-                self.cmd([fw.SCRIPT])
+                self.cmd([SCRIPT])
+                live = self.live_rules(backend, iptables)
+        if backend != "none" and not self.module.check_mode and recorded != self.digest(live):
+            write(LIVE_FILE, self.digest(live) + "\n", 0o600, dir_mode=0o700)
         unit = fw.render_unit(backend)
         systemctl = self.module.get_bin_path("systemctl")
-        if read(fw.UNIT) != unit:
-            self.changes.append(fw.UNIT)
+        if read(UNIT) != unit:
+            self.changes.append(UNIT)
             if not self.module.check_mode:
-                write(fw.UNIT, unit, 0o644)
+                write(UNIT, unit, 0o644)
                 if systemctl:
                     self.cmd([systemctl, "daemon-reload"])
         if systemctl:
-            name = os.path.basename(fw.UNIT)
+            name = os.path.basename(UNIT)
             if self.cmd([systemctl, "is-enabled", "--quiet", name], check=False)[0] != 0:
                 self.changes.append("enable " + name)
                 if not self.module.check_mode:

@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""sitevpn.ipsec.firewall: which backend it picks, when it (re)installs the rules, what it records.
+
+Every command the module runs is listed in order (helper.py checks each argv); the files it writes
+go under the test's temporary directory. The rules' text itself is tested in
+``tests/unit/plugins/module_utils/test_firewall.py``; the lab proves them with ESP.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import os
+import tempfile
+
+import pytest
+
+from ansible_collections.sitevpn.ipsec.plugins.modules import firewall
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import run_case
+
+TUNNEL = {'name': 'net-to-net', 'local': 'left',
+          'left': {'address': '192.0.2.1', 'subnets': ['10.1.0.0/24']},
+          'right': {'address': '198.51.100.1', 'subnets': ['10.2.0.0/24']}}
+IP = ['/usr/sbin/ip', '-o', '-force', '-batch', '-']
+NFT = '/usr/sbin/nft'
+IPT = '/usr/sbin/iptables-legacy'
+SYSTEMCTL = '/usr/bin/systemctl'
+UNIT_NAME = 'sitevpn-ipsec-firewall.service'
+
+
+def sha(text):
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+@pytest.fixture
+def gw(tmp_path, monkeypatch):
+    """A gateway whose kernel settings are already right, with its files under tmp_path."""
+    paths = dict(PROC_SYS=str(tmp_path / 'proc' / 'sys'), SYSCTL_FILE=str(tmp_path / 'sysctl.conf'),
+                 SCRIPT=str(tmp_path / 'rules.sh'), UNIT=str(tmp_path / UNIT_NAME),
+                 LIVE_FILE=str(tmp_path / 'lib' / 'firewall.live'))
+    for key, value in fw.sysctls([]).items():
+        path = os.path.join(paths['PROC_SYS'], *key.split('.'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write(value + '\n')
+    # the nft dry run reads a temporary file: give it a known name
+    probe = str(tmp_path / 'probe.nft')
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        if kwargs.get('prefix') == 'sitevpn-nft-':
+            return os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), probe
+        return real_mkstemp(*args, **kwargs)
+    monkeypatch.setattr(firewall.tempfile, 'mkstemp', mkstemp)
+
+    class Gateway(object):
+        def __init__(self):
+            self.paths, self.probe, self.tmp_path = paths, probe, tmp_path
+
+        def script(self, backend, iptables='iptables'):
+            return fw.render_script(backend, [TUNNEL], iptables=iptables)
+
+        def installed(self, backend, live, iptables='iptables'):
+            """As the last run left it: script, unit and the digest of the live rules."""
+            script, dummy = self.script(backend, iptables)
+            for path, text in ((paths['SCRIPT'], script), (paths['UNIT'], fw.render_unit(backend)),
+                               (paths['SYSCTL_FILE'], fw.render_sysctl(fw.sysctls([]))),
+                               (paths['LIVE_FILE'], sha(live) + '\n')):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, 'w') as handle:
+                    handle.write(text)
+
+        def run(self, calls, output=None, check_mode=False, bins=None, failed=False, **params):
+            case = {'input': dict({'tunnels': [TUNNEL]}, **params), 'patch': paths, 'check_mode': check_mode,
+                    'run_command_calls': calls, 'output': output or {}, 'failed': failed,
+                    'bins': dict({'nft': NFT, 'iptables-legacy': IPT, 'iptables': None, 'iptables-nft': None},
+                                 **(bins or {}))}
+            return run_case(firewall, case, tmp_path, *self.fixtures)
+    return Gateway()
+
+
+@pytest.fixture(autouse=True)
+def _fixtures(gw, capsys, monkeypatch):
+    gw.fixtures = (capsys, monkeypatch)
+
+
+def nft_listing(tag, postrouting_rules=True):
+    """What `nft list table inet sitevpn_ipsec` prints (abridged: the module compares, never parses)."""
+    nat = ('\t\tip saddr 10.1.0.0/24 ip daddr 10.2.0.0/24 snat ip to ip saddr comment "net-to-net: NAT exemption"\n'
+           if postrouting_rules else '')
+    return ('table inet sitevpn_ipsec {\n\tcomment "%s"\n\tchain postrouting {\n'
+            '\t\ttype nat hook postrouting priority srcnat - 50; policy accept;\n%s\t}\n}\n' % (tag, nat))
+
+
+def nft_detect(listing):
+    return [{'argv': IP, 'out': ''},
+            {'argv': [SYSTEMCTL, 'is-active', '--quiet', 'firewalld'], 'rc': 3},
+            {'argv': [NFT, '-c', '-f', '{probe}']},
+            {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'rc': 0 if listing else 1, 'out': listing,
+             'err': '' if listing else 'Error: No such file or directory'}]
+
+
+def subst(calls, gw):
+    for call in calls:
+        call['argv'] = [arg.replace('{probe}', gw.probe).replace('{script}', gw.paths['SCRIPT'])
+                        for arg in call['argv']]
+    return calls
+
+
+def unit_enabled(enabled=True):
+    calls = [{'argv': [SYSTEMCTL, 'is-enabled', '--quiet', UNIT_NAME], 'rc': 0 if enabled else 1}]
+    return calls + ([] if enabled else [{'argv': [SYSTEMCTL, 'enable', UNIT_NAME]}])
+
+
+NO_DROP_POLICIES = [{'argv': [NFT, '-j', 'list', 'chains'], 'out': '{"nftables": []}'}]
+
+
+def test_a_fresh_gateway_gets_the_rules_the_boot_unit_and_a_record_of_what_is_live(gw):
+    dummy, tag = gw.script('nftables')
+    live = nft_listing(tag)
+    calls = nft_detect('') + [
+        {'argv': ['{script}']},
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': live},
+        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+    os.unlink(os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv4', 'ip_forward'))
+    open(os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv4', 'ip_forward'), 'w').write('0\n')
+    result = gw.run(subst(calls, gw), output={'changed': True, 'backend': 'nftables', 'rules_tag': tag})
+    assert result['changes'] == ['sysctl', gw.paths['SYSCTL_FILE'], gw.paths['SCRIPT'], 'rules',
+                                 gw.paths['UNIT'], 'enable ' + UNIT_NAME]
+    assert result['sysctl']['changed'] == {'net.ipv4.ip_forward': {'before': '0', 'after': '1'}}
+    assert open(gw.paths['LIVE_FILE']).read() == sha(live) + '\n'
+    assert oct(os.stat(gw.paths['LIVE_FILE']).st_mode & 0o777) == '0o600'
+    assert open(gw.paths['SCRIPT']).read() == gw.script('nftables')[0]
+
+
+def test_a_second_run_finds_its_rules_live_and_changes_nothing(gw):
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    calls = nft_detect(nft_listing(tag)) + unit_enabled() + NO_DROP_POLICIES
+    result = gw.run(subst(calls, gw), output={'changed': False, 'changes': []})
+    assert result['backend'] == 'nftables'
+
+
+@pytest.mark.parametrize('what, live', [
+    ('a flushed chain: the NAT exemption is gone, the table and its tag are not', 'flushed'),
+    ('the table replaced by another tool (no tag)', 'untagged'),
+    ('the table deleted', 'deleted'),
+])
+def test_rules_edited_behind_its_back_are_put_back(gw, what, live):
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    now = {'flushed': nft_listing(tag, postrouting_rules=False), 'untagged': nft_listing('hand-made'),
+           'deleted': ''}[live]
+    calls = nft_detect(now) + [
+        {'argv': ['{script}']},
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
+    ] + unit_enabled() + NO_DROP_POLICIES
+    result = gw.run(subst(calls, gw), output={'changed': True, 'changes': ['rules']})
+    assert result['rules_tag'] == tag, what
+    assert open(gw.paths['LIVE_FILE']).read() == sha(nft_listing(tag)) + '\n'
+
+
+def test_check_mode_reports_drift_and_touches_nothing(gw):
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    record = open(gw.paths['LIVE_FILE']).read()
+    calls = nft_detect(nft_listing(tag, postrouting_rules=False)) + unit_enabled() + NO_DROP_POLICIES
+    gw.run(subst(calls, gw), output={'changed': True, 'changes': ['rules']}, check_mode=True)
+    assert open(gw.paths['LIVE_FILE']).read() == record
+
+
+def test_an_upgrade_without_a_record_trusts_the_tag_and_records_what_it_finds(gw):
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    os.unlink(gw.paths['LIVE_FILE'])
+    calls = nft_detect(nft_listing(tag)) + unit_enabled() + NO_DROP_POLICIES
+    gw.run(subst(calls, gw), output={'changed': False})
+    assert open(gw.paths['LIVE_FILE']).read() == sha(nft_listing(tag)) + '\n'
+
+
+def iptables_live(tag, jumps=True):
+    calls, text = [], ''
+    for table, builtin, chain in fw.IPTABLES_JUMPS:
+        first = '-A %s -j %s\n' % (builtin, chain) if jumps else '-A %s -o eth0 -j MASQUERADE\n' % builtin
+        calls.append({'argv': [IPT, '-w', '-t', table, '-S', builtin, '1'], 'out': first})
+        if not jumps:
+            return calls, ''
+        rules = '-N %s\n' % chain + ('-A SITEVPN-INPUT -m comment --comment "%s" -j RETURN\n' % tag
+                                     if chain == 'SITEVPN-INPUT' else '')
+        calls.append({'argv': [IPT, '-w', '-t', table, '-S', chain], 'out': rules})
+        text += rules
+    return calls, text
+
+
+def iptables_detect():
+    return [{'argv': IP, 'out': ''},
+            {'argv': [SYSTEMCTL, 'is-active', '--quiet', 'firewalld'], 'rc': 3},
+            {'argv': [IPT, '-V'], 'out': 'iptables v1.8.9 (legacy)\n'},
+            {'argv': [IPT, '-w', '-t', 'nat', '-S', 'POSTROUTING'], 'out': '-P POSTROUTING ACCEPT\n'}]
+
+
+def test_without_nft_it_falls_back_to_iptables_legacy_and_keeps_its_jumps_first(gw):
+    dummy, tag = gw.script('iptables', 'iptables-legacy')
+    live_calls, live = iptables_live(tag)
+    gw.installed('iptables', live, 'iptables-legacy')
+    lost_calls, dummy = iptables_live(tag, jumps=False)
+    calls = iptables_detect() + lost_calls + [{'argv': ['{script}']}] + live_calls + unit_enabled()
+    result = gw.run(subst(calls, gw), bins={'nft': None},
+                    output={'changed': True, 'changes': ['rules'], 'backend': 'iptables',
+                            'iptables': 'iptables-legacy'})
+    assert result['rules_tag'] == tag
+
+
+def test_iptables_nft_is_not_used_where_the_kernel_lacks_nf_tables(gw):
+    calls = [{'argv': IP, 'out': ''},
+             {'argv': [SYSTEMCTL, 'is-active', '--quiet', 'firewalld'], 'rc': 3},
+             {'argv': [NFT, '-c', '-f', '{probe}'], 'rc': 1, 'err': 'Error: Could not process rule'},
+             {'argv': ['/usr/sbin/iptables-nft', '-V'], 'out': 'iptables v1.8.9 (nf_tables)\n'}]
+    result = gw.run(subst(calls, gw), bins={'iptables-legacy': None, 'iptables-nft': '/usr/sbin/iptables-nft'},
+                    failed=True)
+    assert 'no working packet filter' in result['msg']
+    assert not os.path.exists(gw.paths['SCRIPT'])
+
+
+def test_nftables_asked_for_on_a_kernel_without_it_says_why(gw):
+    calls = [{'argv': IP, 'out': ''},     # asked for nftables: firewalld is not looked at
+             {'argv': [NFT, '-c', '-f', '{probe}'], 'rc': 1, 'err': 'Error: Could not process rule: No such file'},
+             {'argv': [NFT, '-c', '-f', '{probe}'], 'rc': 1, 'err': 'Error: Could not process rule: No such file'}]
+    result = gw.run(subst(calls, gw), backend='nftables', failed=True)
+    assert result['msg'] == 'nftables cannot load the rules on this kernel: Error: Could not process rule: No such file'
+
+
+def test_a_host_chain_that_drops_by_default_is_warned_about(gw):
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    chains = ('{"nftables": [{"chain": {"family": "inet", "table": "filter", "name": "input", "hook": "input", '
+              '"policy": "drop"}}, {"chain": {"family": "inet", "table": "sitevpn_ipsec", "name": "forward", '
+              '"hook": "forward", "policy": "drop"}}]}')
+    calls = nft_detect(nft_listing(tag)) + unit_enabled() + [{'argv': [NFT, '-j', 'list', 'chains'], 'out': chains}]
+    result = gw.run(subst(calls, gw), output={'changed': False})
+    assert len(result['warnings']) == 1
+    assert result['warnings'][0].startswith('nftables chain inet filter input drops by default')
+
+
+def test_rolled_back_puts_back_the_previous_script_and_forgets_the_record(gw):
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    backup = gw.tmp_path / 'backup' / 'run-1' / 'firewall.sh'
+    backup.parent.mkdir(parents=True)
+    backup.write_text('#!/bin/sh\n# the previous rules\n')
+    calls = [{'argv': ['{script}']}]
+    result = gw.run(subst(calls, gw), state='rolled_back', run_id='run-1', backup_dir=str(gw.tmp_path / 'backup'),
+                    output={'changed': True})
+    assert result['changes'] == ['rolled back ' + gw.paths['SCRIPT']]
+    assert open(gw.paths['SCRIPT']).read() == '#!/bin/sh\n# the previous rules\n'
+    assert not os.path.exists(gw.paths['LIVE_FILE'])

@@ -76,7 +76,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _diagnose
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _diagnose, _firewall
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
 CHECKS_VAR = "__sitevpn_diagnose_checks"
@@ -433,7 +433,7 @@ def _judge(tunnel, ends, probe, pings, t):
                 where = "%s %s" % (verdict.get("backend"), verdict.get("chain"))
                 t.check("ike_input", host, "fail", "UDP %s from %s: %s by %s" % (
                     port, peer, verdict["verdict"], rule or "the policy of %s" % where), verdict.get("uncertain"))
-                delete = _diagnose.delete_command(verdict.get("backend"), "filter", rule)
+                delete = _diagnose.delete_command(verdict.get("backend"), "filter", rule, verdict.get("chain"))
                 severity = "down" if (port == "500" and down_sas) else "degraded"
                 evidence = ["%s: %s: %s" % (host, where, rule or "chain policy %s" % verdict["verdict"])]
                 evidence += ["%s: half-open IKE SA waiting for %s: %s" % (h, host, "; ".join(waiting[h]))
@@ -457,7 +457,7 @@ def _judge(tunnel, ends, probe, pings, t):
                     verdict.get("uncertain"))
         esp = tf.get("esp_input") or {}
         if esp.get("verdict") in ("DROP", "REJECT"):
-            delete = _diagnose.delete_command(esp.get("backend"), "filter", esp.get("rule"))
+            delete = _diagnose.delete_command(esp.get("backend"), "filter", esp.get("rule"), esp.get("chain"))
             t.check("esp_input", host, "fail", "ESP from %s: %s by %s" % (peer, esp["verdict"], esp.get("rule")))
             t.finding("ESP blocked", "down", host,
                       "On %s the %s %s drops ESP (IP protocol 50) from %s: %s." % (
@@ -544,7 +544,9 @@ def _judge(tunnel, ends, probe, pings, t):
                 fix = ("`iptables%s -t nat -I POSTROUTING 1 -j SITEVPN-POSTROUTING`" % (
                     "-legacy" if (exemption.get("where") or nat.get("backend")) == "iptables-legacy" else "")
                     if (nat.get("backend") or "").startswith("iptables") else
-                    "an exemption for %s in a NAT chain of lower priority" % nat["pair"])
+                    ("`%s` (the firewall role's rules script: it puts the exemption back)" % _firewall.SCRIPT
+                     if not exemption.get("installed") else
+                     "an exemption for %s in a NAT chain of lower priority" % nat["pair"]))
                 t.finding("NAT exemption missing", "down", host,
                           "On %s the rule `%s` masquerades the tunnel traffic (%s) before it can match the IPsec "
                           "policy, so it leaves in clear with the WAN address: re-run playbooks/site-to-site.yml "
@@ -563,7 +565,7 @@ def _judge(tunnel, ends, probe, pings, t):
             if fwd.get("verdict") in ("DROP", "REJECT"):
                 t.check("forward", host, "fail", "%s (IPsec, %s): %s by %s" % (
                     fwd["pair"], fwd["direction"], fwd["verdict"], fwd.get("rule") or "chain policy"))
-                delete = _diagnose.delete_command(fwd.get("backend"), "filter", fwd.get("rule"))
+                delete = _diagnose.delete_command(fwd.get("backend"), "filter", fwd.get("rule"), fwd.get("chain"))
                 t.finding("forwarded traffic dropped", "down", host,
                           "On %s the %s %s drops the tunnel's traffic %s: %s." % (
                               host, fwd.get("backend"), fwd.get("chain"), fwd["pair"],

@@ -812,9 +812,20 @@ def exemption_installed(model, local_subnet, remote_subnet):
     return {"installed": False, "first": False, "where": None, "rule": None, "jump": False}
 
 
-def delete_command(backend, table, rule_line):
-    """The command that removes *rule_line* (``-A CHAIN ...``) - for a remedy sentence, never run here."""
-    if not rule_line or backend not in ("iptables-legacy", "iptables-nft") or not rule_line.startswith("-A "):
+def delete_command(backend, table, rule_line, chain=None):
+    """The command that removes *rule_line* - for a remedy sentence, never run here.
+
+    iptables: ``-A CHAIN ...`` of iptables-save, *table* its table. nft: a rule of ``nft -a list
+    ruleset`` (ending ``# handle N``), *chain* its chain as ``family table chain``.
+    """
+    if not rule_line:
+        return None
+    if backend == "nft":
+        handle = re.search(r"#\s*handle\s+(\d+)\s*$", rule_line)
+        if not handle or not chain or len(chain.split()) != 3:
+            return None
+        return "nft delete rule %s handle %s" % (chain, handle.group(1))
+    if backend not in ("iptables-legacy", "iptables-nft") or not rule_line.startswith("-A "):
         return None
     binary = "iptables-legacy" if backend == "iptables-legacy" else "iptables"
     prefix = "" if table == "filter" else "-t %s " % table
@@ -1102,7 +1113,7 @@ class Gatherer(object):
             notes["iptables-nft"] = "exit %d" % result.rc if result.rc else "read"
         else:
             notes["iptables-nft"] = "not installed"
-        result = self._optional("nft", ["list", "ruleset"])
+        result = self._optional("nft", ["-a", "list", "ruleset"])     # -a: rule handles, for remedies
         if result is not None:
             sources["nft"] = result.out if result.rc == 0 else ""
             notes["nft"] = ("exit %d: %s" % (result.rc, result.err.strip()[:120])) if result.rc else "read"

@@ -452,6 +452,21 @@ def test_firewall_roles_own_rendering_is_understood():
     assert d.exemption_installed(fw, LAN1, LAN2)["installed"]
 
 
+def test_a_drop_read_from_nft_with_handles_is_named_with_the_command_that_removes_it():
+    """The diagnose reads `nft -a list ruleset`: every table, chain and rule line ends with its handle."""
+    ruleset = ('table inet lab_filter { # handle 7\n'
+               '\tchain input { # handle 1\n'
+               '\t\ttype filter hook input priority filter - 20; policy accept;\n'
+               '\t\tudp dport 500 drop # handle 2\n'
+               '\t}\n}\n')
+    verdict = d.filter_verdict(model(nft=ruleset), "input", ike())
+    assert (verdict["verdict"], verdict["backend"], verdict["chain"]) == ("DROP", "nft", "inet lab_filter input")
+    assert d.delete_command("nft", "filter", verdict["rule"], verdict["chain"]) == \
+        "nft delete rule inet lab_filter input handle 2"
+    # without a handle (a listing without -a) there is no safe command to give
+    assert d.delete_command("nft", "filter", "udp dport 500 drop", "inet lab_filter input") is None
+
+
 def test_empty_or_missing_rulesets():
     fw = model(iptables_legacy="", nft="")
     assert fw == {"iptables-legacy": None, "iptables-nft": None, "nft": None}

@@ -215,6 +215,13 @@ class Gateway(object):
         self.results = {}
         self.changed = []
         self.diff = {"before": "", "after": ""}
+        self._status = None
+
+    def status(self):
+        """pluto's ``ipsec status``, parsed; read again only after a command that changed what pluto has."""
+        if self._status is None:
+            self._status = self.runner.status()
+        return self._status
 
     def _result(self, name):
         return self.results.setdefault(name, {"action": "unchanged"})
@@ -347,6 +354,7 @@ class Gateway(object):
                 continue
             if state.strip() == "new":
                 self.runner.verb("delete", name)
+                self._status = None
                 for path in (conf_path(name), secrets_path(name)):
                     if os.path.exists(path):
                         os.unlink(path)
@@ -364,6 +372,7 @@ class Gateway(object):
             self.runner.verb("rereadsecrets")
             for tunnel in restored:
                 self.runner.verb("replace", tunnel["name"])
+            self._status = None
         return keep, restored
 
     def remove(self, tunnels, purge):
@@ -391,6 +400,7 @@ class Gateway(object):
             if in_pluto:
                 # takes the SAs down and forgets the connection (and its sub-connections)
                 self.runner.verb("delete", name)
+                self._status = None
             if not self.module.check_mode:
                 for path in (conf_path(name), secrets_path(name)):
                     if os.path.exists(path):
@@ -402,7 +412,7 @@ class Gateway(object):
     # -- pluto ------------------------------------------------------------------------------
 
     def loaded_connections(self):
-        return self.runner.status()["connections"]
+        return self.status()["connections"]
 
     def load(self, tunnels, writes):
         """Load new and changed connections into pluto; add any that pluto forgot."""
@@ -411,7 +421,7 @@ class Gateway(object):
             return
         if any(w[1] is not None or w[3] is not None for w in writes.values()):
             self.runner.verb("rereadsecrets")
-        status = self.runner.status() if not self.module.check_mode or not writes else {"connections": {}}
+        status = self.status() if not self.module.check_mode or not writes else {"connections": {}}
         loaded = status["connections"]
         adds = []
         for name, tunnel in sorted(by_name.items()):
@@ -424,6 +434,7 @@ class Gateway(object):
             elif name in writes and any(s in loaded for s in subs):
                 # replace = delete + add: only this tunnel's SAs go down
                 self.runner.verb("replace", name)
+                self._status = None
             elif name in writes:
                 adds.append(name)
             elif not is_loaded:
@@ -433,10 +444,11 @@ class Gateway(object):
         if adds:
             # one addconn for all new conns: fifty `ipsec auto --add` cost fifty shell scripts on a slow host
             self.runner.run(["addconn", "--config", "/etc/ipsec.conf"] + adds, mutating=True)
+            self._status = None
         if self.module.check_mode:
             return
-        # 4.x prints nothing on --add under Ansible: ask pluto what it has now
-        status = self.runner.status()
+        # 4.x prints nothing on --add under Ansible: ask pluto what it has now (when anything was loaded)
+        status = self.status()
         unoriented = []
         for name, tunnel in sorted(by_name.items()):
             subs = sub_connections(tunnel)
@@ -452,7 +464,8 @@ class Gateway(object):
             self.runner.run(["whack", "--listen"], mutating=True)
             for name in unoriented:
                 self.runner.verb("replace", name)
-            status = self.runner.status()
+            self._status = None
+            status = self.status()
             for name in unoriented:
                 if any(status["connections"].get(s, {}).get("oriented") is False for s in sub_connections(by_name[name])):
                     end = by_name[name][by_name[name]["local"]]

@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""sitevpn.ipsec.conns on one gateway: check, write, load - and leave alone what did not change.
+
+The ``ipsec`` answers are live captures of the lab's Libreswan 4.10 gateway (vpn1), where the
+tunnel ``psk`` was loaded (``status-loaded.txt``) or not yet (``status-after-empty-add.txt``).
+Every command the module runs is listed in order; the files go under the test's temporary
+directory. Bringing tunnels up is proven in the lab (tests/lab), with real IKE.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import stat
+import tempfile
+
+import pytest
+
+from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+from ansible_collections.sitevpn.ipsec.plugins.modules import conns
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import run_case
+
+PSK = 'a-pre-shared-key-for-the-unit-tests-0123'
+HOSTVARS = {'vpn1': {'sitevpn_public_address': '198.51.100.10'},
+            'vpn2': {'sitevpn_public_address': '203.0.113.10'}}
+TUNNEL = {'name': 'psk', 'left': 'vpn1', 'right': 'vpn2', 'left_subnets': '172.16.14.0/24',
+          'right_subnets': '10.0.14.0/24', 'auth': 'psk', 'psk': PSK}
+IPSEC = '/usr/sbin/ipsec'
+VERSION = {'argv': [IPSEC, '--version'], 'capture': '4.10/version.txt'}
+NOT_LOADED = {'argv': [IPSEC, 'status'], 'capture': '4.10/status-after-empty-add.txt'}
+LOADED = {'argv': [IPSEC, 'status'], 'capture': '4.10/status-loaded.txt'}
+ROUTES = {'argv': ['/usr/sbin/ip', '-o', 'route', 'show', 'table', 'main'],
+          'out': 'default via 198.51.100.1 dev eth0 \n172.16.1.0/24 dev eth1 proto kernel scope link src 172.16.1.1 \n'}
+
+
+@pytest.fixture
+def gw(tmp_path, monkeypatch, capsys):
+    conf_dir = tmp_path / 'ipsec.d'
+    conf_dir.mkdir()
+    monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
+    monkeypatch.setattr(conns, 'CONF_DIR', str(conf_dir))
+    check_dir = tmp_path / 'check'
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        if kwargs.get('prefix') == 'sitevpn-check-':
+            check_dir.mkdir()
+            return str(check_dir)
+        return real_mkdtemp(*args, **kwargs)
+    monkeypatch.setattr(conns.tempfile, 'mkdtemp', mkdtemp)
+
+    class Gateway(object):
+        conf = conf_dir / 'psk.conf'
+        secrets = conf_dir / 'psk.secrets'
+        checkconfig = [IPSEC, 'addconn', '--checkconfig', '--config', str(check_dir / 'ipsec.conf')]
+
+        def run(self, calls, tunnels=None, check_mode=False, failed=False, **params):
+            tunnels = tunnels if tunnels is not None else resolve([TUNNEL], 'vpn1', HOSTVARS)
+            case = {'input': dict({'tunnels': tunnels, 'backup_dir': str(tmp_path / 'backup')}, **params),
+                    'check_mode': check_mode, 'run_command_calls': calls, 'failed': failed, 'no_log': True,
+                    'not_in_output': [PSK]}
+            return run_case(conns, case, tmp_path, capsys, monkeypatch)
+    return Gateway()
+
+
+def first_run(gw):
+    return gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                   {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+                   {'argv': [IPSEC, 'addconn', '--config', '/etc/ipsec.conf', 'psk']}, LOADED], run_id='run-1')
+
+
+def test_a_new_tunnel_is_checked_written_and_loaded_and_its_secret_kept_private(gw):
+    result = first_run(gw)
+    assert result['changed'] is True and result['changed_tunnels'] == ['psk']
+    assert result['tunnels']['psk']['action'] == 'created' and result['tunnels']['psk']['loaded'] is True
+    assert result['tunnels']['psk']['updown'] == 'disabled'       # the default route carries the remote LAN
+    assert result['libreswan_version'] == '4.10'
+    text = gw.conf.read_text()
+    assert text.startswith('# Managed by sitevpn.ipsec') and 'conn psk\n' in text and 'leftupdown=%disabled' in text
+    assert stat.S_IMODE(os.stat(str(gw.secrets)).st_mode) == 0o600
+    assert '@psk.vpn1 @psk.vpn2 : PSK 0s' in gw.secrets.read_text()       # base64: any byte of the key survives
+
+
+def test_a_second_run_with_nothing_changed_touches_neither_files_nor_pluto(gw):
+    first_run(gw)
+    before = (gw.conf.read_text(), os.stat(str(gw.conf)).st_mtime_ns)
+    result = gw.run([VERSION, LOADED, ROUTES])           # one `ipsec status` serves the whole run
+    assert result['changed'] is False and result['changed_tunnels'] == []
+    assert result['tunnels']['psk']['action'] == 'unchanged'
+    assert (gw.conf.read_text(), os.stat(str(gw.conf)).st_mtime_ns) == before
+    assert [c['argv'][1] for c in result['commands']] == ['--version', 'status', '-o']
+
+
+def test_a_changed_tunnel_is_replaced_alone(gw):
+    first_run(gw)
+    changed = resolve([dict(TUNNEL, esp='aes_gcm128')], 'vpn1', HOSTVARS)
+    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+                     {'argv': [IPSEC, 'auto', '--replace', 'psk']}, LOADED], tunnels=changed, run_id='run-2')
+    assert result['tunnels']['psk']['action'] == 'updated'
+    assert 'esp=aes_gcm128' in gw.conf.read_text()
+    # the file it replaced is kept for a rollback of this run
+    assert 'esp=aes_gcm128' not in (gw.conf.parent.parent / 'backup' / 'run-2' / 'psk.conf').read_text()
+
+
+def test_check_mode_reads_but_writes_and_loads_nothing(gw):
+    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}],
+                    check_mode=True)
+    assert result['changed'] is True and result['tunnels']['psk']['action'] == 'created'
+    assert not gw.conf.exists() and not gw.secrets.exists()
+    assert [c.get('skipped') for c in result['commands'][-2:]] == ['check mode', 'check mode']   # reread, addconn
+
+
+def test_a_conn_libreswan_rejects_is_never_installed_and_the_error_names_the_tunnel(gw):
+    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig-bad.txt'}],
+                    failed=True)
+    assert result['msg'].startswith('tunnel psk: Libreswan rejects the new configuration (nothing was installed)')
+    assert 'bad subnet leftsubnet=172.16.999.0/24' in result['msg']
+    assert not gw.conf.exists() and not gw.secrets.exists()
+
+
+def test_a_file_of_the_same_name_not_written_by_the_collection_is_left_alone(gw):
+    gw.conf.write_text('conn psk\n    left=192.0.2.1\n')
+    result = gw.run([VERSION, NOT_LOADED, ROUTES], failed=True)
+    assert 'is not managed by sitevpn.ipsec' in result['msg'] and result['field'] == 'name'
+    assert gw.conf.read_text() == 'conn psk\n    left=192.0.2.1\n'
+
+
+def test_state_absent_deletes_the_connection_and_its_files(gw):
+    first_run(gw)
+    gone = resolve([dict(TUNNEL, state='absent')], 'vpn1', HOSTVARS)
+    result = gw.run([VERSION, LOADED, {'argv': [IPSEC, 'auto', '--delete', 'psk']},
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']}], tunnels=gone)
+    assert result['removed_tunnels'] == ['psk'] and result['tunnels']['psk']['action'] == 'removed'
+    assert not gw.conf.exists() and not gw.secrets.exists()
+
+
+def test_a_failed_load_puts_the_previous_files_back(gw):
+    first_run(gw)
+    before = gw.conf.read_text()
+    changed = resolve([dict(TUNNEL, esp='aes_gcm128')], 'vpn1', HOSTVARS)
+    # pluto forgets the connection it was asked to replace: the module must not leave the new file behind
+    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+                     {'argv': [IPSEC, 'auto', '--replace', 'psk']}, NOT_LOADED,
+                     # the previous files back, and pluto told
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']}, {'argv': [IPSEC, 'auto', '--replace', 'psk']}],
+                    tunnels=changed, run_id='run-3', failed=True)
+    assert 'tunnel psk: pluto did not load psk' in result['msg']
+    assert gw.conf.read_text() == before

@@ -96,12 +96,15 @@ from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read
 
 IPSEC_CONF = "/etc/ipsec.conf"
+OS_RELEASE = "/etc/os-release"
+OPENSWAN_SECRETS = "/etc/ipsec.secrets"
+KLIPS_FILES = ("/proc/net/ipsec_eroute", "/proc/net/ipsec_spi")
 MARKER = "# Managed by sitevpn.ipsec"
 
 
 def os_release():
     info = {}
-    for line in (read("/etc/os-release") or "").splitlines():
+    for line in (read(OS_RELEASE) or "").splitlines():
         if "=" in line:
             key, value = line.split("=", 1)
             info[key] = value.strip().strip('"')
@@ -151,10 +154,10 @@ class Installer(object):
         found = []
         if version.get("product") == "openswan":
             found.append("`ipsec --version` says %s" % version.get("raw", "Openswan").strip())
-        secrets = read("/etc/ipsec.secrets") or ""
+        secrets = read(OPENSWAN_SECRETS) or ""
         if ": RSA {" in secrets or ":RSA {" in secrets:
             found.append("/etc/ipsec.secrets holds Openswan `: RSA {` private keys")
-        for path in ("/proc/net/ipsec_eroute", "/proc/net/ipsec_spi"):
+        for path in KLIPS_FILES:
             if os.path.exists(path):
                 found.append("KLIPS kernel IPsec stack (%s)" % path)
         return found
@@ -234,7 +237,7 @@ def main():
             result["diff"] = {"before": current or "", "after": wanted, "before_header": IPSEC_CONF,
                               "after_header": IPSEC_CONF}
             if not module.check_mode:
-                fd, tmp = tempfile.mkstemp(dir="/etc", prefix=".ipsec.conf.")
+                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(IPSEC_CONF), prefix=".ipsec.conf.")
                 with os.fdopen(fd, "w") as handle:
                     handle.write(wanted)
                 os.chmod(tmp, 0o644)

@@ -34,6 +34,13 @@ options:
     description: Fail when a public key or PSK is not known yet (false before the keys role ran).
     type: bool
     default: true
+  secrets:
+    description:
+      - Include the PSKs. V(false) leaves C(psk) empty (C(psk_source) still says where it comes from), for
+        modules that do not write secrets: a module argument is logged on the gateway before the module can
+        hide anything in it, so PSKs travel only in arguments declared C(no_log) (C(psks) of M(sitevpn.ipsec.conns)).
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -101,14 +108,19 @@ def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
     return resolved
 
 
-def host_tunnels(tunnels, host, hostvars, require_keys=True):
+def host_tunnels(tunnels, host, hostvars, require_keys=True, secrets=True):
     try:
-        return resolve(tunnels, host, hostvars, require_keys=require_keys,
-                       allow_weak=_model.strict_bool(_model._hostvar(hostvars, host, "sitevpn_allow_weak_crypto", False)))
+        resolved = resolve(tunnels, host, hostvars, require_keys=require_keys,
+                           allow_weak=_model.strict_bool(_model._hostvar(hostvars, host, "sitevpn_allow_weak_crypto",
+                                                                         False)))
     except _model.ModelError as exc:
         raise AnsibleFilterError(exc.message)
     except TypeError:
         raise AnsibleFilterError("sitevpn_allow_weak_crypto must be true or false")
+    if not secrets:
+        for item in resolved:
+            item["psk"] = None
+    return resolved
 
 
 class FilterModule(object):

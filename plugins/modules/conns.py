@@ -38,6 +38,14 @@ options:
     type: list
     elements: dict
     required: true
+  psks:
+    description:
+      - The pre-shared keys, tunnel name to key; they replace the C(psk) of O(tunnels).
+      - Declared C(no_log), so the keys never reach the gateway's log, where Ansible records a module's
+        arguments before the module runs. Give O(tunnels) without them (P(sitevpn.ipsec.host_tunnels#filter)
+        with C(secrets=false)).
+    type: dict
+    default: {}
   state:
     description:
       - V(present) writes and loads the tunnels.
@@ -109,11 +117,13 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Write, load and bring up every tunnel of this gateway
+- name: Write, load and bring up every tunnel of this gateway; the PSKs only in the no_log argument
   sitevpn.ipsec.conns:
-    tunnels: "{{ sitevpn_tunnels | sitevpn.ipsec.host_tunnels(inventory_hostname, hostvars) }}"
+    tunnels: "{{ sitevpn_tunnels | sitevpn.ipsec.host_tunnels(inventory_hostname, hostvars, secrets=false) }}"
+    psks: >-
+      {{ sitevpn_tunnels | sitevpn.ipsec.host_tunnels(inventory_hostname, hostvars) | selectattr('psk')
+         | items2dict(key_name='name', value_name='psk') }}
     establish: true
-  no_log: true   # the tunnels carry PSKs
 """
 
 RETURN = r"""
@@ -599,6 +609,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             tunnels=dict(type="list", elements="dict", required=True, no_log=False),
+            psks=dict(type="dict", default={}, no_log=True),
             state=dict(type="str", default="present", choices=["present", "rolled_back"]),
             establish=dict(type="bool", default=False),
             timeout=dict(type="int", default=30),
@@ -613,6 +624,8 @@ def main():
     )
     tunnels = module.params["tunnels"]
     for tunnel in tunnels:
+        if tunnel["name"] in module.params["psks"]:
+            tunnel["psk"] = module.params["psks"][tunnel["name"]]
         if tunnel.get("psk"):
             module.no_log_values.add(tunnel["psk"])
     removed = []

@@ -1,7 +1,9 @@
 """Secrets never show: not with -vvv --diff, not in the pluto log, not in facts or any cache.
 
-One given PSK (as from a vault), one generated PSK, one RSA tunnel; a first run, then a run
-that rotates the generated PSK. Every key, old and new, is then searched for everywhere.
+One given PSK (as from a vault), one generated PSK, one RSA tunnel; a first run, then a run with
+the tunnels in the other order that rotates the generated PSK, then remove_tunnel.yml. Every key,
+old and new, is then searched for everywhere: the controller's output, the gateways' journal
+(where Ansible logs every module's arguments), files, caches.
 """
 
 import base64
@@ -39,13 +41,18 @@ def test_no_psk_and_no_private_key_in_output_logs_facts_or_caches(lab_for, tmp_p
     first = lab.playbook("site-to-site.yml", "-vvv", "--diff", env=env)
     assert first.rc == 0, first.out[-3000:]
     keys = [GIVEN_PSK, generated_psk(lab)]
-    lab.vars(sitevpn_tunnels=tunnels(), sitevpn_rotate_psk=["generated"])
+    # the other order: Ansible's own masking of module arguments depends on it, ours must not
+    lab.vars(sitevpn_tunnels=tunnels()[::-1], sitevpn_rotate_psk=["generated"])
     second = lab.playbook("site-to-site.yml", "-vvv", "--diff", env=env)
     assert second.rc == 0, second.out[-3000:]
     keys.append(generated_psk(lab))
     assert keys[1] != keys[2]                      # the rotation happened
+    lab.vars(sitevpn_tunnels=tunnels())
+    removal = lab.playbook("remove_tunnel.yml", "-vvv", "--diff", "-e", "sitevpn_remove_tunnel=rsa", env=env)
+    assert removal.rc == 0, removal.out[-3000:]
 
-    places = {"ansible output, run 1 (-vvv --diff)": first.out, "ansible output, run 2": second.out}
+    places = {"ansible output, run 1 (-vvv --diff)": first.out, "ansible output, run 2 (tunnels reversed)": second.out,
+              "ansible output, remove_tunnel.yml -vvv --diff": removal.out}
     for path in glob.glob(str(cache / "*")):
         with open(path) as handle:
             places["fact cache %s" % os.path.basename(path)] = handle.read()

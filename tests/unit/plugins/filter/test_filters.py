@@ -114,6 +114,17 @@ def test_missing_generated_psk_names_the_owner():
     assert resolve(TUNNELS, 'vpn3', hv, require_keys=False)[0]['psk'] is None
 
 
+def test_without_secrets_the_tunnels_carry_no_psk_but_still_say_where_it_comes_from():
+    """For module arguments, which Ansible logs on the gateway before the module can hide anything."""
+    tunnels = copy.deepcopy(TUNNELS)
+    tunnels[1]['psk'] = 'Nonebutourselvescanfreeourminds'
+    public = host_tunnels(tunnels, 'vpn3', HOSTVARS, secrets=False)
+    assert [t['psk'] for t in public] == [None] * len(public) and len(public) == 2
+    assert [t['psk_source'] for t in public if t['auth'] == 'psk'] == ['given']
+    assert 'Nonebutourselvescanfreeourminds' not in repr(public)
+    assert host_tunnels(tunnels, 'vpn3', HOSTVARS)[0]['psk'] == 'Nonebutourselvescanfreeourminds'
+
+
 def test_given_psk_wins_over_a_generated_one():
     """A PSK written in the tunnel (vaulted) is used as is."""
     tunnels = copy.deepcopy(TUNNELS)

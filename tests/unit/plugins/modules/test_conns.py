@@ -84,6 +84,16 @@ def test_a_new_tunnel_is_checked_written_and_loaded_and_its_secret_kept_private(
     assert '@psk.vpn1 @psk.vpn2 : PSK 0s' in gw.secrets.read_text()       # base64: any byte of the key survives
 
 
+def test_the_psk_comes_in_its_own_no_log_argument_and_is_written_all_the_same(gw):
+    public = resolve([dict(TUNNEL, psk=None)], 'vpn1', HOSTVARS, require_keys=False)
+    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+                     {'argv': [IPSEC, 'addconn', '--config', '/etc/ipsec.conf', 'psk']}, LOADED],
+                    tunnels=public, psks={'psk': PSK})
+    assert result['tunnels']['psk']['action'] == 'created'
+    assert gw.secrets.read_text() == _conn.render_secrets(dict(public[0], psk=PSK))
+
+
 def test_a_second_run_with_nothing_changed_touches_neither_files_nor_pluto(gw):
     first_run(gw)
     before = (gw.conf.read_text(), os.stat(str(gw.conf)).st_mtime_ns)

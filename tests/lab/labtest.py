@@ -40,6 +40,13 @@ class Run(object):
         return "<Run rc=%s changed=%s %.1fs>" % (self.rc, self.changed, self.seconds)
 
 
+def nft_host_rule(table, kind, hook, priority, rule):
+    """Shell: a table of the host's own (not the role's) with one base chain named after its hook,
+    holding *rule*; ``nft delete table <table>`` undoes it."""
+    return ("nft add table {t} && nft add chain {t} {h} '{{ type {k} hook {h} priority {p}; }}' && "
+            "nft add rule {t} {h} {r}").format(t=table, k=kind, h=hook, p=priority, r=rule)
+
+
 class LabSession(object):
     """A running lab plus the ways the tests use it."""
 
@@ -92,6 +99,50 @@ class LabSession(object):
     def sh(self, guest, command, check=True, timeout=120):
         return self.lab.run(guest, command, check=check, timeout=timeout)
 
+    # -- the packet filter, whichever backend the firewall role chose on a gateway -------------------
+
+    def firewall(self, guest):
+        """(backend, iptables command or None) the firewall role chose on *guest*, from its rules script."""
+        text = self.sh(guest, "cat /usr/local/sbin/sitevpn-ipsec-firewall").stdout
+        backend = re.search(r"\(backend: (\w+)\)", text).group(1)
+        ipt = re.search(r"^IPT=(\S+)$", text, re.M)
+        return backend, ipt.group(1) if ipt else None
+
+    def ruleset(self, guest):
+        """Every filter rule of *guest* in every backend (iptables-legacy, nf_tables), counters left out."""
+        return self.sh(guest, "iptables-legacy-save 2>/dev/null | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]//'; "
+                              "nft list ruleset").stdout
+
+    def masquerade_wan(self, guest, on=True):
+        """The seed's situation: the gateway masquerades all it sends out of its WAN (eth0); in the
+        backend the role chose, as the host's own rule (not in our table or chains)."""
+        backend, ipt = self.firewall(guest)
+        if backend == "nftables":
+            command = nft_host_rule("ip lab_nat", "nat", "postrouting", "srcnat", "oifname eth0 masquerade") \
+                if on else "nft delete table ip lab_nat"
+        else:
+            command = "%s -t nat %s POSTROUTING -o eth0 -j MASQUERADE" % (ipt, "-A" if on else "-D")
+        return self.sh(guest, command)
+
+    def drop_nat_exemption(self, guest):
+        """Remove the firewall role's NAT exemption behind its back."""
+        backend, ipt = self.firewall(guest)
+        if backend == "nftables":
+            return self.sh(guest, "nft flush chain inet sitevpn_ipsec postrouting")
+        return self.sh(guest, "%s -t nat -D POSTROUTING -j SITEVPN-POSTROUTING" % ipt)
+
+    def block_udp500(self, guest, on=True):
+        """A host rule that drops IKE (UDP 500), ahead of everything."""
+        backend, ipt = self.firewall(guest)
+        if backend == "nftables":
+            command = nft_host_rule("inet lab_filter", "filter", "input", "filter - 20", "udp dport 500 drop") \
+                if on else "nft delete table inet lab_filter 2>/dev/null; true"
+        elif on:
+            command = "%s -I INPUT -p udp --dport 500 -j DROP" % ipt
+        else:
+            command = "while %s -D INPUT -p udp --dport 500 -j DROP 2>/dev/null; do :; done" % ipt
+        return self.sh(guest, command)
+
     def spis(self, guest="vpn1"):
         """The SPIs of the guest's installed ESP states (kernel view)."""
         out = self.sh(guest, "ip xfrm state").stdout
@@ -99,6 +150,23 @@ class LabSession(object):
 
     def traffic(self, guest):
         return self.sh(guest, "ipsec trafficstatus", check=False).stdout
+
+    def leak_check(self, src, dst, segment, gateway, count=2):
+        """Ping src -> dst while watching *segment*, and in the same capture window let *gateway* ping
+        the router across that wire in clear: a capture that sees the gateway's own ICMP and none
+        between the LANs proves nothing leaked (a capture that saw nothing would prove nothing)."""
+        topo = self.lab.topology()
+        router = topo.guest("router").address_on(segment).split("/")[0]
+        own = topo.guest(gateway).address_on(segment).split("/")[0]
+        with datapath.Capture(self.lab, segment) as wire:
+            result = datapath.ping(self.lab, src, dst, count=count)
+            self.sh(gateway, "ping -c 2 -W 2 -i 0.3 %s" % router, check=False)
+        icmp = [line for line in wire.lines if ": ICMP " in line]
+        lan = [line for line in icmp if " %s > " % own not in line and " %s > " % router not in line]
+        evidence = {"received": result["received"], "sent": result["sent"], "lan_icmp_clear": len(lan),
+                    "control_icmp": len(icmp) - len(lan), "lan_lines": lan[:5]}
+        sys.stdout.write("leak check %s -> %s on %s: %s\n" % (src, dst, segment, json.dumps(evidence)))
+        return evidence
 
     def ping_across(self, src="server1", dst="10.0.0.105", segment="wan1", count=3):
         """Ping while watching a WAN wire: what crossed it, and was it encrypted?"""
@@ -109,6 +177,20 @@ class LabSession(object):
         return evidence
 
 
+
+
+SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"     # the seed's hosts behind vpn1 and vpn2
+
+
+def assert_encrypted_both_ways(session):
+    """server1 -> server2 watched on wan1, server2 -> server1 on wan2: every ping answered, two ESP
+    packets or more per ping on the wire, no ICMP in clear."""
+    there = session.ping_across("server1", SERVER2, segment="wan1")
+    back = session.ping_across("server2", SERVER1, segment="wan2")
+    for evidence in (there, back):
+        assert evidence["received"] == evidence["sent"], evidence
+        assert evidence["esp"] >= 2 * evidence["sent"], evidence
+        assert evidence["icmp_clear"] == 0, evidence
 
 
 # labs shared within a test session, by name (see conftest.lab_for)

@@ -73,3 +73,18 @@ def test_a_guest_keeps_its_disk_across_a_reboot(lab_for):
     assert session.sh("server1", "cat /root/marker").stdout.strip() == "kept"
     # and its addresses came back
     assert "172.16.1.100/24" in session.sh("server1", "ip -br addr show eth0").stdout
+
+
+def test_lab_up_clears_what_an_interrupted_run_of_the_same_name_left():
+    """A run killed mid-way leaves a namespace with its bridges and a folder, but no lab.json."""
+    session = LabSession("t-stale", "seed")
+    netns = session.lab.netns
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "add", "br-wan1", "type", "bridge"], check=True)
+    os.makedirs(os.path.join(session.lab.dir, "guests", "vpn1"))
+    assert not session.lab.exists() and session.lab.leftovers()
+    try:
+        session.lab.up("seed")
+        assert all(row["running"] and row["ssh"] for row in session.lab.status())
+    finally:
+        session.down()

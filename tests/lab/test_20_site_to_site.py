@@ -6,25 +6,17 @@ a switch to a pre-shared key, and two things broken by hand that the firewall
 role must mend.
 """
 
+import re
 import time
 
 import pytest
 
-SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"
+from labtest import assert_encrypted_both_ways
 
 
 @pytest.fixture(scope="module")
 def seed(lab_for):
     return lab_for("seed")
-
-
-def assert_encrypted_both_ways(seed):
-    there = seed.ping_across("server1", SERVER2, segment="wan1")
-    back = seed.ping_across("server2", SERVER1, segment="wan2")
-    for evidence in (there, back):
-        assert evidence["received"] == evidence["sent"], evidence
-        assert evidence["esp"] >= 2 * evidence["sent"], evidence
-        assert evidence["icmp_clear"] == 0, evidence
 
 
 def test_one_run_turns_two_bare_gateways_into_an_rsa_tunnel_proven_by_encrypted_ping(seed):
@@ -58,16 +50,36 @@ def test_a_second_run_changes_nothing_and_keeps_the_same_sas(seed):
     print("first-run-free rerun: %.1f s" % run.seconds)
 
 
-@pytest.mark.parametrize("gateway", ["vpn2", "vpn1"])
-def test_a_rebooted_gateway_brings_the_tunnel_back_without_ansible(seed, gateway):
-    seed.lab.restart(gateway)
+REBOOT_RECOVERY = 60       # seconds from the guest answering SSH to a ping across (promise; measured 5-15 s)
+
+
+def established_ike_sas(seed, gateway):
+    status = seed.sh(gateway, "ipsec status", check=False).stdout
+    return set(re.findall(r'#(\d+): "net-to-net"[^ ]* STATE_V2_ESTABLISHED_IKE_SA', status))
+
+
+@pytest.mark.parametrize("gateway, hard", [("vpn2", False), ("vpn1", False), ("vpn2", True), ("vpn1", True)],
+                         ids=["vpn2-poweroff", "vpn1-poweroff", "vpn2-power-cut", "vpn1-power-cut"])
+def test_a_rebooted_gateway_brings_the_tunnel_back_without_ansible(seed, gateway, hard):
+    peer = "vpn1" if gateway == "vpn2" else "vpn2"
+    seed.lab.restart(gateway, hard=hard)
     started = time.time()
     while time.time() - started < 90:
         if seed.ping_across(count=1)["received"] == 1:
             break
         time.sleep(2)
     recovered = time.time() - started
-    print("%s rebooted: tunnel carries traffic again %.0f s after the guest answered SSH" % (gateway, recovered))
+    print("%s rebooted (%s): tunnel carries traffic again %.0f s after the guest answered SSH"
+          % (gateway, "power cut" if hard else "poweroff", recovered))
+    assert recovered <= REBOOT_RECOVERY
+    assert_encrypted_both_ways(seed)
+    # after a power cut the peer may still hold the dead end's IKE SA until liveness drops it (README,
+    # Limits): the next test must not start in the middle of that, so wait until one IKE SA is left
+    settle = time.time()
+    while len(established_ike_sas(seed, peer)) > 1 and time.time() - settle < 150:
+        time.sleep(3)
+    assert len(established_ike_sas(seed, peer)) == 1, seed.sh(peer, "ipsec status").stdout[-3000:]
+    print("%s: one IKE SA left after %.0f s" % (peer, time.time() - settle))
     assert_encrypted_both_ways(seed)
 
 
@@ -82,7 +94,7 @@ def test_the_same_tunnel_with_a_pre_shared_key_instead(seed):
     key1 = seed.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
     assert key1 == seed.sh("vpn2", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
     again = seed.playbook()
-    assert again.changed == 0, again.recap
+    assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
     assert seed.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout == key1
 
 
@@ -96,26 +108,38 @@ def test_forwarding_off_breaks_the_ping_and_the_firewall_role_mends_it(seed):
 
 
 def test_masquerade_without_the_nat_exemption_breaks_the_ping_and_the_role_mends_it(seed):
-    # the seed's situation: the gateway masquerades its LAN to the internet
-    seed.sh("vpn1", "iptables-legacy -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
-    seed.sh("vpn1", "iptables-legacy -t nat -D POSTROUTING -j SITEVPN-POSTROUTING")
-    broken = seed.ping_across(count=2)
-    assert broken["received"] == 0        # masqueraded to the WAN address, outside the tunnel's policy
-    run = seed.playbook()
-    assert run.rc == 0, run.out[-3000:]
-    assert_encrypted_both_ways(seed)
-    # the exemption sits ahead of the host's own MASQUERADE
-    rules = seed.sh("vpn1", "iptables-legacy -t nat -S POSTROUTING").stdout.splitlines()
-    assert rules.index("-A POSTROUTING -j SITEVPN-POSTROUTING") < rules.index("-A POSTROUTING -o eth0 -j MASQUERADE")
-    seed.sh("vpn1", "iptables-legacy -t nat -D POSTROUTING -o eth0 -j MASQUERADE")
+    # the seed's situation: the gateway masquerades its LAN to the internet, in whatever packet
+    # filter the role chose there (nftables on this lab; the iptables scenario does the same)
+    backend, ipt = seed.firewall("vpn1")
+    seed.masquerade_wan("vpn1")
+    try:
+        seed.drop_nat_exemption("vpn1")       # and our exemption is gone, behind the role's back
+        broken = seed.ping_across(count=2)
+        assert broken["received"] == 0        # masqueraded to the WAN address, outside the tunnel's policy
+        run = seed.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert run.recap["vpn1"]["changed"] >= 1, run.recap      # it saw its rules edited, and put them back
+        assert_encrypted_both_ways(seed)      # with the host's MASQUERADE still in place
+        if backend == "nftables":
+            chain = seed.sh("vpn1", "nft list chain inet sitevpn_ipsec postrouting").stdout
+            assert "type nat hook postrouting" in chain and "snat ip to ip saddr" in chain, chain
+        else:
+            rules = seed.sh("vpn1", "%s -t nat -S POSTROUTING" % ipt).stdout.splitlines()
+            assert rules.index("-A POSTROUTING -j SITEVPN-POSTROUTING") < \
+                rules.index("-A POSTROUTING -o eth0 -j MASQUERADE")
+    finally:
+        seed.masquerade_wan("vpn1", on=False)
+    again = seed.playbook()
+    assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
 
 
 def test_with_pluto_stopped_nothing_leaks_in_clear_and_the_tunnel_returns_when_it_starts(seed):
     seed.sh("vpn1", "systemctl stop ipsec")
     try:
-        evidence = seed.ping_across(count=2)
+        evidence = seed.leak_check("server1", "10.0.0.105", "wan1", "vpn1")
         assert evidence["received"] == 0
-        assert evidence["icmp_clear"] == 0, evidence["icmp_lines"]     # the leak guard held
+        assert evidence["control_icmp"] >= 2, evidence                  # the capture was watching
+        assert evidence["lan_icmp_clear"] == 0, evidence["lan_lines"]   # and the leak guard held
     finally:
         seed.sh("vpn1", "systemctl start ipsec")
     started = time.time()

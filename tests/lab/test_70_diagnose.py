@@ -43,10 +43,9 @@ def host_state(lab):
     """What a diagnose must leave alone: rules, sysctls, SAs, conn files, the async job dir."""
     state = {}
     for gw in ("vpn1", "vpn2"):
-        state[gw] = lab.sh(gw, "iptables-legacy-save | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]//'; "
-                               "sysctl -n net.ipv4.ip_forward; "
-                               "ip xfrm state | grep -c '^src'; sha256sum /etc/ipsec.conf /etc/ipsec.d/*; "
-                               "ls -A /root/.ansible_async 2>/dev/null | wc -l").stdout
+        state[gw] = lab.ruleset(gw) + lab.sh(gw, "sysctl -n net.ipv4.ip_forward; "
+                                                  "ip xfrm state | grep -c '^src'; sha256sum /etc/ipsec.conf /etc/ipsec.d/*; "
+                                                  "ls -A /root/.ansible_async 2>/dev/null | wc -l").stdout
     return state
 
 
@@ -129,25 +128,41 @@ def mend_wrong_key(lab):
 
 
 def break_udp500(lab):
-    lab.sh("vpn2", "iptables-legacy -I INPUT -p udp --dport 500 -j DROP && ipsec auto --down net-to-net")
+    lab.block_udp500("vpn2")
+    lab.sh("vpn2", "ipsec auto --down net-to-net")
     lab.sh("vpn1", "ipsec auto --down net-to-net; ipsec auto --asynchronous --up net-to-net", check=False)
     time.sleep(3)
 
 
 def mend_udp500(lab):
-    mend_sh(lab, "vpn2", "while iptables-legacy -D INPUT -p udp --dport 500 -j DROP 2>/dev/null; do :; done")
+    for attempt in range(3):
+        if lab.block_udp500("vpn2", on=False).returncode == 0:
+            break
+        time.sleep(5)
     lab.sh("vpn1", "ipsec auto --down net-to-net; timeout 40 ipsec auto --up net-to-net", check=False)
 
 
+def udp500_remedy(backend, ipt):
+    if backend == "nftables":      # the test's own table, read with `nft -a`: the rule's handle is known
+        return ["nft delete rule inet lab_filter input handle "]
+    return ["%s -D INPUT -p udp -m udp --dport 500 -j DROP" % ("iptables-legacy" if "legacy" in ipt else "iptables")]
+
+
 def break_nat(lab):
-    lab.sh("vpn1", "iptables-legacy -t nat -D POSTROUTING -j SITEVPN-POSTROUTING && "
-                   "iptables-legacy -t nat -A POSTROUTING -o eth0 -j MASQUERADE")
+    lab.drop_nat_exemption("vpn1")
+    lab.masquerade_wan("vpn1")
 
 
 def mend_nat(lab):
-    mend_sh(lab, "vpn1", "iptables-legacy -t nat -D POSTROUTING -o eth0 -j MASQUERADE; "
-                         "iptables-legacy -t nat -C POSTROUTING -j SITEVPN-POSTROUTING 2>/dev/null || "
-                         "iptables-legacy -t nat -I POSTROUTING 1 -j SITEVPN-POSTROUTING")
+    lab.masquerade_wan("vpn1", on=False)
+    mend_sh(lab, "vpn1", "/usr/local/sbin/sitevpn-ipsec-firewall")     # the role's rules, as at boot
+
+
+def nat_remedy(backend, ipt):
+    if backend == "nftables":
+        return ['oifname "eth0" masquerade', "/usr/local/sbin/sitevpn-ipsec-firewall"]
+    return ["-A POSTROUTING -o eth0 -j MASQUERADE",
+            "%s -t nat -I POSTROUTING 1 -j SITEVPN-POSTROUTING" % ("iptables-legacy" if "legacy" in ipt else "iptables")]
 
 
 def break_forwarding(lab):
@@ -168,13 +183,12 @@ def mend_pluto(lab):
 
 
 FAULTS = [
-    # (id, break, mend, cause, gateway, words of the remedy)
+    # (id, break, mend, cause, gateway, words of the remedy: a list, or a function of the gateway's
+    # firewall backend and iptables command giving the list)
     ("wrong-key", break_wrong_key, mend_wrong_key, "wrong key", "vpn1, vpn2",
      ["pre-shared keys of net-to-net on vpn1 and vpn2 differ", "playbooks/site-to-site.yml", "--rereadsecrets"]),
-    ("udp-500-blocked", break_udp500, mend_udp500, "UDP 500 blocked", "vpn2",
-     ["iptables-legacy -D INPUT -p udp -m udp --dport 500 -j DROP"]),
-    ("nat-exemption-removed", break_nat, mend_nat, "NAT exemption missing", "vpn1",
-     ["-A POSTROUTING -o eth0 -j MASQUERADE", "iptables-legacy -t nat -I POSTROUTING 1 -j SITEVPN-POSTROUTING"]),
+    ("udp-500-blocked", break_udp500, mend_udp500, "UDP 500 blocked", "vpn2", udp500_remedy),
+    ("nat-exemption-removed", break_nat, mend_nat, "NAT exemption missing", "vpn1", nat_remedy),
     ("forwarding-off", break_forwarding, mend_forwarding, "forwarding off", "vpn1",
      ["sysctl -w net.ipv4.ip_forward=1"]),
     ("pluto-stopped", break_pluto, mend_pluto, "pluto stopped", "vpn2", ["systemctl start ipsec"]),
@@ -194,6 +208,8 @@ def test_one_fault_at_a_time_is_named_with_its_cause_and_remedy(lab, tmp_path, n
     assert tunnel["verdict"] == "DOWN", tunnel["line"]
     assert tunnel["cause"] == "%s (%s)" % (cause, gateway), tunnel["findings"]
     first = tunnel["findings"][0]
+    if callable(remedy):
+        remedy = remedy(*lab.firewall(gateway))
     for words in remedy:
         assert words in first["remedy"], first["remedy"]
     assert first["evidence"], first

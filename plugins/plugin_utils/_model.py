@@ -150,6 +150,24 @@ def _address(value, label, field, problems, allow_special=False):
     return str(addr)
 
 
+NEXTHOP_WORDS = ("%defaultroute", "%direct")
+
+
+def _nexthop(value, label, field, problems):
+    """leftnexthop=/rightnexthop=: Libreswan's two words, or an address. The value goes into a conn file
+    as it is, so anything else (a newline would add a keyword of its own) is refused."""
+    if value is None:
+        return None
+    text = str(value)
+    if text in NEXTHOP_WORDS:
+        return text
+    try:
+        return str(netaddr.IPAddress(text))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        problems.add(label, field, "%r is not a next hop (an IP address, %s)" % (text, " or ".join(NEXTHOP_WORDS)))
+        return None
+
+
 def _is_ip(text):
     return address(text) is not None
 
@@ -180,7 +198,8 @@ def _end(raw_end, side, raw, label, hostvars, problems):
             "host": raw_end, "managed": True,
             "address": _address(address, label, "%s (sitevpn_public_address of %s)" % (field, raw_end), problems),
             "local_address": None, "id": str(_hostvar(hostvars, raw_end, "sitevpn_id", "@" + raw_end)),
-            "nexthop": _hostvar(hostvars, raw_end, "sitevpn_nexthop", "%defaultroute"),
+            "nexthop": _nexthop(_hostvar(hostvars, raw_end, "sitevpn_nexthop", "%defaultroute"), label,
+                                "%s (sitevpn_nexthop of %s)" % (field, raw_end), problems),
             "pubkey": None,
         }
         local = _hostvar(hostvars, raw_end, "sitevpn_local_address")
@@ -195,7 +214,8 @@ def _end(raw_end, side, raw, label, hostvars, problems):
         end = {
             "host": None, "managed": False, "name": raw_end.get("name") or address,
             "address": address, "local_address": None,
-            "id": str(raw_end.get("id") or address), "nexthop": raw_end.get("nexthop"), "pubkey": None,
+            "id": str(raw_end.get("id") or address), "pubkey": None,
+            "nexthop": _nexthop(raw_end.get("nexthop"), label, field + ".nexthop", problems),
         }
         if raw_end.get("pubkey"):
             try:

@@ -159,7 +159,7 @@ def test_a_change_that_does_not_come_up_is_rolled_back_on_both_ends(lab):
     finally:
         lab.host_vars("vpn2")
     assert run.rc != 0
-    assert "Rolled back to the previous configuration" in run.out
+    assert "Rolled back to the previous configuration: backup, net-to-net, voice." in run.out   # all three changed
     assert "cannot identify itself" in run.out            # vpn2 says why
     assert files(lab) == before                           # conns, secrets and filter rules
     assert sorted(sas(lab, "vpn2")) == sorted(sas(lab, "vpn1")) == sorted(sa_before)
@@ -257,13 +257,16 @@ def test_pluto_killed_on_one_gateway_comes_back_by_itself_within_30_s(lab):
     print("pluto killed on vpn2: traffic back through new SAs after %s s, no Ansible run" % recovered)
     assert recovered is not None and recovered <= 30
     assert encrypted(lab)
-    # vpn1 still holds the IKE SAs the dead pluto had: nobody told it. They go when liveness gives up
-    # on them (dpddelay 10 s + retransmit-timeout 60 s), and vpn1 then restarts the tunnels with that
-    # peer. The next test must not start in the middle of that: wait for it, and say how long it took.
-    while time.time() - started < 150 and old_ike & ike_sas(lab):
+    # vpn1 still holds the IKE SAs the dead pluto had: nobody told it. Measured on Libreswan 4.10: when
+    # liveness probes them before vpn2's new pluto is back (dpddelay 10 s + retransmit-timeout 60 s) they
+    # go and vpn1 restarts the tunnels; when vpn2's new SAs come first, the old ones are no longer the
+    # newest, liveness no longer probes them, and they stay, idle, until their rekey time (README, Limits).
+    # Either way the tunnels must keep carrying traffic: wait until the old ones are gone or 90 s passed.
+    while time.time() - started < 90 and old_ike & ike_sas(lab):
         time.sleep(2)
-    assert not old_ike & ike_sas(lab)
-    print("vpn1 let go of the IKE SAs of the dead pluto after %.0f s" % (time.time() - started))
+    left = old_ike & ike_sas(lab)
+    print("vpn1, %.0f s after the kill: IKE SAs of the dead pluto %s" % (
+        time.time() - started, "still there, idle: %s" % sorted(left) if left else "gone"))
     settled = None
     while time.time() - started < 240:
         if encrypted(lab):
@@ -284,6 +287,7 @@ def test_an_unreachable_peer_fails_its_tunnel_with_timeout_and_the_others_keep_w
     run = lab.playbook("site-to-site.yml", "--limit", "vpn1,vpn2")
     assert run.rc != 0
     assert re.search(r"tunnel ghost did not come up: timeout", run.out)
+    assert "Rolled back to the previous configuration: ghost." in run.out      # only the one that failed
     assert "UDP 500/4500" in run.out                         # the remedy
     assert sas(lab)["net-to-net"] == before["net-to-net"]    # the others were not touched
     assert encrypted(lab)

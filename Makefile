@@ -82,7 +82,8 @@ molecule: venv
 unit: venv
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
 
-bench: setup
+bench: LAB_DISTROS = bookworm
+bench: setup lab-build
 	$(PY) bench/bench.py
 
 # ---- the lab by hand ----------------------------------------------------------------------

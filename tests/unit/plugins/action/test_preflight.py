@@ -44,7 +44,7 @@ def run(args=None, **task_vars):
 
 
 def test_the_inventorys_tunnels_are_checked_and_listed_per_gateway_and_nothing_changes():
-    action, result = run(sitevpn_tunnels=[N2N, BRANCH])
+    dummy, result = run(sitevpn_tunnels=[N2N, BRANCH])
     assert result['changed'] is False
     assert result['tunnels'] == ['net-to-net', 'branch']
     assert result['gateways'] == {'vpn1': ['net-to-net', 'branch'], 'vpn2': ['net-to-net'], 'vpn3': ['branch']}
@@ -68,7 +68,7 @@ def test_an_end_outside_the_play_is_refused_before_any_host_is_touched():
 
 
 def test_arguments_override_the_inventory_variables():
-    action, result = run({'tunnels': [BRANCH]}, sitevpn_tunnels=[N2N])
+    dummy, result = run({'tunnels': [BRANCH]}, sitevpn_tunnels=[N2N])
     assert result['tunnels'] == ['branch']
 
 

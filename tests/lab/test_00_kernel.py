@@ -4,15 +4,10 @@ The build itself is proven by every lab test (the guests run it; test_10 checks 
 and XFRM interfaces inside them); here the decisions that must not drift are pinned down.
 """
 
-import os
-import sys
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, REPO)
-
-from lab import kernel  # noqa: E402
+from labtest import REPO  # noqa: F401  (puts the repository on sys.path)
+from lab import kernel
 
 
 def stanza(package, version, sha='ab' * 32):

@@ -37,8 +37,9 @@ options:
   secrets:
     description:
       - Include the PSKs. V(false) leaves C(psk) empty (C(psk_source) still says where it comes from), for
-        modules that do not write secrets: a module argument is logged on the gateway before the module can
-        hide anything in it, so PSKs travel only in arguments declared C(no_log) (C(psks) of M(sitevpn.ipsec.conns)).
+        modules that do not write secrets.
+      - A module argument is logged on the gateway before the module can hide anything in it, so PSKs travel
+        only in arguments declared C(no_log) (C(psks) of M(sitevpn.ipsec.conns)).
     type: bool
     default: true
 """

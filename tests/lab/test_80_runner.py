@@ -21,6 +21,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -87,6 +88,12 @@ def psk_file(tmp_path):
 
 
 def assert_encrypted_both_ways(seed):
+    # both ends load the tunnel with auto=start, so the responder may initiate too and one of the crossed
+    # Child SAs is replaced within seconds of the run's end (seen once: 2 of 3 pings answered): wait
+    # until a ping crosses, then every ping must, both ways
+    started = time.time()
+    while seed.ping_across(count=1)["received"] == 0 and time.time() - started < 30:
+        time.sleep(2)
     for src, dst, wire in (("server1", SERVER2, "wan1"), ("server2", SERVER1, "wan2")):
         evidence = seed.ping_across(src, dst, segment=wire)
         assert evidence["received"] == evidence["sent"], evidence

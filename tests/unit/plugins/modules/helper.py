@@ -152,6 +152,23 @@ class FakeRunCommand(object):
         return rc, out, err
 
 
+def fixed_temp_path(monkeypatch, module, prefix, path, directory=False):
+    """Make ``module``'s ``tempfile.mkstemp`` (or ``mkdtemp``) return *path* for *prefix*, so a command that
+    names the temporary file can be expected by its argv; other callers get a real temporary file."""
+    name = 'mkdtemp' if directory else 'mkstemp'
+    real = getattr(module.tempfile, name)
+
+    def fake(*args, **kwargs):
+        if kwargs.get('prefix') != prefix:
+            return real(*args, **kwargs)
+        if directory:
+            os.mkdir(path)
+            return path
+        return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), path
+    monkeypatch.setattr(module.tempfile, name, fake)
+    return path
+
+
 def run_case(module, case, tmp_path, capsys, monkeypatch):
     """Run *module*'s main() for *case*; returns the printed result (dict)."""
     tmp = str(tmp_path)

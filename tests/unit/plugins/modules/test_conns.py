@@ -14,14 +14,13 @@ __metaclass__ = type
 
 import os
 import stat
-import tempfile
 
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import run_case
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, run_case
 
 PSK = 'a-pre-shared-key-for-the-unit-tests-0123'
 HOSTVARS = {'vpn1': {'sitevpn_public_address': '198.51.100.10'},
@@ -42,20 +41,12 @@ def gw(tmp_path, monkeypatch, capsys):
     conf_dir.mkdir()
     monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
     monkeypatch.setattr(conns, 'CONF_DIR', str(conf_dir))
-    check_dir = tmp_path / 'check'
-    real_mkdtemp = tempfile.mkdtemp
-
-    def mkdtemp(*args, **kwargs):
-        if kwargs.get('prefix') == 'sitevpn-check-':
-            check_dir.mkdir()
-            return str(check_dir)
-        return real_mkdtemp(*args, **kwargs)
-    monkeypatch.setattr(conns.tempfile, 'mkdtemp', mkdtemp)
+    check_dir = fixed_temp_path(monkeypatch, conns, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
 
     class Gateway(object):
         conf = conf_dir / 'psk.conf'
         secrets = conf_dir / 'psk.secrets'
-        checkconfig = [IPSEC, 'addconn', '--checkconfig', '--config', str(check_dir / 'ipsec.conf')]
+        checkconfig = [IPSEC, 'addconn', '--checkconfig', '--config', os.path.join(check_dir, 'ipsec.conf')]
 
         def run(self, calls, tunnels=None, check_mode=False, failed=False, **params):
             tunnels = tunnels if tunnels is not None else resolve([TUNNEL], 'vpn1', HOSTVARS)

@@ -13,13 +13,12 @@ __metaclass__ = type
 
 import hashlib
 import os
-import tempfile
 
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.modules import firewall
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import run_case
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, run_case
 
 TUNNEL = {'name': 'net-to-net', 'local': 'left',
           'left': {'address': '192.0.2.1', 'subnets': ['10.1.0.0/24']},
@@ -47,14 +46,7 @@ def gw(tmp_path, monkeypatch):
         with open(path, 'w') as handle:
             handle.write(value + '\n')
     # the nft dry run reads a temporary file: give it a known name
-    probe = str(tmp_path / 'probe.nft')
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(*args, **kwargs):
-        if kwargs.get('prefix') == 'sitevpn-nft-':
-            return os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), probe
-        return real_mkstemp(*args, **kwargs)
-    monkeypatch.setattr(firewall.tempfile, 'mkstemp', mkstemp)
+    probe = fixed_temp_path(monkeypatch, firewall, 'sitevpn-nft-', str(tmp_path / 'probe.nft'))
 
     class Gateway(object):
         def __init__(self):

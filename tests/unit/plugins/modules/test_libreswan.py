@@ -12,12 +12,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import tempfile
 
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.modules import libreswan
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import run_case
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, run_case
 
 IPSEC = '/usr/sbin/ipsec'
 APT = '/usr/bin/apt-get'
@@ -42,14 +41,7 @@ def gw(tmp_path, monkeypatch, capsys):
     (etc / 'os-release').write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n')
     paths = dict(IPSEC_CONF=str(etc / 'ipsec.conf'), OS_RELEASE=str(etc / 'os-release'),
                  OPENSWAN_SECRETS=str(etc / 'ipsec.secrets'), KLIPS_FILES=(str(tmp_path / 'ipsec_eroute'),))
-    staged = str(etc / '.ipsec.conf.new')
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(*args, **kwargs):
-        if kwargs.get('prefix') == '.ipsec.conf.':
-            return os.open(staged, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), staged
-        return real_mkstemp(*args, **kwargs)
-    monkeypatch.setattr(libreswan.tempfile, 'mkstemp', mkstemp)
+    staged = fixed_temp_path(monkeypatch, libreswan, '.ipsec.conf.', str(etc / '.ipsec.conf.new'))
 
     class Gateway(object):
         conf = etc / 'ipsec.conf'

@@ -50,6 +50,9 @@ _value:
   elements: dict
 """
 
+import base64
+import re
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
@@ -83,6 +86,14 @@ def _describe(tunnel, ours, theirs):
     return lines
 
 
+def secrets_psk(psk):
+    """A PSK as ipsec.secrets takes it: in double quotes when that is safe, else base64 (0s...), which
+    carries any character (a '"' would end the quoted form early)."""
+    if re.match(r'^[\x21\x23-\x5b\x5d-\x7e ]+\Z', psk) and psk.strip() == psk:   # printable ASCII but the quote and backslash
+        return '"%s"' % psk
+    return "0s" + base64.b64encode(psk.encode("utf-8")).decode("ascii")
+
+
 def peer_configs(tunnels, host, hostvars):
     try:
         resolved = resolve(tunnels, host, hostvars, require_keys=True,
@@ -105,7 +116,7 @@ def peer_configs(tunnels, host, hostvars):
                   "(or /etc/ipsec.d/%s.conf), keys indented, no blank lines inside:" % tunnel["name"], ""] + conn
         if tunnel["auth"] == "psk":
             lines += ["", "and this line in /etc/ipsec.secrets:", "",
-                      '%s %s : PSK "%s"' % (tunnel["left"]["id"], tunnel["right"]["id"], tunnel["psk"])]
+                      "%s %s : PSK %s" % (tunnel["left"]["id"], tunnel["right"]["id"], secrets_psk(tunnel["psk"]))]
         else:
             lines += ["", "(%srsasigkey is your own public key: `ipsec showhostkey --%s`.)" % (other_side, other_side)]
         lines += ["", "Then: ipsec restart (or ipsec auto --add %s)." % tunnel["name"]]

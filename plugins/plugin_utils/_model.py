@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import re
 
 from ansible.errors import AnsibleError
@@ -30,9 +31,12 @@ except ImportError as exc:  # checked where it is needed, with a message that sa
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)$")
-OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+# \Z, not $: "$" also matches before a trailing newline, which would end the line in a conn file
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}\Z")
+ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)\Z")
+OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*\Z")
+# an option value that needs no quotes in a conn file; others are quoted, and a value with '"' is refused
+OPTION_PLAIN_RE = re.compile(r"^[A-Za-z0-9_.,:;/%@+=*{}\[\]-]+\Z")
 # keys the model owns: setting them through `options` would contradict the model
 RESERVED_OPTIONS = {
     "left", "right", "leftid", "rightid", "leftsubnet", "rightsubnet", "leftsubnets", "rightsubnets",
@@ -53,6 +57,10 @@ WEAK_TOKENS = {
     "sha1_96": "SHA-1", "hmac_sha1": "SHA-1", "hmac_sha1_96": "SHA-1", "md5_96": "MD5", "hmac_md5": "MD5",
     "hmac_md5_96": "MD5", "3des_cbc": "3DES (64-bit block)", "des_cbc": "DES",
 }
+# conn keywords of `options` that carry proposals (checked like ike/esp), and values that are weak in themselves
+WEAK_OPTION_PROPOSALS = ("phase2alg", "ah", "pfsgroup")
+WEAK_OPTION_VALUES = {("phase2", "ah"): "AH (no encryption)", ("sha2-truncbug", "yes"): "SHA-2 truncated to 96 bits",
+                      ("sha2_truncbug", "yes"): "SHA-2 truncated to 96 bits"}
 
 TUNNEL_KEYS = {
     "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
@@ -70,6 +78,41 @@ UPDOWN_OPTIONS = {
     "modecfgdomains",
 }
 PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop"}
+PROBE_KEYS = {"from", "to"}
+
+
+# Every variable the collection reads (inventory, group_vars, -e); the preflight refuses other sitevpn_*
+# names with a did-you-mean. Prefixes: the AWX credential's injected PSKs and the awx/ configuration.
+VARIABLES = {
+    # the tunnels
+    "sitevpn_tunnels", "sitevpn_topologies", "sitevpn_gateway_group", "sitevpn_allow_weak_crypto", "sitevpn_own_ike_sa",
+    # per gateway (host variables)
+    "sitevpn_public_address", "sitevpn_local_address", "sitevpn_id", "sitevpn_nexthop", "sitevpn_subnets",
+    "sitevpn_site", "sitevpn_probe_host", "sitevpn_probe_address",
+    # roles
+    "sitevpn_package", "sitevpn_replace_openswan", "sitevpn_config_setup", "sitevpn_manage_ipsec_conf", "sitevpn_verify",
+    "sitevpn_forwarding", "sitevpn_rp_filter", "sitevpn_nat_exemption", "sitevpn_leak_guard", "sitevpn_allow_ike",
+    "sitevpn_firewall_backend", "sitevpn_hostkey_bits", "sitevpn_rotate_hostkey", "sitevpn_rotate_psk", "sitevpn_prove",
+    "sitevpn_up_timeout", "sitevpn_purge", "sitevpn_diagnose_capture_seconds", "sitevpn_diagnose_fail_on",
+    "sitevpn_diagnose_log_since", "sitevpn_diagnose_ping_count", "sitevpn_diagnose_probe", "sitevpn_diagnose_verify",
+    "sitevpn_report_dir",
+    # playbooks
+    "sitevpn_remove_tunnel", "sitevpn_peer_config_dir",
+    # facts the collection sets itself
+    "sitevpn_hostkey",
+}
+VARIABLE_PREFIXES = ("sitevpn_psk_", "sitevpn_awx_")
+
+
+def unknown_variables(names):
+    """(name, hint) for each sitevpn_* name the collection does not read: a typo would silently mean
+    the default (``sitevpn_tunnel`` runs zero tunnels)."""
+    result = []
+    for name in sorted(set(names)):
+        if isinstance(name, str) and name.startswith("sitevpn_") and name not in VARIABLES \
+                and not name.startswith(VARIABLE_PREFIXES):
+            result.append((name, _did_you_mean(name, VARIABLES)))
+    return result
 
 
 class ModelError(Exception):
@@ -96,9 +139,31 @@ class _Problems(object):
         self.items.append((tunnel, field, text))
 
 
+def _did_you_mean(word, known):
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.75)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+def _unknown_keys(mapping, known, label, problems, field=None, what=""):
+    """Refuse keys that are not strings (YAML's on/off/yes/no and numbers) and keys the model does not
+    know, with the known ones listed: a typo must not silently mean "default"."""
+    for key in mapping:
+        if not isinstance(key, str):
+            problems.add(label, field or str(key), "the key %r is not a string: YAML reads unquoted on/off/yes/no/"
+                         "true/false and numbers as other types; quote the key (known: %s)"
+                         % (key, ", ".join(sorted(known))))
+    unknown = sorted(k for k in mapping if isinstance(k, str) and k not in known)
+    if unknown:
+        hints = "".join(_did_you_mean(k, known) for k in unknown)
+        problems.add(label, field or ", ".join(unknown), "unknown key(s) %s%s%s; known: %s"
+                     % (", ".join(unknown), what, hints, ", ".join(sorted(known))))
+
+
 def _label(raw, index):
     name = raw.get("name") if isinstance(raw, dict) else None
-    return str(name) if name else "#%d" % (index + 1)
+    if not name and name != 0:
+        return "#%d" % (index + 1)
+    return str(name) if str(name).isprintable() else repr(str(name))   # one line per problem, always
 
 
 def _subnets(value, label, field, problems):
@@ -173,8 +238,21 @@ def _is_ip(text):
 
 
 def strict_bool(value):
-    """True/False from YAML or a string ('false' from -e is false); raises TypeError otherwise."""
+    """True/False from YAML or a string ('false' from -e is false); raises TypeError otherwise.
+    For variables, which `-e key=value` hands over as strings."""
     return boolean(value, strict=True)
+
+
+def _flag(mapping, key, default, label, problems):
+    """A true/false field of a tunnel or topology: a YAML boolean, nothing else ("false" in quotes is a
+    string, and a string would be true to Jinja). ``default`` comes from a variable (strict_bool)."""
+    if key not in mapping:
+        return default
+    value = mapping[key]
+    if not isinstance(value, bool):
+        problems.add(label, key, "must be true or false (a YAML boolean, unquoted), not %r" % (value,))
+        return default
+    return value
 
 
 def _hostvar(hostvars, host, key, default=None):
@@ -206,10 +284,12 @@ def _end(raw_end, side, raw, label, hostvars, problems):
         if local:
             end["local_address"] = _address(local, label, "%s (sitevpn_local_address of %s)" % (field, raw_end), problems)
     elif isinstance(raw_end, dict):
-        unknown = set(raw_end) - PEER_KEYS
-        if unknown:
-            problems.add(label, field, "unknown key(s) %s for an unmanaged peer (known: %s)"
-                         % (", ".join(sorted(unknown)), ", ".join(sorted(PEER_KEYS))))
+        _unknown_keys(raw_end, PEER_KEYS, label, problems, field=field, what=" for an unmanaged peer")
+        for key in ("name", "id"):   # both reach files as they are: one printable line
+            if raw_end.get(key) is not None and (not isinstance(raw_end[key], str) or not raw_end[key].isprintable()):
+                problems.add(label, "%s.%s" % (field, key), "must be a string of printable characters (one line)")
+        if raw_end.get("pubkey") is not None and not isinstance(raw_end["pubkey"], str):
+            problems.add(label, field + ".pubkey", "must be a string (0s... or PEM)")
         address = _address(raw_end.get("address"), label, field + ".address", problems)
         end = {
             "host": None, "managed": False, "name": raw_end.get("name") or address,
@@ -217,7 +297,10 @@ def _end(raw_end, side, raw, label, hostvars, problems):
             "id": str(raw_end.get("id") or address), "pubkey": None,
             "nexthop": _nexthop(raw_end.get("nexthop"), label, field + ".nexthop", problems),
         }
-        if raw_end.get("pubkey"):
+        if raw_end.get("local_address") is not None:
+            # behind NAT: the address on the peer itself, for the conn its administrator gets (peer_config)
+            end["local_address"] = _address(raw_end["local_address"], label, field + ".local_address", problems)
+        if raw_end.get("pubkey") and isinstance(raw_end["pubkey"], str):
             try:
                 end["pubkey"] = _keys.to_rfc3110(raw_end["pubkey"])
             except _keys.KeyProblem as exc:
@@ -284,10 +367,11 @@ def psk_problem(psk):
 
 def _int(raw, key, default, label, problems, minimum=0):
     value = raw.get(key, default)
-    try:
+    if isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*\Z", value):
         value = int(value)
-    except (TypeError, ValueError):
-        problems.add(label, key, "%r is not a whole number" % (value,))
+    elif isinstance(value, bool) or not isinstance(value, int):
+        kind = {bool: " (a boolean)", float: " (a fraction)"}.get(type(value), "")
+        problems.add(label, key, "%r is not a whole number%s" % (value, kind))
         return default
     if value < minimum:
         problems.add(label, key, "must be at least %d" % minimum)
@@ -295,6 +379,7 @@ def _int(raw, key, default, label, problems, minimum=0):
 
 
 TOPOLOGY_KEYS = {"name", "hub", "spokes", "spoke_to_spoke", "mesh", "defaults"}
+TOPOLOGY_OWNED_KEYS = {"name", "left", "right", "left_subnets", "right_subnets"}
 
 
 def _host_subnets(host, hostvars, label, field, problems):
@@ -330,9 +415,8 @@ def expand_topologies(topologies, hostvars, problems):
         if not isinstance(topo, dict):
             problems.add(label, "-", "each topology must be a dict")
             continue
-        unknown = set(topo) - TOPOLOGY_KEYS
-        if unknown:
-            problems.add(label, ", ".join(sorted(unknown)), "unknown key(s); known: %s" % ", ".join(sorted(TOPOLOGY_KEYS)))
+        _unknown_keys(topo, TOPOLOGY_KEYS, label, problems)
+        spoke_to_spoke = _flag(topo, "spoke_to_spoke", False, label, problems)
         name = topo.get("name")
         if not name or not NAME_RE.match(str(name)):
             problems.add(label, "name", "%r is not usable as a tunnel name prefix" % (name,))
@@ -341,19 +425,36 @@ def expand_topologies(topologies, hostvars, problems):
         if not isinstance(defaults, dict):
             problems.add(label, "defaults", "must be a dict of tunnel keys")
             defaults = {}
+        owned = set(defaults) & TOPOLOGY_OWNED_KEYS
+        if owned:
+            problems.add(label, "defaults", "%s cannot be set in defaults: the topology sets them (subnets come from "
+                         "each member's sitevpn_subnets)" % ", ".join(sorted(owned)))
+        _unknown_keys(dict((k, v) for k, v in defaults.items() if k not in TOPOLOGY_OWNED_KEYS),
+                      TUNNEL_KEYS - TOPOLOGY_OWNED_KEYS, label, problems, field="defaults")
+        defaults = dict((k, v) for k, v in defaults.items() if k not in TOPOLOGY_OWNED_KEYS)
         members = []
         if ("hub" in topo) == ("mesh" in topo):
             problems.add(label, "hub/mesh", "give either hub (with spokes) or mesh (a list of hosts)")
             continue
         if "hub" in topo:
             hub, spokes = topo["hub"], topo.get("spokes") or []
+            if not isinstance(spokes, (list, tuple)):
+                problems.add(label, "spokes", "must be a list of inventory hosts")
+                continue
             members = [hub] + list(spokes)
             if not spokes:
                 problems.add(label, "spokes", "a hub needs at least one spoke")
         else:
-            members = list(topo.get("mesh") or [])
+            members = topo.get("mesh") or []
+            if not isinstance(members, (list, tuple)):
+                problems.add(label, "mesh", "must be a list of inventory hosts")
+                continue
+            members = list(members)
             if len(members) < 2:
                 problems.add(label, "mesh", "a mesh needs at least two hosts")
+        if not all(isinstance(m, str) for m in members):
+            problems.add(label, "hub/spokes/mesh", "every member must be an inventory hostname (a string)")
+            continue
         missing = [m for m in members if m not in hostvars]
         if missing:
             problems.add(label, "hub/spokes/mesh", "not in the inventory: %s" % ", ".join(map(str, missing)))
@@ -362,7 +463,7 @@ def expand_topologies(topologies, hostvars, problems):
         if "hub" in topo:
             for spoke in spokes:
                 hub_side = list(subnets[hub])
-                if topo.get("spoke_to_spoke"):
+                if spoke_to_spoke:
                     hub_side += [n for other in spokes if other != spoke for n in subnets[other]]
                 tunnel = dict({"initiator": "right", "probe": _topology_probe(spoke, hub, hostvars)}, **defaults)
                 tunnel.update(name="%s-%s" % (name, spoke), left=hub, right=spoke,
@@ -406,6 +507,14 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
     require_netaddr()
     problems = _Problems()
     warnings = []
+    for variable, value in (("sitevpn_own_ike_sa", own_ike_sa), ("sitevpn_allow_weak_crypto", allow_weak)):
+        try:
+            strict_bool(value)
+        except TypeError:
+            problems.add("-", variable, "must be true or false, not %r" % (value,))
+    if problems.items:
+        raise ModelError(problems.items)
+    own_ike_sa, allow_weak = strict_bool(own_ike_sa), strict_bool(allow_weak)
     if tunnels is None:
         tunnels = []
     if not isinstance(tunnels, (list, tuple)):
@@ -418,13 +527,17 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         if not isinstance(raw, dict):
             problems.add(label, "-", "each tunnel must be a dict, not %s" % type(raw).__name__)
             continue
-        unknown = set(raw) - TUNNEL_KEYS
-        if unknown:
-            problems.add(label, ", ".join(sorted(unknown)), "unknown key(s); known: %s" % ", ".join(sorted(TUNNEL_KEYS)))
+        _unknown_keys(raw, TUNNEL_KEYS, label, problems)
         name = raw.get("name")
-        if not name or not NAME_RE.match(str(name)):
+        if isinstance(name, (bool, int, float)):
+            problems.add(label, "name", "%r is not a string: YAML reads an unquoted name of digits as a number (010 "
+                         "becomes 8); quote the name and start it with a letter" % (name,))
+        elif not name or not isinstance(name, str) or not NAME_RE.match(name):
             problems.add(label, "name", "%r is not a valid conn name (letters, digits, '_', '.', '-'; at most 48; "
                                         "starts with a letter or digit)" % (name,))
+        elif name.isdigit():
+            problems.add(label, "name", "%r is all digits, which Libreswan does not take as a conn name; start it with "
+                         "a letter" % name)
         elif str(name) in names:
             problems.add(label, "name", "duplicate tunnel name (also tunnel #%d)" % (names[str(name)] + 1))
         else:
@@ -452,15 +565,24 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
                     elif a.first <= b.last and b.first <= a.last:
                         problems.add(label, "right_subnets", "%s overlaps %s of the left end (the seed's first rule: "
                                      "the two sites need different networks)" % (b, a))
+            if left["address"] and right["address"] and \
+                    netaddr.IPAddress(left["address"]).version != netaddr.IPAddress(right["address"]).version:
+                problems.add(label, "right", "%s and the left end's %s are of two address families; both gateway "
+                             "addresses must be IPv4 or both IPv6" % (right["address"], left["address"]))
+            # a subnet can only be paired with one of its own family: each family on one end needs a partner
+            # on the other (a dual-stack tunnel lists both families on both ends)
+            lone = set(n.version for n in left["_nets"]) ^ set(n.version for n in right["_nets"])
+            if lone and left["_nets"] and right["_nets"]:
+                problems.add(label, "left_subnets/right_subnets", "IPv%s subnets on one end only (%s | %s): an IPv4 "
+                             "subnet can only be paired with an IPv4 one, IPv6 with IPv6; list both families on both "
+                             "ends or give each family a tunnel of its own" % (
+                                 "/IPv".join(map(str, sorted(lone))), ", ".join(map(str, left["_nets"])),
+                                 ", ".join(map(str, right["_nets"]))))
             for end, side in ((left, "left"), (right, "right")):
                 if end["address"] and end["_nets"] and any(netaddr.IPAddress(end["address"]) in n for n in end["_nets"]) \
                         and not end.get("local_address"):
                     problems.add(label, side + "_subnets", "contains the gateway's own public address %s" % end["address"])
-        try:
-            own = strict_bool(raw.get("own_ike_sa", own_ike_sa))
-        except TypeError:
-            problems.add(label, "own_ike_sa", "must be true or false")
-            own = True
+        own = _flag(raw, "own_ike_sa", own_ike_sa, label, problems)
         if own and left and right and left["managed"] and right["managed"]:
             # Libreswan runs the Child SAs of all conns between the same two addresses and IDs under one
             # IKE SA; replacing one conn then takes the others down with it. An ID per tunnel gives each
@@ -497,11 +619,7 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
             problems.add(label, "ike_version", "must be 1 or 2, not %r" % (tunnel["ike_version"],))
         else:
             tunnel["ike_version"] = int(tunnel["ike_version"])
-        try:
-            weak_ok = strict_bool(raw.get("allow_weak", allow_weak))
-        except TypeError:
-            problems.add(label, "allow_weak", "must be true or false, not %r" % (raw.get("allow_weak"),))
-            weak_ok = False
+        weak_ok = _flag(raw, "allow_weak", allow_weak, label, problems) is True
         for key in ("ike", "esp"):
             value = raw.get(key)
             if value is not None and (not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_+;,=-]+$", value)):
@@ -520,10 +638,7 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         if tunnel["ike_version"] == 1:
             warnings.append("tunnel %s: IKEv1 is deprecated (RFC 9395); Libreswan needs ikev1-policy=accept, which "
                             "the tunnel role sets (and restarts ipsec once)" % label)
-        pfs = raw.get("pfs", True)
-        if not isinstance(pfs, bool):
-            problems.add(label, "pfs", "must be true or false")
-        tunnel["pfs"] = bool(pfs)
+        tunnel["pfs"] = _flag(raw, "pfs", True, label, problems)
         if not tunnel["pfs"] and not weak_ok:
             problems.add(label, "pfs", "disabling PFS is weak; set allow_weak: true on the tunnel if the peer needs it")
         elif not tunnel["pfs"]:
@@ -549,15 +664,39 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         if not isinstance(options, dict):
             problems.add(label, "options", "must be a dict of extra conn keys")
             options = {}
+        tunnel["options"] = {}
         for key, value in options.items():
-            if not OPTION_KEY_RE.match(str(key)):
+            if not isinstance(key, str) or not OPTION_KEY_RE.match(key):
                 problems.add(label, "options", "%r is not a conn keyword" % (key,))
-            elif key in RESERVED_OPTIONS:
+                continue
+            if key in RESERVED_OPTIONS:
                 problems.add(label, "options", "%s is set by the model (use the tunnel's own field)" % key)
-            elif "\n" in str(value) or "\r" in str(value):
+                continue
+            if isinstance(value, bool):
+                text = "yes" if value else "no"
+            elif isinstance(value, (str, int)) and not isinstance(value, float):
+                text = str(value)
+            else:
+                problems.add(label, "options", "value of %s must be a string, a whole number or true/false, not %s"
+                             % (key, type(value).__name__))
+                continue
+            if "\n" in text or "\r" in text:
                 problems.add(label, "options", "value of %s contains a line break" % key)
-        tunnel["options"] = dict((str(k), str(v) if not isinstance(v, bool) else ("yes" if v else "no"))
-                                 for k, v in options.items())
+            elif '"' in text or not text.isprintable() or not text.strip():
+                problems.add(label, "options", "value of %s must be printable text without '\"' (a conn file cannot "
+                             "carry it)" % key)
+            else:
+                weak = weak_algorithms(text) if key in WEAK_OPTION_PROPOSALS else []
+                if (key, text.lower()) in WEAK_OPTION_VALUES:
+                    weak.append(WEAK_OPTION_VALUES[(key, text.lower())])
+                if weak and not weak_ok:
+                    problems.add(label, "options", "%s=%s uses weak algorithms (%s); set allow_weak: true on the tunnel "
+                                 "if the peer cannot do better" % (key, text, ", ".join(weak)))
+                elif weak:
+                    warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
+                                    % (label, key, text, ", ".join(weak)))
+                # a value with spaces is one value to Libreswan only in quotes
+                tunnel["options"][key] = text if OPTION_PLAIN_RE.match(text) else '"%s"' % text
         tunnel["updown"] = raw.get("updown", "auto")
         if tunnel["updown"] not in UPDOWN_VALUES:
             problems.add(label, "updown", "must be one of %s, not %r (a script of your own goes in options as "
@@ -570,8 +709,13 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
                 problems.add(label, "probe", "must be a dict with `from` (a LAN host of the inventory) and `to` "
                              "(a LAN host or an address behind the other end)")
                 probe = None
-            elif probe["from"] not in hostvars:
-                problems.add(label, "probe.from", "host %r is not in the inventory" % probe["from"])
+            else:
+                _unknown_keys(probe, PROBE_KEYS, label, problems, field="probe")
+                if not isinstance(probe["from"], str) or probe["from"] not in hostvars:
+                    problems.add(label, "probe.from", "host %r is not in the inventory" % (probe["from"],))
+                if not isinstance(probe["to"], str) or probe["to"] not in hostvars and address(probe["to"]) is None:
+                    problems.add(label, "probe.to", "%r is neither a host of the inventory nor an IP address"
+                                 % (probe["to"],))
         tunnel["probe"] = probe
         result.append(tunnel)
 

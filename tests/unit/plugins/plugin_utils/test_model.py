@@ -22,10 +22,12 @@ __metaclass__ = type
 
 import base64
 import copy
+import textwrap
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from ansible.parsing.yaml.loader import AnsibleLoader
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model import ModelError, normalize
@@ -84,6 +86,26 @@ def peer(**changes):
     result = dict(APPLIANCE)
     result.update(changes)
     return result
+
+
+def from_yaml(text):
+    """``sitevpn_tunnels`` as Ansible's own YAML loader reads it from an inventory file."""
+    return AnsibleLoader(textwrap.dedent(text)).get_single_data()['sitevpn_tunnels']
+
+
+SEED_YAML = """
+    sitevpn_tunnels:
+      - name: net-to-net
+        left: vpn1
+        right: vpn2
+        left_subnets: 172.16.1.0/24
+        right_subnets: 10.0.0.0/24
+"""
+
+
+def yaml_n2n(*lines):
+    """The seed tunnel written in YAML, with ``lines`` added to it (each at the tunnel's indentation)."""
+    return from_yaml(SEED_YAML + "".join("        %s\n" % line for line in lines))
 
 
 def case(case_id, tunnels, tunnel, field, message, hvars=None):
@@ -183,9 +205,9 @@ BAD = [
          '#2', 'name', 'is not a valid conn name'),
     # --- unknown keys: a typo must not silently mean "default"
     case('typo-left_subnet', [n2n(left_subnet='172.16.1.0/24')],
-         'net-to-net', 'left_subnet', 'unknown key(s)'),
+         'net-to-net', 'left_subnet', 'unknown key(s) left_subnet (did you mean left_subnets?)'),
     case('typo-dpd', [n2n(dpd=30)],
-         'net-to-net', 'dpd', 'unknown key(s); known:'),
+         'net-to-net', 'dpd', 'unknown key(s) dpd; known: allow_weak, auth'),
     # --- PSK: the seed's "make them long (over 20 bytes)"
     case('psk-shorter-than-20-bytes', [n2n(auth='psk', psk='Nonebutourselves')],
          'net-to-net', 'psk', 'is 16 bytes; use at least 20'),
@@ -297,6 +319,89 @@ BAD = [
          'net-to-net', 'left_sourceip', '10.9.9.9 is not inside 172.16.1.0/24'),
     case('sourceip-not-an-address', [n2n(right_sourceip='10.0.0.0/24')],
          'net-to-net', 'right_sourceip', 'is not an IP address'),
+    # --- strict types: a value of the wrong type is refused, never coerced
+    case('name-a-number', [n2n(name=8)],
+         '8', 'name', 'is not a string'),
+    case('name-all-digits', [n2n(name='010')],
+         '010', 'name', 'is all digits'),
+    case('name-trailing-newline', [n2n(name='net-to-net\n')],
+         "'net-to-net\\n'", 'name', 'is not a valid conn name'),
+    case('dpd_delay-a-boolean', [n2n(dpd_delay=True)],
+         'net-to-net', 'dpd_delay', 'True is not a whole number (a boolean)'),
+    case('dpd_timeout-a-fraction', [n2n(dpd_timeout=45.5)],
+         'net-to-net', 'dpd_timeout', '45.5 is not a whole number (a fraction)'),
+    case('allow_weak-not-a-bool', [n2n(allow_weak='maybe')],
+         'net-to-net', 'allow_weak', 'must be true or false'),
+    case('own_ike_sa-not-a-bool', [n2n(own_ike_sa='sometimes')],
+         'net-to-net', 'own_ike_sa', 'must be true or false'),
+    case('updown-a-script-path', [n2n(updown='/usr/local/bin/up.sh')],
+         'net-to-net', 'updown', 'must be one of auto, libreswan'),
+    case('ike-not-a-string', [n2n(ike=['aes256-sha2'])],
+         'net-to-net', 'ike', 'is not a Libreswan proposal string'),
+    case('psk-a-list', [n2n(auth='psk', psk=[GOOD_PSK])],
+         'net-to-net', 'psk', 'must be a string'),
+    case('left_sourceip-not-an-address', [n2n(left_sourceip='gateway')],
+         'net-to-net', 'left_sourceip', 'is not an IP address'),
+    case('unmanaged-peer-name-two-lines', [n2n(auth='psk', psk=GOOD_PSK, right=peer(name='branch\nrouter'))],
+         'net-to-net', 'right.name', 'one line'),
+    case('unmanaged-peer-pubkey-not-a-string', [n2n(right=peer(pubkey=12345))],
+         'net-to-net', 'right.pubkey', 'must be a string'),
+    case('unmanaged-peer-local-address-garbage', [n2n(auth='psk', psk=GOOD_PSK, right=peer(local_address='lan'))],
+         'net-to-net', 'right.local_address', 'is not an IP address'),
+    # --- address families: a subnet pairs only with one of its own family
+    case('ipv4-gateway-with-ipv6-gateway', [n2n()],
+         'net-to-net', 'right', 'are of two address families',
+         hostvars(vpn2={'sitevpn_public_address': '2001:db8:ff::2'})),
+    case('ipv4-lan-to-ipv6-lan', [n2n(right_subnets='2001:db8:2::/64')],
+         'net-to-net', 'left_subnets/right_subnets', 'IPv4/IPv6 subnets on one end only'),
+    case('ipv6-lan-on-one-end-only', [n2n(right_subnets=['10.0.0.0/24', '2001:db8:2::/64'])],
+         'net-to-net', 'left_subnets/right_subnets', 'IPv6 subnets on one end only'),
+    # --- options: each value must survive a conn file as one value
+    case('options-value-with-double-quote', [n2n(options={'leftupdown': '/bin/up "x"'})],
+         'net-to-net', 'options', "value of leftupdown must be printable text without '\"'"),
+    case('options-value-a-list', [n2n(options={'mtu': [1400]})],
+         'net-to-net', 'options', 'value of mtu must be a string, a whole number or true/false, not list'),
+    case('options-value-a-fraction', [n2n(options={'mtu': 1400.5})],
+         'net-to-net', 'options', 'not float'),
+    case('options-weak-phase2alg', [n2n(options={'phase2alg': 'aes128-sha1'})],
+         'net-to-net', 'options', 'phase2alg=aes128-sha1 uses weak algorithms (SHA-1)'),
+    case('options-ah-instead-of-esp', [n2n(options={'phase2': 'ah'})],
+         'net-to-net', 'options', 'phase2=ah uses weak algorithms (AH (no encryption))'),
+    case('options-key-a-boolean', [n2n(options={True: 'yes'})],
+         'net-to-net', 'options', 'True is not a conn keyword'),
+    # --- probes
+    case('probe-to-unknown-host', [n2n(probe={'from': 'lan1', 'to': 'lan9'})],
+         'net-to-net', 'probe.to', "'lan9' is neither a host of the inventory nor an IP address"),
+    case('probe-unknown-key', [n2n(probe={'from': 'lan1', 'to': 'lan2', 'count': 3})],
+         'net-to-net', 'probe', 'unknown key(s) count'),
+    # --- YAML surprises, read by Ansible's own loader
+    case('yaml-octal-name', yaml_n2n('name: 010'),   # the later key wins: YAML 1.1 reads 010 as 8
+         '8', 'name', 'YAML reads an unquoted name of digits as a number'),
+    case('yaml-boolean-key', yaml_n2n('on: start'),   # meant auto: start; YAML 1.1 reads the key `on` as True
+         'net-to-net', 'True', 'is not a string: YAML reads unquoted on/off/yes/no'),
+    case('yaml-boolean-value', yaml_n2n('auth: psk', 'psk: yes'),
+         'net-to-net', 'psk', 'must be a string'),
+    case('yaml-block-scalar-keeps-the-newline', yaml_n2n('auth: psk', 'psk: |', '  q7Vd-3mXr9LpZt2Kw8YbNc4J'),
+         'net-to-net', 'psk', 'contains a line break'),
+    case('yaml-alias-same-lan-on-both-ends', from_yaml("""
+        sitevpn_tunnels:
+          - name: net-to-net
+            left: vpn1
+            right: vpn2
+            left_subnets: &lan 172.16.1.0/24
+            right_subnets: *lan
+        """), 'net-to-net', 'right_subnets', '172.16.1.0/24 is on both ends'),
+    case('yaml-merge-key-brings-a-typo', from_yaml("""
+        common: &common
+          dpd_dealy: 30
+        sitevpn_tunnels:
+          - <<: *common
+            name: net-to-net
+            left: vpn1
+            right: vpn2
+            left_subnets: 172.16.1.0/24
+            right_subnets: 10.0.0.0/24
+        """), 'net-to-net', 'dpd_dealy', 'did you mean dpd_delay?'),
     # --- the shape of the list itself
     case('tunnels-not-a-list', {'net-to-net': n2n()},
          '-', 'sitevpn_tunnels', 'must be a list of tunnels, not dict'),
@@ -323,6 +428,26 @@ def test_preflight_refuses(tunnels, hvars, tunnel, field, message):
 def test_the_table_is_big_enough():
     """The brief for this table: at least 40 bad inputs."""
     assert len(BAD) >= 40
+
+
+def test_every_field_of_a_tunnel_has_a_refusal_case():
+    """The table grows by categories: each field of the model is refused at least once."""
+    fields = set(row.values[3] for row in BAD)
+    missing = [key for key in sorted(_model.TUNNEL_KEYS) if not any(key in field for field in fields)]
+    assert not missing, 'no BAD row names the field(s) %s' % ', '.join(missing)
+
+
+@pytest.mark.parametrize('variable', ['sitevpn_public_address', 'ansible_host', 'sitevpn_local_address',
+                                      'sitevpn_id', 'sitevpn_nexthop'])
+def test_every_host_variable_the_model_reads_has_a_refusal_case(variable):
+    rows = [row for row in BAD if any(variable in (row.values[1].get(host) or {}) and
+                                      row.values[1][host] != HOSTVARS.get(host) for host in row.values[1])]
+    assert rows, 'no BAD row sets a wrong %s' % variable
+
+
+@pytest.mark.parametrize('surprise', ['octal', 'boolean-key', 'boolean-value', 'block-scalar', 'alias', 'merge-key'])
+def test_every_yaml_surprise_has_a_refusal_case(surprise):
+    assert any(row.id.startswith('yaml-%s' % surprise) for row in BAD)
 
 
 # --- how problems are reported -------------------------------------------------------
@@ -448,10 +573,11 @@ def test_options_that_give_the_updown_script_work_keep_it(option):
 
 def test_subnet_string_becomes_a_list_and_is_canonical():
     """One CIDR as a string is a list of one; IPv6 is written in its short form."""
-    normalized, dummy = normalize([n2n(left_subnets='172.16.1.0/24',
+    normalized, dummy = normalize([n2n(left_subnets='172.16.1.0/24'),
+                                   n2n(name='dual-stack', left='vpn3', left_subnets=['172.16.3.0/24', '2001:db8:3::/64'],
                                        right_subnets=['10.0.0.0/24', '2001:DB8:0:0::/64'])], HOSTVARS)
     assert normalized[0]['left']['subnets'] == ['172.16.1.0/24']
-    assert normalized[0]['right']['subnets'] == ['10.0.0.0/24', '2001:db8::/64']
+    assert normalized[1]['right']['subnets'] == ['10.0.0.0/24', '2001:db8::/64']
 
 
 def test_public_address_falls_back_to_ansible_host():
@@ -538,6 +664,31 @@ def test_options_are_strings_and_booleans_become_yes_no():
     """Extra conn keys pass through as text; YAML booleans become Libreswan's yes/no."""
     normalized, dummy = normalize([n2n(options={'mtu': 1400, 'fragmentation': True, 'mobike': False})], HOSTVARS)
     assert normalized[0]['options'] == {'mtu': '1400', 'fragmentation': 'yes', 'mobike': 'no'}
+
+
+def test_an_option_value_with_spaces_is_quoted_as_one_value():
+    """Libreswan reads `key=a b` as the value `a` and a stray word; in quotes it is one value."""
+    normalized, dummy = normalize([n2n(options={'leftupdown': '/usr/local/sbin/up --quiet'})], HOSTVARS)
+    assert normalized[0]['options'] == {'leftupdown': '"/usr/local/sbin/up --quiet"'}
+
+
+def test_a_weak_option_is_a_warning_with_allow_weak():
+    normalized, warnings = normalize([n2n(allow_weak=True, options={'phase2alg': 'aes128-sha1'})], HOSTVARS)
+    assert normalized[0]['options'] == {'phase2alg': 'aes128-sha1'}
+    assert warnings == ['tunnel net-to-net: phase2alg=aes128-sha1 uses weak algorithms (SHA-1), allowed by allow_weak']
+
+
+@pytest.mark.parametrize('variable', ['own_ike_sa', 'allow_weak'])
+def test_a_variable_that_is_not_a_boolean_is_refused(variable):
+    with pytest.raises(ModelError) as caught:
+        normalize([n2n()], HOSTVARS, **{variable: 'perhaps'})
+    assert caught.value.problems[0][1].startswith('sitevpn_')
+    assert "must be true or false, not 'perhaps'" in caught.value.problems[0][2]
+
+
+def test_an_unmanaged_peer_behind_nat_keeps_its_own_address_for_its_conn():
+    normalized, dummy = normalize([n2n(auth='psk', psk=GOOD_PSK, right=peer(local_address='10.0.0.1'))], HOSTVARS)
+    assert normalized[0]['right']['local_address'] == '10.0.0.1'
 
 
 def test_good_psk_is_kept():
@@ -635,6 +786,15 @@ def test_a_mesh_connects_every_pair_once():
     ({'name': 'bad name', 'mesh': ['hq', 'br1']}, 'name'),
     ({'name': 'hq', 'hub': 'hq', 'spokes': ['br1'], 'spokez': 1}, 'spokez'),
     ({'name': 'hq', 'hub': 'hq', 'spokes': ['lan1']}, 'sitevpn_subnets of lan1'),
+    # strict types and keys, as for tunnels
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['br1'], 'spoke_to_spoke': 'false'}, 'spoke_to_spoke'),   # a string
+    ({'name': 'hq', 'hub': 'hq', 'spokes': 'br1'}, 'spokes'),
+    ({'name': 'hq', 'mesh': 'hq,br1'}, 'mesh'),
+    ({'name': 'hq', 'hub': 'hq', 'spokes': [{'host': 'br1'}]}, 'hub/spokes/mesh'),
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['br1'], True: 1}, 'True'),
+    # subnets come from the members' sitevpn_subnets: in defaults they would be silently overridden
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['br1'], 'defaults': {'left_subnets': '10.9.0.0/16'}}, 'defaults'),
+    ({'name': 'hq', 'hub': 'hq', 'spokes': ['br1'], 'defaults': {'dpd_dealy': 30}}, 'defaults'),
 ])
 def test_a_broken_topology_names_itself_and_the_field(topology, field):
     with pytest.raises(ModelError) as caught:

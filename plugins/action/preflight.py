@@ -5,48 +5,117 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
+
+try:   # ansible-core 2.19+: strings from inventory files are templates only when trusted (not !unsafe)
+    from ansible.template import is_trusted_as_template
+except ImportError:   # older cores template every string
+    def is_trusted_as_template(value):
+        return isinstance(value, str)
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
+SECRET_FIELDS = ("psk",)
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+
 
 class ActionModule(ActionBase):
-    """Check the whole tunnel list on the controller; runs nothing on any host."""
+    """Check the whole tunnel list on the controller; runs nothing on any host.
+
+    The tunnels are checked as the roles will deploy them: templated here exactly once, as Ansible
+    templates ``sitevpn_tunnels`` for the roles (vaulted strings decrypted, ``{{ }}`` resolved), leaf by
+    leaf, so that a value that cannot be templated is named by tunnel and field. A secret is never
+    printed, not even in the error of its template.
+    """
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("tunnels", "topologies", "gateways", "allow_weak"))
+
+    def _leaf(self, value, label, field, problems):
+        secret = field.split(".")[-1] in SECRET_FIELDS
+        if isinstance(value, str) and secret and is_trusted_as_template(value) and "{#" in value:
+            problems.add(label, field, "contains '{#', which Ansible reads as the start of a template comment: the "
+                         "key would silently lose characters. Vault it (ansible-vault encrypt_string) or mark it !unsafe")
+            return None
+        try:
+            return self._templar.template(value)
+        except AnsibleError as exc:
+            if secret:
+                problems.add(label, field, "could not be templated (the error is not shown: it may quote the key). A key "
+                             "that contains %s literally must be vaulted (ansible-vault encrypt_string) or marked "
+                             "!unsafe" % ", ".join(TEMPLATE_MARKS))
+            else:
+                problems.add(label, field, "could not be templated: %s" % str(getattr(exc, "message", exc)).splitlines()[0])
+            return None
+
+    def _deep(self, value, label, field, problems):
+        if isinstance(value, dict):
+            return dict((key, self._deep(item, label, "%s.%s" % (field, key) if field else str(key), problems))
+                        for key, item in value.items())
+        if isinstance(value, (list, tuple)):
+            return [self._deep(item, label, field, problems) for item in value]
+        return self._leaf(value, label, field, problems)
+
+    def _templated(self, raw, variable, problems, topology=False):
+        """``sitevpn_tunnels`` (or ``sitevpn_topologies``) with every value templated once."""
+        items = raw if isinstance(raw, (list, tuple, dict)) else self._leaf(raw, "-", variable, problems)
+        if not isinstance(items, (list, tuple)):
+            return items
+        result = []
+        for index, item in enumerate(items):
+            if not isinstance(item, (list, tuple, dict)):
+                item = self._leaf(item, "#%d" % (index + 1), "-", problems)
+            if isinstance(item, dict):
+                name = self._leaf(item.get("name"), "#%d" % (index + 1), "name", problems)
+                label = _model._label({"name": name}, index)
+                item = self._deep(dict(item, name=name) if "name" in item else item, label, "", problems)
+            result.append(item)
+        return result
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
         hostvars = task_vars.get("hostvars", {})
-        tunnels = args.get("tunnels", task_vars.get("sitevpn_tunnels", []))
-        try:
-            allow_weak = _model.strict_bool(args.get("allow_weak", task_vars.get("sitevpn_allow_weak_crypto", False)))
-        except TypeError:
-            raise AnsibleActionFail("sitevpn_allow_weak_crypto must be true or false")
-        try:
-            normalized, warnings = _model.normalize(
-                tunnels, hostvars, allow_weak=allow_weak,
-                topologies=args.get("topologies", task_vars.get("sitevpn_topologies")),
-                own_ike_sa=task_vars.get("sitevpn_own_ike_sa", True))
-        except _model.ModelError as exc:
-            raise AnsibleActionFail(exc.message, result={"problems": [
-                {"tunnel": t, "field": f, "problem": p} for t, f, p in exc.problems]})
+        problems = _model._Problems()
+        # task arguments arrive templated; variables arrive as written, and are templated here once
+        tunnels = args["tunnels"] if "tunnels" in args else \
+            self._templated(task_vars.get("sitevpn_tunnels", []), "sitevpn_tunnels", problems)
+        topologies = args["topologies"] if "topologies" in args else \
+            self._templated(task_vars.get("sitevpn_topologies"), "sitevpn_topologies", problems)
+        allow_weak = args["allow_weak"] if "allow_weak" in args else \
+            self._leaf(task_vars.get("sitevpn_allow_weak_crypto", False), "-", "sitevpn_allow_weak_crypto", problems)
+        own_ike_sa = self._leaf(task_vars.get("sitevpn_own_ike_sa", True), "-", "sitevpn_own_ike_sa", problems)
         gateways = args.get("gateways")
-        problems = []
+        names = set(task_vars)
+        for host in gateways or []:
+            try:
+                names.update(hostvars[host])
+            except (KeyError, TypeError):
+                pass
+        for name, hint in _model.unknown_variables(names):
+            problems.add("-", name, "is not a variable of sitevpn.ipsec%s" % hint)
+        normalized, warnings = [], []
+        try:
+            normalized, warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak, topologies=topologies,
+                                                    own_ike_sa=own_ike_sa)
+        except _model.ModelError as exc:
+            # a value that could not be templated is reported once, by the templating
+            seen = set((t, f) for t, f, _p in problems.items)
+            problems.items += [p for p in exc.problems if (p[0], p[1]) not in seen]
         if gateways is not None:
             play = set(gateways)
             for tunnel in normalized:
                 for side in ("left", "right"):
                     host = tunnel[side]["host"]
                     if host and host not in play:
-                        problems.append((tunnel["name"], side, "host %s is an end of this tunnel but not a target of "
-                                         "this play (add it to the gateways group)" % host))
-        if problems:
-            raise AnsibleActionFail(_model.ModelError(problems).message)
+                        problems.add(tunnel["name"], side, "host %s is an end of this tunnel but not a target of "
+                                     "this play (add it to the gateways group)" % host)
+        if problems.items:
+            error = _model.ModelError(problems.items)
+            raise AnsibleActionFail(error.message, result={"problems": [
+                {"tunnel": t, "field": f, "problem": p} for t, f, p in error.problems]})
         per_host = {}
         for tunnel in normalized:
             for side in ("left", "right"):

@@ -33,9 +33,11 @@ HOSTVARS = {
 
 NET_TO_NET = {'name': 'net-to-net', 'left': 'vpn1', 'right': 'vpn2',
               'left_subnets': '172.16.1.0/24', 'right_subnets': '10.0.0.0/24'}
-DUAL_STACK = {'name': 'to-vpn3', 'left': 'vpn1', 'right': 'vpn3',
-              'left_subnets': ['172.16.2.0/24', '2001:db8:1::/64'],
-              'right_subnets': ['10.0.3.0/24', '2001:db8:3::/64']}
+# a dual-stack site: a tunnel per address family (one Child SA pairs one family)
+TO_VPN3 = {'name': 'to-vpn3', 'left': 'vpn1', 'right': 'vpn3',
+           'left_subnets': '172.16.2.0/24', 'right_subnets': '10.0.3.0/24'}
+TO_VPN3_V6 = {'name': 'to-vpn3-v6', 'left': 'vpn1', 'right': 'vpn3',
+              'left_subnets': '2001:db8:1::/64', 'right_subnets': '2001:db8:3::/64'}
 APPLIANCE = {'name': 'to-branch', 'left': 'vpn1', 'auth': 'psk', 'psk': 'q7Vd-3mXr9LpZt2Kw8YbNc4J',
              'right': {'address': '203.0.113.50'},
              'left_subnets': '172.16.1.0/24', 'right_subnets': '10.50.0.0/16'}
@@ -45,7 +47,7 @@ def gateway_tunnels(*tunnels):
     return resolve(list(tunnels), 'vpn1', HOSTVARS)
 
 
-ALL = (NET_TO_NET, DUAL_STACK, APPLIANCE)
+ALL = (NET_TO_NET, TO_VPN3, TO_VPN3_V6, APPLIANCE)
 
 
 def chain(nft_text, name):
@@ -92,7 +94,7 @@ def test_pairs_are_local_remote_of_one_family():
     assert pairs == [
         ('net-to-net', '172.16.1.0/24', '10.0.0.0/24', '203.0.113.10'),
         ('to-vpn3', '172.16.2.0/24', '10.0.3.0/24', '192.0.2.30'),
-        ('to-vpn3', '2001:db8:1::/64', '2001:db8:3::/64', '192.0.2.30'),
+        ('to-vpn3-v6', '2001:db8:1::/64', '2001:db8:3::/64', '192.0.2.30'),
         ('to-branch', '172.16.1.0/24', '10.50.0.0/16', '203.0.113.50'),
     ]
 
@@ -134,7 +136,7 @@ def test_nft_forwards_each_pair_only_when_ipsec_protected():
     rules = chain(_firewall.render_nft(gateway_tunnels(*ALL)), 'forward')
     assert 'ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 meta ipsec exists accept comment "net-to-net"' in rules
     assert 'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 rt ipsec exists accept comment "net-to-net"' in rules
-    assert 'ip6 saddr 2001:db8:3::/64 ip6 daddr 2001:db8:1::/64 meta ipsec exists accept comment "to-vpn3"' in rules
+    assert 'ip6 saddr 2001:db8:3::/64 ip6 daddr 2001:db8:1::/64 meta ipsec exists accept comment "to-vpn3-v6"' in rules
     assert len([r for r in rules if r.endswith('"') and ' accept ' in r]) == 2 * 4
 
 
@@ -161,7 +163,7 @@ def test_nft_nat_exemption_is_an_identity_snat_before_any_masquerade():
     assert snat == [
         'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 snat ip to ip saddr comment "net-to-net: NAT exemption"',
         'ip saddr 172.16.2.0/24 ip daddr 10.0.3.0/24 snat ip to ip saddr comment "to-vpn3: NAT exemption"',
-        'ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8:3::/64 snat ip6 to ip6 saddr comment "to-vpn3: NAT exemption"',
+        'ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8:3::/64 snat ip6 to ip6 saddr comment "to-vpn3-v6: NAT exemption"',
         'ip saddr 172.16.1.0/24 ip daddr 10.50.0.0/16 snat ip to ip saddr comment "to-branch: NAT exemption"',
     ]
 
@@ -187,7 +189,7 @@ def test_nft_ipv6_peer():
 
 def test_absent_tunnels_contribute_nothing():
     """A tunnel being removed leaves no rule behind, in either backend."""
-    absent = dict(DUAL_STACK, state='absent')
+    absent = dict(TO_VPN3_V6, state='absent')
     present = gateway_tunnels(NET_TO_NET)
     with_absent = gateway_tunnels(NET_TO_NET, absent)
     assert len(with_absent) == 2

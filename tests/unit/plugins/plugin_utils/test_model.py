@@ -353,9 +353,10 @@ BAD = [
          'net-to-net', 'right', 'are of two address families',
          hostvars(vpn2={'sitevpn_public_address': '2001:db8:ff::2'})),
     case('ipv4-lan-to-ipv6-lan', [n2n(right_subnets='2001:db8:2::/64')],
-         'net-to-net', 'left_subnets/right_subnets', 'IPv4/IPv6 subnets on one end only'),
-    case('ipv6-lan-on-one-end-only', [n2n(right_subnets=['10.0.0.0/24', '2001:db8:2::/64'])],
-         'net-to-net', 'left_subnets/right_subnets', 'IPv6 subnets on one end only'),
+         'net-to-net', 'left_subnets/right_subnets', 'mixes IPv4 and IPv6 subnets'),
+    case('dual-stack-in-one-tunnel', [n2n(left_subnets=['172.16.1.0/24', '2001:db8:1::/64'],
+                                          right_subnets=['10.0.0.0/24', '2001:db8:2::/64'])],
+         'net-to-net', 'left_subnets/right_subnets', 'give each address family a tunnel of its own'),
     # --- options: each value must survive a conn file as one value
     case('options-value-with-double-quote', [n2n(options={'leftupdown': '/bin/up "x"'})],
          'net-to-net', 'options', "value of leftupdown must be printable text without '\"'"),
@@ -574,10 +575,10 @@ def test_options_that_give_the_updown_script_work_keep_it(option):
 def test_subnet_string_becomes_a_list_and_is_canonical():
     """One CIDR as a string is a list of one; IPv6 is written in its short form."""
     normalized, dummy = normalize([n2n(left_subnets='172.16.1.0/24'),
-                                   n2n(name='dual-stack', left='vpn3', left_subnets=['172.16.3.0/24', '2001:db8:3::/64'],
-                                       right_subnets=['10.0.0.0/24', '2001:DB8:0:0::/64'])], HOSTVARS)
+                                   n2n(name='ipv6', left='vpn3', left_subnets='2001:db8:3::/64',
+                                       right_subnets='2001:DB8:0:0::/64')], HOSTVARS)
     assert normalized[0]['left']['subnets'] == ['172.16.1.0/24']
-    assert normalized[1]['right']['subnets'] == ['10.0.0.0/24', '2001:db8::/64']
+    assert normalized[1]['right']['subnets'] == ['2001:db8::/64']
 
 
 def test_public_address_falls_back_to_ansible_host():

@@ -88,14 +88,17 @@ class ActionModule(ActionBase):
             self._leaf(task_vars.get("sitevpn_allow_weak_crypto", False), "-", "sitevpn_allow_weak_crypto", problems)
         own_ike_sa = self._leaf(task_vars.get("sitevpn_own_ike_sa", True), "-", "sitevpn_own_ike_sa", problems)
         gateways = args.get("gateways")
-        names = set(task_vars)
+        holders = dict((name, set()) for name in task_vars)
         for host in gateways or []:
             try:
-                names.update(hostvars[host])
+                for name in hostvars[host]:
+                    holders.setdefault(name, set()).add(host)
             except (KeyError, TypeError):
                 pass
-        for name, hint in _model.unknown_variables(names):
-            problems.add("-", name, "is not a variable of sitevpn.ipsec%s" % hint)
+        for name, hint in _model.unknown_variables(holders):
+            hosts = sorted(holders[name])
+            where = " (host variable of %s)" % ", ".join(hosts) if hosts and len(hosts) < len(gateways or []) else ""
+            problems.add("-", name + where, "is not a variable of sitevpn.ipsec%s" % hint)
         normalized, warnings = [], []
         try:
             normalized, warnings = _model.normalize(tunnels, hostvars, allow_weak=allow_weak, topologies=topologies,

@@ -172,7 +172,8 @@ def test_a_misspelt_host_variable_of_a_gateway_is_refused():
     hostvars = dict(HOSTVARS, vpn2={'sitevpn_public_address': '203.0.113.10', 'sitevpn_nexthp': '203.0.113.1'})
     with pytest.raises(AnsibleActionFail) as failure:
         run({'gateways': ['vpn1', 'vpn2']}, hostvars=hostvars)
-    assert 'sitevpn_nexthp: is not a variable of sitevpn.ipsec (did you mean sitevpn_nexthop?)' in str(failure.value)
+    assert 'field sitevpn_nexthp (host variable of vpn2): is not a variable of sitevpn.ipsec (did you mean ' \
+           'sitevpn_nexthop?)' in str(failure.value)
 
 
 def test_the_awx_credentials_psk_variables_are_known():

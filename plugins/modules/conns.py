@@ -437,12 +437,18 @@ class Gateway(object):
         for name, tunnel in sorted(by_name.items()):
             subs = sub_connections(tunnel)
             is_loaded = all(sub in loaded for sub in subs)
+            # what pluto has of this tunnel now, under the names of its previous subnets too: one subnet per
+            # end is the conn NAME, several are NAME/1x1, NAME/2x1 ... (all with the alias NAME)
+            had = [c for c in loaded if c == name or c.startswith(name + "/")]
             if name in writes and writes[name][0] == writes[name][2] and is_loaded:
                 # only the PSK changed: pluto has it (rereadsecrets); the SAs stay until the initiator
                 # authenticates anew with it (see establish)
                 self._result(name)["reauthenticate"] = True
-            elif name in writes and any(s in loaded for s in subs):
-                # replace = delete + add: only this tunnel's SAs go down
+            elif name in writes and had:
+                # replace = delete + add: only this tunnel's SAs go down. The delete takes every connection of
+                # the alias NAME, so when the subnets changed, the old ones go with their SAs and policies: a
+                # connection left behind would keep the old policy and pluto could not install the new one
+                # ("cannot install eroute -- it is in use", TS_UNACCEPTABLE to the peer)
                 self.runner.verb("replace", name)
                 self._status = None
             elif name in writes:

@@ -309,3 +309,64 @@ def test_state_absent_takes_the_tunnel_down_and_removes_files_secrets_and_rules(
     assert encrypted(lab)
     again = lab.playbook()
     assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
+
+
+def _lan_device(lab, guest, address):
+    return lab.sh(guest, "ip -o -4 addr show | awk '$4 ~ /^%s\\// {print $2}'" % address).stdout.strip()
+
+
+def _second_lan_behind_vpn1(lab):
+    """172.16.2.0/24 on the seed's LAN segment: vpn1 172.16.2.1, server1 also 172.16.2.100."""
+    lab.sh("vpn1", "ip addr replace 172.16.2.1/24 dev %s" % _lan_device(lab, "vpn1", "172.16.1.1"))
+    lab.sh("server1", "ip addr replace 172.16.2.100/24 dev %s" % _lan_device(lab, "server1", "172.16.1.100"))
+
+
+def _child_bytes(lab, connection, gateway="vpn1"):
+    """inBytes + outBytes of *connection*'s Child SA on *gateway* (ipsec trafficstatus)."""
+    for line in lab.sh(gateway, "ipsec trafficstatus", check=False).stdout.splitlines():
+        if '"%s"' % connection in line:
+            return sum(int(n) for n in re.findall(r"(?:in|out)Bytes=(\d+)", line))
+    return None
+
+
+def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
+    """The README's "one CIDR or a list", on a tunnel that is up: 172.16.1.0/24 becomes
+    [172.16.1.0/24, 172.16.2.0/24] (net-to-net becomes net-to-net/1x0 and /2x0) and back, each in one
+    run on both ends; traffic from both LANs crosses it encrypted; the gap is measured."""
+    _second_lan_behind_vpn1(lab)
+    plain = {"backup": {"state": "absent"}}
+    two_lans = dict(plain, **{"net-to-net": {"left_subnets": ["172.16.1.0/24", "172.16.2.0/24"]}})
+    others = sas(lab)["voice"]
+
+    pinger = _pinging(lab, 40)
+    time.sleep(1)
+    lab.vars(sitevpn_tunnels=tunnels(lab, **two_lans), sitevpn_config_setup={"plutodebug": "none"})
+    run = lab.playbook()
+    lost = _lost(pinger)
+    assert run.rc == 0, run.out[-3000:]
+    print("one LAN -> two on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
+    for gw in GATEWAYS:
+        status = lab.sh(gw, "ipsec status").stdout
+        assert '"net-to-net/1x0"' in status and '"net-to-net/2x0"' in status and '"net-to-net":' not in status
+    assert encrypted(lab)                                   # the first LAN, as before
+    before = _child_bytes(lab, "net-to-net/2x0")
+    ping = lab.sh("server1", "ping -n -c 3 -W 2 -I 172.16.2.100 10.0.0.105", check=False)
+    assert ping.returncode == 0, ping.stdout                # the second LAN
+    assert _child_bytes(lab, "net-to-net/2x0") > before     # through its own Child SA, encrypted
+    assert sas(lab)["voice"] == others                      # the other tunnel was not touched
+    again = lab.playbook()
+    assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
+
+    pinger = _pinging(lab, 40)
+    time.sleep(1)
+    lab.vars(sitevpn_tunnels=tunnels(lab, **plain), sitevpn_config_setup={"plutodebug": "none"})
+    back = lab.playbook()
+    lost = _lost(pinger)
+    assert back.rc == 0, back.out[-3000:]
+    print("two LANs -> one on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
+    for gw in GATEWAYS:
+        status = lab.sh(gw, "ipsec status").stdout
+        assert '"net-to-net":' in status and "net-to-net/" not in status
+        assert "172.16.2.0/24" not in lab.sh(gw, "ip xfrm policy").stdout
+    assert encrypted(lab)
+    assert lab.sh("server1", "ping -n -c 2 -W 2 -I 172.16.2.100 10.0.0.105", check=False).returncode != 0

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import stat
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, run_case
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, live_capture, run_case
 
 PSK = 'a-pre-shared-key-for-the-unit-tests-0123'
 HOSTVARS = {'vpn1': {'sitevpn_public_address': '198.51.100.10'},
@@ -105,6 +106,45 @@ def test_a_changed_tunnel_is_replaced_alone(gw):
     assert 'esp=aes_gcm128' in gw.conf.read_text()
     # the file it replaced is kept for a rollback of this run
     assert 'esp=aes_gcm128' not in (gw.conf.parent.parent / 'backup' / 'run-2' / 'psk.conf').read_text()
+
+
+def status_with(*names):
+    """The captured `ipsec status` of the loaded tunnel psk, as if pluto had *names* instead."""
+    text = live_capture('4.10/status-loaded.txt')[1]
+    of_psk = re.compile(r'^(000 )?"psk"')
+    lines = [line for line in text.splitlines(True) if not of_psk.match(line)]
+    loaded = [line for line in text.splitlines(True) if of_psk.match(line)]
+    for name in names:
+        lines += [line.replace('"psk"', '"%s"' % name, 1) for line in loaded]
+    return {'argv': [IPSEC, 'status'], 'out': ''.join(lines)}
+
+
+@pytest.mark.parametrize('before, after, loaded_after', [
+    # one LAN to two: pluto had `psk`; it gets psk/1x0 and psk/2x0
+    ({}, {'left_subnets': ['172.16.14.0/24', '172.16.15.0/24']}, ('psk/1x0', 'psk/2x0')),
+    # two LANs back to one
+    ({'left_subnets': ['172.16.14.0/24', '172.16.15.0/24']}, {}, ('psk',)),
+    # a LAN replaced by another, several on both ends
+    ({'left_subnets': ['172.16.14.0/24', '172.16.15.0/24'], 'right_subnets': ['10.0.14.0/24', '10.0.15.0/24']},
+     {'left_subnets': ['172.16.14.0/24', '172.16.16.0/24'], 'right_subnets': ['10.0.14.0/24', '10.0.15.0/24']},
+     ('psk/1x1', 'psk/1x2', 'psk/2x1', 'psk/2x2')),
+])
+def test_changed_subnets_replace_every_connection_pluto_had_of_the_tunnel(gw, before, after, loaded_after):
+    """The old connections go (and their policies with them) before the new ones load: an old one left in
+    pluto keeps its policy and the new one cannot be installed (TS_UNACCEPTABLE on the peer)."""
+    old = resolve([dict(TUNNEL, **before)], 'vpn1', HOSTVARS)
+    new = resolve([dict(TUNNEL, **after)], 'vpn1', HOSTVARS)
+    had = _conn.sub_connections(old[0])
+    gw.conf.write_text(_conn.render_conn(old[0], 4))
+    gw.secrets.write_text(_conn.render_secrets(old[0]))
+    result = gw.run([VERSION, status_with(*had), ROUTES,
+                     {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+                     {'argv': [IPSEC, 'auto', '--replace', 'psk']}, status_with(*loaded_after)],
+                    tunnels=new, run_id='run-s')
+    assert result['tunnels']['psk']['action'] == 'updated' and result['tunnels']['psk']['loaded'] is True
+    assert [c['argv'][1:] for c in result['commands'] if 'addconn' in c['argv'] and '--checkconfig' not in c['argv']] \
+        == []   # not added beside the old ones
 
 
 def test_check_mode_reads_but_writes_and_loads_nothing(gw):

@@ -390,10 +390,14 @@ def _judge(tunnel, ends, probe, pings, t):
                 log.get("last_up") or "not in the log", counts),
                 ["%s: %s" % (host, v["line"]) for k, v in sorted(kinds.items())])
         else:
-            t.check("log", host, "ok", "no failure since the last Child SA came up (%s)%s" % (
+            t.check("log", host, "ok", "no failure since the last Child SA came up (%s)%s%s" % (
                 log.get("last_up") or "not in the log",
                 "; earlier: %s" % ", ".join("%s x%d" % kv for kv in sorted((log.get("past") or {}).items()))
-                if log.get("past") else ""))
+                if log.get("past") else "",
+                # pluto logs a refused negotiation under the first conn between the two addresses
+                "; not this tunnel's: negotiations with the peer ID %s, logged under its name" % ", ".join(
+                    "%s (x%d)" % kv for kv in sorted((log.get("foreign") or {}).items()))
+                if log.get("foreign") else ""))
 
     def log_evidence(kind):
         return ["%s: %s (x%d, last %s)" % (host, seen["line"], seen["count"], seen["last"])

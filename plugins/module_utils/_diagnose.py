@@ -934,15 +934,28 @@ def _conn_base(name):
     return re.sub(r"/\d+x\d+$", "", name)
 
 
-def scan_log(lines, conns):
+# the ID a peer sent, as pluto quotes it: "Peer ID '@x' mismatched ...", "peer ID is ID_FQDN: '@x'",
+# "... hash received from peer ID_FQDN '@x'"
+_LOG_PEER_ID_RE = re.compile(r"(?:\bPeer ID|\bpeer ID is \w+:|\bID_[A-Z0-9_]+)\s*'(?P<id>[^']+)'", re.I)
+
+
+def scan_log(lines, conns, peer_ids=None, current_serials=None):
     """Failure lines of pluto's log, per connection, split into current and past.
 
-    A failure is *current* when no Child SA of its connection came up after it. Returns
-    ``{conn: {current: {kind: {count, first, last, line}}, past: {kind: count}, last_up: time or None,
-    lines_seen}}`` for each name in *conns*.
+    A failure is *current* when no Child SA of its connection came up after it and it does not belong to
+    a negotiation older than the connection's current SAs (its state serial below the lowest serial
+    in *current_serials*, ``{conn: [serial, ...]}`` of the established states). A failure of a
+    negotiation whose peer sent an ID other than the connection's (*peer_ids*, ``{conn: id}``) is
+    another peer's - pluto logs it under the first connection between the two addresses - and is only
+    counted in ``foreign``. Returns ``{conn: {current: {kind: {count, first, last, line}}, past: {kind:
+    count}, foreign: {id: lines}, last_up: time or None, lines_seen}}`` for each name in *conns*.
     """
     wanted = set(conns)
-    result = dict((name, {"current": {}, "past": {}, "last_up": None, "lines_seen": 0}) for name in conns)
+    peer_ids = peer_ids or {}
+    oldest_current = dict((conn, min(serials)) for conn, serials in (current_serials or {}).items() if serials)
+    result = dict((name, {"current": {}, "past": {}, "foreign": {}, "last_up": None, "lines_seen": 0})
+                  for name in conns)
+    strangers = {}    # (conn, serial) -> the other peer's ID
     for raw in lines or []:
         line = raw.rstrip()
         match = _LOG_CONN_RE.search(line)
@@ -955,6 +968,20 @@ def scan_log(lines, conns):
         entry["lines_seen"] += 1
         when = _log_time(line)
         message = line[match.start():]
+        serial = int(match.group("serial")) if match.group("serial") else None
+        sent = _LOG_PEER_ID_RE.search(message)
+        if sent and peer_ids.get(conn) and sent.group("id") != peer_ids[conn] and serial is not None:
+            strangers[(conn, serial)] = sent.group("id")
+        if (conn, serial) in strangers:
+            other = strangers[(conn, serial)]
+            entry["foreign"][other] = entry["foreign"].get(other, 0) + 1
+            continue
+        if serial is not None and conn in oldest_current and serial < oldest_current[conn]:
+            for kind, regex in LOG_PATTERNS:
+                if regex.search(message):
+                    entry["past"][kind] = entry["past"].get(kind, 0) + 1
+                    break
+            continue
         if _LOG_UP_RE.search(message):
             entry["last_up"] = when or "(time unknown)"
             for kind, seen in entry["current"].items():
@@ -974,6 +1001,16 @@ def scan_log(lines, conns):
 # ---------------------------------------------------------------------------
 # ipsec status, per connection
 # ---------------------------------------------------------------------------
+
+def established_serials(status, names):
+    """{conn: serials of its established IKE and Child SAs}: the negotiations that made the current SAs."""
+    result = dict((name, []) for name in names)
+    for state in status.get("states", []):
+        base = _conn_base(state.get("name") or "")
+        if base in result and state.get("established") and state.get("serial") is not None:
+            result[base].append(int(state["serial"]))
+    return result
+
 
 def conn_state(status, traffic, name):
     """Loaded? IKE SA? Child SA? Half-open IKE SA still waiting for the peer? SA byte counters."""
@@ -1020,6 +1057,7 @@ def tunnel_view(tunnel):
         "local_subnets": list(local.get("subnets") or []),
         "remote_subnets": list(remote.get("subnets") or []),
         "auth": tunnel.get("auth"),
+        "peer_id": remote.get("id"),
     }
 
 
@@ -1180,7 +1218,9 @@ class Gatherer(object):
         facts["firewall"] = {"read": notes, "backends": [name for name in ("iptables-legacy", "iptables-nft", "nft")
                                                          if model.get(name)]}
         log_source, lines = self.log_lines(since or self.JOURNAL_SINCE)
-        log = scan_log(lines, [view["name"] for view in views])
+        log = scan_log(lines, [view["name"] for view in views],
+                       peer_ids=dict((view["name"], view["peer_id"]) for view in views if view.get("peer_id")),
+                       current_serials=established_serials(status, [view["name"] for view in views]))
         facts["log"] = {"source": log_source, "lines": len(lines)}
         for view in views:
             facts["tunnels"][view["name"]] = self.tunnel_facts(view, status, traffic, sockets, addresses, routes,

@@ -612,3 +612,45 @@ def test_tunnel_view_takes_the_local_side():
     view = d.tunnel_view(tunnel)
     assert view["my_address"] == "192.168.0.10" and view["peer_address"] == ME and view["peer_host"] == "vpn1"
     assert view["local_subnets"] == [LAN2] and "psk" not in view
+
+
+# After remove_tunnel.yml took the tunnel lan2-to-net away from vpn2 only, vpn1 kept knocking with that
+# tunnel's IDs; vpn2's pluto matched the first connection between the two addresses - the healthy
+# net-to-net - and logged the refusal under its name (issue: diagnose blamed net-to-net).
+ANOTHER_PEERS_KNOCKING = """\
+2026-12-02T10:00:01+0000 vpn2 pluto[900]: "net-to-net" #31: processing IKE_AUTH request from 198.51.100.10:500
+2026-12-02T10:00:01+0000 vpn2 pluto[900]: "net-to-net" #31: Peer ID '@lan2-to-net.vpn1' mismatched on first found\
+ connection and no better connection found
+2026-12-02T10:00:01+0000 vpn2 pluto[900]: "net-to-net" #31: responding to IKE_AUTH message (ID 1) from\
+ 198.51.100.10:500 with encrypted notification AUTHENTICATION_FAILED
+"""
+
+
+def test_a_failure_of_a_negotiation_with_another_peer_id_is_not_this_tunnels():
+    log = d.scan_log(ANOTHER_PEERS_KNOCKING.splitlines(), ["net-to-net"], peer_ids={"net-to-net": "@net-to-net.vpn1"})
+    entry = log["net-to-net"]
+    assert entry["current"] == {} and entry["past"] == {}
+    assert entry["foreign"] == {"@lan2-to-net.vpn1": 2}
+
+
+def test_the_same_failure_with_this_tunnels_peer_id_counts():
+    lines = ANOTHER_PEERS_KNOCKING.replace("lan2-to-net", "net-to-net").splitlines()
+    entry = d.scan_log(lines, ["net-to-net"], peer_ids={"net-to-net": "@net-to-net.vpn1"})["net-to-net"]
+    assert set(entry["current"]) == {"auth_failed"} and entry["foreign"] == {}
+
+
+def test_a_failure_older_than_the_current_sas_is_history_even_when_their_birth_is_not_in_the_log():
+    """The window (-1h) may start after the SAs came up: the serials tell which negotiation is older."""
+    lines = JOURNAL_WRONG_KEY_THEN_FIXED.splitlines()[:4]          # failures of #5 and #9, no "established" line
+    entry = d.scan_log(lines, ["net-to-net"], current_serials={"net-to-net": [14, 15]})["net-to-net"]
+    assert entry["current"] == {} and entry["past"] == {"auth_failed": 2}
+    newer = d.scan_log(lines, ["net-to-net"], current_serials={"net-to-net": [3, 4]})["net-to-net"]
+    assert newer["current"]["auth_failed"]["count"] == 2     # a failing negotiation after the SAs: current
+
+
+def test_established_serials_come_from_ipsec_status():
+    status = {"states": [{"name": "net-to-net/1x0", "serial": 14, "established": True, "kind": "ike"},
+                         {"name": "net-to-net/1x0", "serial": 15, "established": True, "kind": "child"},
+                         {"name": "net-to-net", "serial": 16, "established": False, "kind": "ike"},
+                         {"name": "voice", "serial": 3, "established": True, "kind": "ike"}]}
+    assert d.established_serials(status, ["net-to-net", "backup"]) == {"net-to-net": [14, 15], "backup": []}

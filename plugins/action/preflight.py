@@ -42,9 +42,10 @@ class ActionModule(ActionBase):
             return self._templar.template(value)
         except AnsibleError as exc:
             if secret:
-                problems.add(label, field, "could not be templated (the error is not shown: it may quote the key). A key "
-                             "that contains %s literally must be vaulted (ansible-vault encrypt_string) or marked "
-                             "!unsafe" % ", ".join(TEMPLATE_MARKS))
+                problems.add(label, field, "could not be templated: a variable it names is undefined (its vault file not "
+                             "loaded?), or the key contains %s literally - then vault it (ansible-vault "
+                             "encrypt_string) or mark it !unsafe. The error is not shown: it may quote the key"
+                             % ", ".join(TEMPLATE_MARKS))
             else:
                 problems.add(label, field, "could not be templated: %s" % str(getattr(exc, "message", exc)).splitlines()[0])
             return None

@@ -127,7 +127,7 @@ def test_a_psk_template_that_does_not_render_is_named_and_not_quoted():
     with pytest.raises(AnsibleActionFail) as failure:
         run(sitevpn_tunnels=[psk_tunnel(trust_as_template(secret))])
     text = str(failure.value) + repr(failure.value.result)
-    assert 'tunnel net-to-net, field psk: could not be templated' in text and 'marked !unsafe' in text
+    assert 'tunnel net-to-net, field psk: could not be templated' in text and 'mark it !unsafe' in text
     assert 'LpZt2Kw8' not in text and str(failure.value).count('field psk') == 1
 
 

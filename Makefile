@@ -30,7 +30,7 @@ DEMO_LAB    ?= demo
 HOST_PACKAGES := gcc make flex bison bc libelf-dev xz-utils binutils debootstrap kmod ethtool iproute2 \
                  tcpdump netcat-openbsd dpkg-dev e2fsprogs python3-venv graphviz git nftables
 
-.PHONY: help setup host-packages venv demo demo-down test unit lint sanity lab-test molecule \
+.PHONY: help readme setup host-packages venv demo demo-down test unit lint sanity lab-test molecule \
         bench lab-up lab-down lab-status lab-selftest lab-build clean build ee changelog-lint
 
 help:
@@ -109,6 +109,10 @@ lab-down: venv
 # ---- gates and artifacts -----------------------------------------------------------------
 COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := sitevpn-ipsec-$(COLLECTION_VERSION).tar.gz
+
+# the README's role-variable table, from the roles' argument specs (tests/integration/test_readme.py checks it)
+readme: venv
+	$(PY) tests/tools/readme_tables.py --write
 
 lint: venv
 	# VIRTUAL_ENV: ansible-lint keeps its cache in $(VENV)/.ansible, not in the tree

@@ -43,3 +43,12 @@ def test_every_variable_the_preflight_knows_is_read_somewhere():
     assert 'sitevpn_tunnels' in used
     stale = sorted(_model.VARIABLES - used)
     assert not stale, 'known to the preflight but read nowhere: %s' % ', '.join(stale)
+
+
+def test_every_tunnel_key_and_every_variable_is_in_the_readme():
+    with open(os.path.join(REPO, 'README.md')) as handle:
+        readme = handle.read()
+    keys = [k for k in sorted(_model.TUNNEL_KEYS) if not re.search(r'\| `%s`|`%s` /|/ `%s`' % (k, k, k), readme)]
+    assert not keys, 'tunnel keys missing in the README tables: %s' % ', '.join(keys)
+    variables = [v for v in sorted(_model.VARIABLES) if '`%s`' % v not in readme]
+    assert not variables, 'variables missing in the README: %s' % ', '.join(variables)

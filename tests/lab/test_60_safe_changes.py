@@ -329,6 +329,11 @@ def _child_bytes(lab, connection, gateway="vpn1"):
     return None
 
 
+def _pluto_logs(lab, lines=60):
+    return "".join("\n--- pluto on %s ---\n%s" % (gw, lab.sh(gw, "journalctl -u ipsec --no-pager -o cat -n %d" % lines,
+                                                            check=False).stdout) for gw in GATEWAYS)
+
+
 def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
     """The README's "one CIDR or a list", on a tunnel that is up: 172.16.1.0/24 becomes
     [172.16.1.0/24, 172.16.2.0/24] (net-to-net becomes net-to-net/1x0 and /2x0) and back, each in one
@@ -343,7 +348,7 @@ def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
     lab.vars(sitevpn_tunnels=tunnels(lab, **two_lans), sitevpn_config_setup={"plutodebug": "none"})
     run = lab.playbook()
     lost = _lost(pinger)
-    assert run.rc == 0, run.out[-3000:]
+    assert run.rc == 0, run.out[-3000:] + _pluto_logs(lab)
     print("one LAN -> two on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
     for gw in GATEWAYS:
         status = lab.sh(gw, "ipsec status").stdout
@@ -362,7 +367,7 @@ def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
     lab.vars(sitevpn_tunnels=tunnels(lab, **plain), sitevpn_config_setup={"plutodebug": "none"})
     back = lab.playbook()
     lost = _lost(pinger)
-    assert back.rc == 0, back.out[-3000:]
+    assert back.rc == 0, back.out[-3000:] + _pluto_logs(lab)
     print("two LANs -> one on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
     for gw in GATEWAYS:
         status = lab.sh(gw, "ipsec status").stdout

@@ -36,6 +36,10 @@ class Run(object):
     def failed(self):
         return sum(r.get("failed", 0) + r.get("unreachable", 0) for r in self.recap.values())
 
+    def says(self, text):
+        """*text* is in the output, however the YAML callback wrapped its long lines."""
+        return " ".join(text.split()) in " ".join(self.out.split())
+
     def __repr__(self):
         return "<Run rc=%s changed=%s %.1fs>" % (self.rc, self.changed, self.seconds)
 

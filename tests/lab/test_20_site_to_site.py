@@ -23,7 +23,7 @@ def test_one_run_turns_two_bare_gateways_into_an_rsa_tunnel_proven_by_encrypted_
     seed.vars("net-to-net-rsa.yml")
     run = seed.playbook()
     assert run.rc == 0, run.out[-3000:]
-    assert "answered, ESP bytes" in run.out          # the role's own proof
+    assert run.says("answered, ESP bytes")         # the role's own proof
     assert_encrypted_both_ways(seed)
     # the seed's steps happened on both gateways
     for gw in ("vpn1", "vpn2"):

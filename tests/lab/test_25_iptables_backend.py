@@ -29,7 +29,7 @@ def lab(lab_for):
 def test_each_gateway_uses_its_own_iptables_and_the_tunnel_carries_encrypted_traffic(lab):
     run = lab.playbook()
     assert run.rc == 0, run.out[-3000:]
-    assert "answered, ESP bytes" in run.out
+    assert run.says("answered, ESP bytes")
     for gw, flavour in FLAVOURS.items():
         assert lab.firewall(gw) == ("iptables", "iptables")
         assert "(%s)" % flavour in lab.sh(gw, "iptables -V").stdout

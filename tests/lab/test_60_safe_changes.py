@@ -334,6 +334,18 @@ def _pluto_logs(lab, lines=60):
                                                             check=False).stdout) for gw in GATEWAYS)
 
 
+def _change_while_pinging(lab, changes, what):
+    """One run with the tunnels changed while server1 pings server2 every 0.1 s; prints the traffic gap."""
+    pinger = _pinging(lab, 40)
+    time.sleep(1)
+    lab.vars(sitevpn_tunnels=tunnels(lab, **changes), sitevpn_config_setup={"plutodebug": "none"})
+    run = lab.playbook()
+    lost = _lost(pinger)
+    assert run.rc == 0, run.out[-3000:] + _pluto_logs(lab)
+    print("%s on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (what, lost, lost * 0.1))
+    return run
+
+
 def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
     """The README's "one CIDR or a list", on a tunnel that is up: 172.16.1.0/24 becomes
     [172.16.1.0/24, 172.16.2.0/24] (net-to-net becomes net-to-net/1x0 and /2x0) and back, each in one
@@ -343,13 +355,7 @@ def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
     two_lans = dict(plain, **{"net-to-net": {"left_subnets": ["172.16.1.0/24", "172.16.2.0/24"]}})
     others = sas(lab)["voice"]
 
-    pinger = _pinging(lab, 40)
-    time.sleep(1)
-    lab.vars(sitevpn_tunnels=tunnels(lab, **two_lans), sitevpn_config_setup={"plutodebug": "none"})
-    run = lab.playbook()
-    lost = _lost(pinger)
-    assert run.rc == 0, run.out[-3000:] + _pluto_logs(lab)
-    print("one LAN -> two on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
+    _change_while_pinging(lab, two_lans, "one LAN -> two")
     for gw in GATEWAYS:
         status = lab.sh(gw, "ipsec status").stdout
         assert '"net-to-net/1x0"' in status and '"net-to-net/2x0"' in status and '"net-to-net":' not in status
@@ -362,13 +368,7 @@ def test_a_second_lan_joins_a_live_tunnel_in_one_run_and_leaves_it_again(lab):
     again = lab.playbook()
     assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
 
-    pinger = _pinging(lab, 40)
-    time.sleep(1)
-    lab.vars(sitevpn_tunnels=tunnels(lab, **plain), sitevpn_config_setup={"plutodebug": "none"})
-    back = lab.playbook()
-    lost = _lost(pinger)
-    assert back.rc == 0, back.out[-3000:] + _pluto_logs(lab)
-    print("two LANs -> one on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (lost, lost * 0.1))
+    _change_while_pinging(lab, plain, "two LANs -> one")
     for gw in GATEWAYS:
         status = lab.sh(gw, "ipsec status").stdout
         assert '"net-to-net":' in status and "net-to-net/" not in status

@@ -19,7 +19,7 @@ description:
     C(pluto stopped), C(conn not loaded), C(wrong key), C(no common proposal), C(traffic selectors refused),
     C(UDP 500 blocked), C(ESP blocked), C(no answer from the peer), C(forwarding off),
     C(NAT exemption missing), C(forwarded traffic dropped), C(traffic leaves in clear),
-    C(traffic bypasses the tunnel), C(route toward the remote subnet), C(probe not answered),
+    C(traffic bypasses the tunnel), C(route toward the remote subnet), C(ESP lost on the way), C(probe not answered),
     C(tunnel not up); and, for a tunnel that works, C(UDP 4500 blocked), C(half up),
     C(pluto not listening), C(ipsec verify).
   - Pure - reads only its arguments; the P(sitevpn.ipsec.diagnose#role) role registers the facts under the
@@ -91,7 +91,7 @@ CAUSES = (
     "no common proposal", "traffic selectors refused", "UDP 500 blocked", "ESP blocked",
     "no answer from the peer", "forwarding off", "NAT exemption missing", "forwarded traffic dropped",
     "traffic leaves in clear", "traffic bypasses the tunnel", "route toward the remote subnet",
-    "pluto not listening", "probe not answered", "tunnel not up", "UDP 4500 blocked", "half up",
+    "pluto not listening", "ESP lost on the way", "probe not answered", "tunnel not up", "UDP 4500 blocked", "half up",
     "ipsec verify",
 )
 _CAUSE_RANK = dict((cause, rank) for rank, cause in enumerate(CAUSES))
@@ -646,6 +646,18 @@ def _judge(tunnel, ends, probe, pings, t):
                       % (probe["address"], init_host),
                       ["%s: SA bytes %s -> %s" % (init_host, deltas[0]["before"], deltas[0]["after"])])
     elif lost and not [f for f in t.findings if f["severity"] == "down"]:
+        # the seed's tcpdump step by the SA counters: ESP leaves one gateway and never arrives at the other
+        deltas = dict((e[1]["host"], _delta(e[4], name)) for e in readable if e[4])
+        rose = sorted(h for h, d in deltas.items() if d and d["rose"])
+        flat = sorted(h for h, d in deltas.items() if d and d["after"] is not None and not d["rose"])
+        if len(rose) == 1 and len(flat) == 1:
+            t.finding("ESP lost on the way", "down", "%s -> %s" % (rose[0], flat[0]),
+                      "The probe's packets leave %s through the tunnel (its SA counters rose) but nothing arrives "
+                      "at %s (its counters did not move): something between the gateways drops IP protocol 50 "
+                      "(ESP) while IKE passes. Allow ESP on the routers and firewalls between them, or have both "
+                      "ends put ESP in UDP 4500 (options: {encapsulation: \"yes\"} on the tunnel)." % (rose[0], flat[0]),
+                      ["%s: SA bytes %s -> %s" % (h, deltas[h]["before"], deltas[h]["after"]) for h in rose + flat])
+    if lost and not [f for f in t.findings if f["severity"] == "down"]:
         t.finding("probe not answered", "down", probe["from"],
                   "%s gets no answer from %s although both ends look right: check that the LAN hosts route to "
                   "their gateway (the seed: \"servers at both ends ... have routes pointing to the VPN "

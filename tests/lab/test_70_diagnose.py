@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from labtest import nft_host_rule
+
 SERVER2 = "10.0.0.105"
 REPORT_FILES = ("report.json", "report.md", "report.html", "topology.svg", "topology.dot")
 
@@ -182,6 +184,15 @@ def mend_pluto(lab):
     mend_sh(lab, "vpn2", "systemctl reset-failed ipsec 2>/dev/null; systemctl start ipsec")
 
 
+def break_esp_on_the_path(lab):
+    # the router between the sites drops IP protocol 50 while IKE (UDP 500) still passes
+    lab.sh("router", nft_host_rule("inet lab_path", "filter", "forward", "filter - 20", "meta l4proto esp drop"))
+
+
+def mend_esp_on_the_path(lab):
+    mend_sh(lab, "router", "nft delete table inet lab_path")
+
+
 FAULTS = [
     # (id, break, mend, cause, gateway, words of the remedy: a list, or a function of the gateway's
     # firewall backend and iptables command giving the list)
@@ -192,6 +203,8 @@ FAULTS = [
     ("forwarding-off", break_forwarding, mend_forwarding, "forwarding off", "vpn1",
      ["sysctl -w net.ipv4.ip_forward=1"]),
     ("pluto-stopped", break_pluto, mend_pluto, "pluto stopped", "vpn2", ["systemctl start ipsec"]),
+    ("esp-dropped-on-the-path", break_esp_on_the_path, mend_esp_on_the_path, "ESP lost on the way", "vpn1 -> vpn2",
+     ["drops IP protocol 50", "encapsulation"]),
 ]
 
 

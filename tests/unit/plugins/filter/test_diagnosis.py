@@ -397,6 +397,22 @@ def test_probe_lost_with_everything_else_right():
     assert "route to their gateway" in tunnel["findings"][0]["remedy"]
 
 
+def test_esp_that_leaves_one_end_and_never_arrives_is_lost_on_the_way():
+    """A router on the path drops IP protocol 50 while UDP 500 passes (the lab: `iptables -I FORWARD -p esp -j
+    DROP` on the router): the SAs are up, vpn1's counters rise while the probe runs, vpn2's do not."""
+    hostvars = healthy()
+    hostvars["vpn1"][PINGS_VAR] = pings(0)
+    hostvars["vpn1"][CAPTURE_VAR] = capture("vpn1", before=168, after=672)
+    hostvars["vpn2"][CAPTURE_VAR] = capture("vpn2", before=336, after=336)
+    tunnel = only_tunnel(judge(hostvars))
+    assert tunnel["verdict"] == "DOWN"
+    finding = tunnel["findings"][0]
+    assert finding["cause"] == "ESP lost on the way" and finding["gateway"] == "vpn1 -> vpn2"
+    assert "drops IP protocol 50" in finding["remedy"] and "encapsulation" in finding["remedy"]
+    assert finding["evidence"] == ["vpn1: SA bytes 168 -> 672", "vpn2: SA bytes 336 -> 336"]
+    assert "route to their gateway" not in finding["remedy"]
+
+
 def test_no_answer_from_the_peer_when_nothing_on_either_end_blocks():
     hostvars = healthy()
     fault_udp500(hostvars)

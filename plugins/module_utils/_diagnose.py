@@ -939,6 +939,14 @@ def _conn_base(name):
 _LOG_PEER_ID_RE = re.compile(r"(?:\bPeer ID|\bpeer ID is \w+:|\bID_[A-Z0-9_]+)\s*'(?P<id>[^']+)'", re.I)
 
 
+def _log_kind(message):
+    """The failure kind of one pluto log message (the first of LOG_PATTERNS that matches), or None."""
+    for kind, regex in LOG_PATTERNS:
+        if regex.search(message):
+            return kind
+    return None
+
+
 def scan_log(lines, conns, peer_ids=None, current_serials=None):
     """Failure lines of pluto's log, per connection, split into current and past.
 
@@ -976,25 +984,23 @@ def scan_log(lines, conns, peer_ids=None, current_serials=None):
             other = strangers[(conn, serial)]
             entry["foreign"][other] = entry["foreign"].get(other, 0) + 1
             continue
-        if serial is not None and conn in oldest_current and serial < oldest_current[conn]:
-            for kind, regex in LOG_PATTERNS:
-                if regex.search(message):
-                    entry["past"][kind] = entry["past"].get(kind, 0) + 1
-                    break
-            continue
-        if _LOG_UP_RE.search(message):
+        older = serial is not None and conn in oldest_current and serial < oldest_current[conn]
+        if not older and _LOG_UP_RE.search(message):
             entry["last_up"] = when or "(time unknown)"
             for kind, seen in entry["current"].items():
                 entry["past"][kind] = entry["past"].get(kind, 0) + seen["count"]
             entry["current"] = {}
             continue
-        for kind, regex in LOG_PATTERNS:
-            if regex.search(message):
-                seen = entry["current"].setdefault(kind, {"count": 0, "first": when, "last": when, "line": None})
-                seen["count"] += 1
-                seen["last"] = when
-                seen["line"] = line[:300]
-                break
+        kind = _log_kind(message)
+        if kind is None:
+            continue
+        if older:    # a negotiation from before the current SAs
+            entry["past"][kind] = entry["past"].get(kind, 0) + 1
+            continue
+        seen = entry["current"].setdefault(kind, {"count": 0, "first": when, "last": when, "line": None})
+        seen["count"] += 1
+        seen["last"] = when
+        seen["line"] = line[:300]
     return result
 
 

@@ -599,6 +599,8 @@ def _judge(tunnel, ends, probe, pings, t):
     lost = probe_result is not None and probe_result.get("status") == "lost"
     pinged = answered or lost
     saw_probe = {}      # host -> did its capture overlap the probe at all?
+    # host -> the tunnel's SA byte counters before and after the probe (gateways with a capture)
+    deltas = dict((e[1]["host"], _delta(e[4], name)) for e in readable if e[4])
     for side, end, facts, tf, capture in readable:
         host = end["host"]
         if not capture or not pinged:
@@ -610,7 +612,7 @@ def _judge(tunnel, ends, probe, pings, t):
                                              or wire["clear_out_wan"]))
         # a capture that started after the last ping (a slow host) saw nothing: no conclusion from it
         missed = captured and answered and not saw_probe[host]
-        delta = _delta(capture, name)
+        delta = deltas[host]
         if delta is not None:
             status = "ok" if delta["rose"] else ("warn" if missed else "fail")
             t.check("counters", host, status, "SA bytes in+out %s -> %s while the probe ran%s" % (
@@ -637,17 +639,15 @@ def _judge(tunnel, ends, probe, pings, t):
         else:
             t.check("tcpdump", host, "warn" if answered else "fail", summary, wire["lan_icmp"][:2])
     if answered:
-        init_capture = [e for e in readable if e[1]["host"] == init_host and e[4]]
-        deltas = [_delta(e[4], name) for e in init_capture]
-        if deltas and deltas[0] is not None and not deltas[0]["rose"] and saw_probe.get(init_host):
+        init_delta = deltas.get(init_host)
+        if init_delta is not None and not init_delta["rose"] and saw_probe.get(init_host):
             t.finding("traffic bypasses the tunnel", "down", init_host,
                       "%s answered, but the SA byte counters on %s did not rise: the packets went around the tunnel, "
                       "in clear. Check the subnets of the conn against the addresses pinged, and the NAT rules."
                       % (probe["address"], init_host),
-                      ["%s: SA bytes %s -> %s" % (init_host, deltas[0]["before"], deltas[0]["after"])])
+                      ["%s: SA bytes %s -> %s" % (init_host, init_delta["before"], init_delta["after"])])
     elif lost and not [f for f in t.findings if f["severity"] == "down"]:
         # the seed's tcpdump step by the SA counters: ESP leaves one gateway and never arrives at the other
-        deltas = dict((e[1]["host"], _delta(e[4], name)) for e in readable if e[4])
         rose = sorted(h for h, d in deltas.items() if d and d["rose"])
         flat = sorted(h for h, d in deltas.items() if d and d["after"] is not None and not d["rose"])
         if len(rose) == 1 and len(flat) == 1:

@@ -50,7 +50,6 @@ _value:
   elements: dict
 """
 
-import base64
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -91,7 +90,7 @@ def secrets_psk(psk):
     carries any character (a '"' would end the quoted form early)."""
     if re.match(r'^[\x21\x23-\x5b\x5d-\x7e ]+\Z', psk) and psk.strip() == psk:   # printable ASCII but the quote and backslash
         return '"%s"' % psk
-    return "0s" + base64.b64encode(psk.encode("utf-8")).decode("ascii")
+    return _conn.psk_0s(psk)
 
 
 def peer_configs(tunnels, host, hostvars):

@@ -145,9 +145,13 @@ def render_secrets(tunnel):
     """
     if tunnel["auth"] != "psk":
         return None
-    encoded = base64.b64encode(tunnel["psk"].encode("utf-8")).decode("ascii")
-    return '%s: tunnel "%s". Mode 0600.\n%s %s : PSK 0s%s\n' % (
-        MARKER, tunnel["name"], tunnel["left"]["id"], tunnel["right"]["id"], encoded)
+    return '%s: tunnel "%s". Mode 0600.\n%s %s : PSK %s\n' % (
+        MARKER, tunnel["name"], tunnel["left"]["id"], tunnel["right"]["id"], psk_0s(tunnel["psk"]))
+
+
+def psk_0s(psk):
+    """A PSK in ipsec.secrets' base64 form (``0s...``), which carries any byte."""
+    return "0s" + base64.b64encode(psk.encode("utf-8")).decode("ascii")
 
 
 def sub_connections(tunnel):

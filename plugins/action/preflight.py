@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
             return [self._deep(item, label, field, problems) for item in value]
         return self._leaf(value, label, field, problems)
 
-    def _templated(self, raw, variable, problems, topology=False):
+    def _templated(self, raw, variable, problems):
         """``sitevpn_tunnels`` (or ``sitevpn_topologies``) with every value templated once."""
         items = raw if isinstance(raw, (list, tuple, dict)) else self._leaf(raw, "-", variable, problems)
         if not isinstance(items, (list, tuple)):

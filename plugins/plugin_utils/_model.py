@@ -429,9 +429,8 @@ def expand_topologies(topologies, hostvars, problems):
         if owned:
             problems.add(label, "defaults", "%s cannot be set in defaults: the topology sets them (subnets come from "
                          "each member's sitevpn_subnets)" % ", ".join(sorted(owned)))
-        _unknown_keys(dict((k, v) for k, v in defaults.items() if k not in TOPOLOGY_OWNED_KEYS),
-                      TUNNEL_KEYS - TOPOLOGY_OWNED_KEYS, label, problems, field="defaults")
         defaults = dict((k, v) for k, v in defaults.items() if k not in TOPOLOGY_OWNED_KEYS)
+        _unknown_keys(defaults, TUNNEL_KEYS - TOPOLOGY_OWNED_KEYS, label, problems, field="defaults")
         members = []
         if ("hub" in topo) == ("mesh" in topo):
             problems.add(label, "hub/mesh", "give either hub (with spokes) or mesh (a list of hosts)")

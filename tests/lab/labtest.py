@@ -19,6 +19,20 @@ VARS = os.path.join(REPO, "tests", "lab", "vars")
 PLAYBOOKS = os.path.join(REPO, "playbooks")
 
 
+def flat(text):
+    """*text* with every run of white space one space: the YAML callback wraps long lines anywhere."""
+    return " ".join(text.split())
+
+
+def ansible_env(**extra):
+    """The environment the lab tests run Ansible in: this checkout's ansible.cfg and collection, no colour."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1")
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".venv", "collections"))
+    env.update(extra)
+    return env
+
+
 class Run(object):
     """One ansible-playbook run: exit code, output, and the recap per host."""
 
@@ -38,7 +52,7 @@ class Run(object):
 
     def says(self, text):
         """*text* is in the output, however the YAML callback wrapped its long lines."""
-        return " ".join(text.split()) in " ".join(self.out.split())
+        return flat(text) in flat(self.out)
 
     def __repr__(self):
         return "<Run rc=%s changed=%s %.1fs>" % (self.rc, self.changed, self.seconds)
@@ -86,10 +100,7 @@ class LabSession(object):
             yaml.safe_dump(values, handle)
 
     def playbook(self, playbook="site-to-site.yml", *args, **kwargs):
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-        env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".venv", "collections"))
-        env.update(kwargs.pop("env", {}))
+        env = ansible_env(**kwargs.pop("env", {}))
         path = playbook if os.path.isabs(playbook) else os.path.join(PLAYBOOKS, playbook)
         argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", self.lab.inventory, path]
         argv += list(args)

@@ -28,7 +28,7 @@ import yaml
 
 import ansible_runner
 
-from labtest import REPO, release
+from labtest import REPO, flat, release
 
 BIN = os.path.dirname(sys.executable)
 SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"
@@ -163,7 +163,7 @@ def test_remove_tunnel_by_fqcn_from_the_installed_collection(seed, installed, ps
 def test_site_to_site_by_fqcn_from_the_installed_collection_brings_it_back(seed, installed, psk_file):
     proc = run_fqcn("sitevpn.ipsec.site_to_site", seed, installed, "-e", "@%s" % psk_file)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "answered, ESP bytes" in " ".join(proc.stdout.split())
+    assert "answered, ESP bytes" in flat(proc.stdout)
     assert not [form for form in PSK_FORMS if form in proc.stdout]
     assert_encrypted_both_ways(seed)
     assert_key_in_use(seed)

@@ -16,7 +16,7 @@ import sys
 
 import yaml
 
-from labtest import REPO
+from labtest import REPO, ansible_env, flat
 
 GUIDE = os.path.join(REPO, "docs", "site-to-site.md")
 PART = "# Operating it"
@@ -58,9 +58,7 @@ def test_the_seed_example_inventory_is_proven_on_the_lab(lab_for):
 
 def test_the_operators_guide_works_as_written(lab_for, tmp_path):
     lab = lab_for("seed", name="guide")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0", ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".venv", "collections"),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env = ansible_env(PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     last = None
     for number, (kind, body, title) in enumerate(steps()):
         if kind == "yaml":
@@ -87,7 +85,7 @@ def test_the_operators_guide_works_as_written(lab_for, tmp_path):
                 lab.sh(on.group(1), on.group(2))
             elif expect:
                 assert last is not None, "expect before any command: %s" % body
-                assert " ".join(expect.group(1).split()) in " ".join(last.split()), "the guide promises %r after its command; the output:\n%s" % (
+                assert flat(expect.group(1)) in flat(last), "the guide promises %r after its command; the output:\n%s" % (
                     expect.group(1), last[-3000:])
             else:
                 raise AssertionError("unknown doc-test comment: %s" % body)

@@ -211,7 +211,9 @@ FAULTS = [
 @pytest.mark.parametrize("name, breaks, mends, cause, gateway, remedy", FAULTS, ids=[f[0] for f in FAULTS])
 def test_one_fault_at_a_time_is_named_with_its_cause_and_remedy(lab, tmp_path, name, breaks, mends, cause,
                                                                 gateway, remedy):
-    assert encrypted(lab), "the lab was not healthy before %s" % name
+    # healthy before the fault; a lab just mended from the previous fault may drop one echo (seen once in CI:
+    # 1 of 2 answered, 4 ESP packets, nothing in clear): it gets the same 30 s the mending gets
+    assert wait_encrypted(lab, 30), "the lab was not healthy before %s" % name
     breaks(lab)
     try:
         run, report = diagnose(lab, tmp_path)

@@ -76,7 +76,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _diagnose, _firewall
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _diagnose, _firewall
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
 CHECKS_VAR = "__sitevpn_diagnose_checks"
@@ -420,6 +421,20 @@ def _judge(tunnel, ends, probe, pings, t):
                   "conn is on both ends." % (",".join(tunnel["left"]["subnets"]), ",".join(tunnel["right"]["subnets"])),
                   log_evidence("ts_unacceptable"))
 
+    if "dh_group" in current and down_sas:
+        host, seen = current["dh_group"][0]
+        asked = _attempt.INVALID_KE_RE.search(seen["line"])
+        suggested = asked.group("suggested") if asked else None
+        facts = {"suggested": suggested, "number": _attempt.group_number(suggested), "count": seen["count"],
+                 "loop": seen["count"] > 1}
+        t.finding("peer refuses the DH group", "down", ", ".join(h for h, _s in current["dh_group"]),
+                  remedy_for("dh_group", tunnel, facts), log_evidence("dh_group"))
+    if "no_ike_auth" in current and down_sas:
+        hosts = [h for h, _s in current["no_ike_auth"]]
+        t.finding("IKE_AUTH unanswered", "down", ", ".join(hosts),
+                  remedy_for("no_ike_auth", tunnel, {"retransmits": sum(s["count"] for _h, s in current["no_ike_auth"])}),
+                  log_evidence("no_ike_auth"))
+
     # -- UDP 500/4500 and ESP from the peer ------------------------------------------------------
     waiting = dict((e[1]["host"], e[3].get("ike_pending") or []) for e in running)
     for side, end, facts, tf, capture in readable:
@@ -498,7 +513,7 @@ def _judge(tunnel, ends, probe, pings, t):
 
     # no answer at all, and nothing on either end explains it
     if down_sas and not t.has("pluto stopped", "UDP 500 blocked", "wrong key", "no common proposal",
-                              "traffic selectors refused", "gateway not read", "conn not loaded",
+                              "traffic selectors refused", "peer refuses the DH group", "IKE_AUTH unanswered", "gateway not read", "conn not loaded",
                               "Libreswan not installed", "pluto not listening"):
         evidence = ["%s: half-open IKE SA: %s" % (h, "; ".join(w)) for h, w in waiting.items() if w]
         evidence += log_evidence("timeout")[:2] + log_evidence("retransmit")[:2]

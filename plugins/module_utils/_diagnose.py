@@ -33,6 +33,7 @@ import re
 import shlex
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _verify
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_route_get
 
@@ -901,11 +902,16 @@ LOG_PATTERNS = (
     ("no_proposal", re.compile(
         r"NO_PROPOSAL_CHOSEN|\bno acceptable\b.{0,80}?\b(?:proposal|transform|Oakley)s?\b|peer likes no proposal",
         re.I)),
+    # the peer asks for another DH group (INVALID_KE_PAYLOAD): harmless once, a cause when it is all there is
+    ("dh_group", _attempt.INVALID_KE_RE),
     ("ts_unacceptable", re.compile(r"TS_UNACCEPTABLE|\btraffic selectors?\b.{0,60}\b(?:unacceptable|mismatch)",
                                    re.I)),
     ("timeout", re.compile(
         r"\btimeout exceeded\b|\bmax(?:imum)? number of retransmissions\b"
         r"|No response \(or no acceptable response\)|\bretransmit so timing out\b", re.I)),
+    # waiting for the answer to IKE_AUTH: the peer answered IKE_SA_INIT, so it is up and reachable
+    ("no_ike_auth", re.compile(r"\b(?:IKE_AUTH_I|STATE_PARENT_I2|PARENT_I2)\b.*(?:\bretransmission; will wait\b"
+                               r"|\btimeout exceeded\b)", re.I)),
     # the initiator waiting for an answer ("retransmitting response" is the responder answering a
     # duplicate request: the peer retransmitted, nothing failed here)
     ("retransmit", re.compile(r"\bretransmission; will wait\b|\bretransmitting request\b", re.I)),
@@ -1074,7 +1080,6 @@ class Gatherer(object):
     """
 
     JOURNAL_SINCE = "-1h"
-    LOG_FILES = ("/var/log/pluto.log", "/var/log/auth.log", "/var/log/secure", "/var/log/messages")
     LOG_TAIL_BYTES = 2 * 1024 * 1024
 
     def __init__(self, module, runner, root="/", installed=True):
@@ -1166,29 +1171,8 @@ class Gatherer(object):
         return sources, notes
 
     def log_lines(self, since):
-        """pluto's log: its own logfile when ipsec.conf sets one, else the journal of ipsec.service (even
-        when it is empty for the window: a quiet pluto is good news), else the syslog files that exist."""
-        conf = self.read("/etc/ipsec.conf") or ""
-        match = re.search(r"^\s*logfile\s*=\s*(\S+)", conf, re.M)
-        if match:
-            text = self.read(match.group(1), tail=self.LOG_TAIL_BYTES)
-            if text is not None:
-                return match.group(1), text.splitlines()
-        journal = self._optional("journalctl", ["-u", "ipsec", "--since", since, "--no-pager", "-q",
-                                                "-o", "short-iso", "-n", "20000"])
-        if journal is not None and journal.rc == 0:
-            lines = [line for line in journal.out.splitlines() if line.strip() and not line.startswith("-- ")]
-            return "journalctl -u ipsec --since %s" % since, lines
-        for path in self.LOG_FILES:
-            text = self.read(path, tail=self.LOG_TAIL_BYTES)
-            if text is None:
-                continue
-            lines = text.splitlines()
-            if path != "/var/log/pluto.log":
-                lines = [line for line in lines if "pluto[" in line or "pluto:" in line]
-            if lines:
-                return path, lines
-        return None, []
+        """pluto's log (``_attempt.read_log``), read under this gatherer's root."""
+        return _attempt.read_log(self.runner, self.read, since, self.LOG_TAIL_BYTES)
 
     def routes(self, targets):
         result = {}

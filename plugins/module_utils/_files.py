@@ -23,6 +23,18 @@ def read(path):
         return None
 
 
+def read_tail(path, size=None):
+    """The last *size* bytes of the file as text (all of it without *size*), or None as :func:`read`."""
+    try:
+        with open(path, "rb") as handle:
+            if size:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - size))
+            return handle.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
+
+
 def write(path, text, mode, dir_mode=0o755):
     """Replace ``path`` with ``text`` atomically, file mode ``mode``; missing folders get ``dir_mode``."""
     directory = os.path.dirname(path) or "."

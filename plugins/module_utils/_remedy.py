@@ -19,6 +19,23 @@ _REMEDIES = {
         "that firewalls on the way allow UDP 500, 4500 and ESP, and that this gateway has a route to it."),
     "no_connection": "pluto has no connection of that name: the conn file was not loaded (run the tunnel role again).",
     "not_loaded": "pluto is not running or cannot use this conn: `systemctl status ipsec`, then `ipsec status`.",
+    "dh_group": (
+        "The peer answered IKE_SA_INIT {ke_count} with INVALID_KE_PAYLOAD, asking for {suggested} (DH group "
+        "{group_number}){ke_loop}. Give the tunnel an `ike` proposal whose DH group the peer can do (this end "
+        "offers ike={ike}; e.g. `ike: aes_gcm256-sha2;modp3072` for a peer without elliptic curves), or fix the "
+        "peer's crypto configuration."),
+    "no_ike_auth": (
+        "The peer {peer_address} answered IKE_SA_INIT but never IKE_AUTH ({retransmits} retransmits): the path "
+        "drops the larger IKE_AUTH packets (IP fragments), or UDP 4500 (IKE moves there when it sees NAT). "
+        "Allow UDP 4500 and IP fragments both ways, or let IKE fragment itself (`fragmentation: force` in the "
+        "tunnel's options); the peer's log tells whether IKE_AUTH arrived and was refused without an answer."),
+    "peer_moved": (
+        "Packets come back from {answered_from}, not from the peer address {peer_address} this end sends to: "
+        "the peer is behind NAT or answers from another address. Set the peer's address to the one it answers "
+        "from, or give its private address as its `local_address` with `address` the NAT's public one."),
+    "ts_unacceptable": (
+        "The peer refused the traffic selectors: its subnets must mirror this end's ({left_subnets} <-> "
+        "{right_subnets}), with the same prefix lengths, in the same order."),
     "config": (
         "The peer refused the traffic selectors or settings: both ends must use the same subnets "
         "({left_subnets} <-> {right_subnets}) and IKE version."),
@@ -26,8 +43,21 @@ _REMEDIES = {
 }
 
 
-def remedy_for(kind, tunnel=None):
+def _ids(facts):
+    """' This end sent ID x; the peer sent ID y.' where pluto named them."""
+    words = []
+    if facts.get("our_id"):
+        words.append("this end sent ID '%s'" % facts["our_id"])
+    if facts.get("peer_id"):
+        words.append("the peer sent ID '%s'" % facts["peer_id"])
+    return (" In this attempt %s." % " and ".join(words)) if words else ""
+
+
+def remedy_for(kind, tunnel=None, facts=None):
+    """What to do about an error of *kind*, with the tunnel's values and the facts of the attempt
+    (``_attempt.analyse``: the DH group asked for, the IDs sent ...) filled in."""
     tunnel = tunnel or {}
+    facts = facts or {}
     local = tunnel.get("local", "left")
     peer_side = "right" if local == "left" else "left"
     values = {
@@ -40,16 +70,42 @@ def remedy_for(kind, tunnel=None):
         "peer_address": (tunnel.get(peer_side) or {}).get("address", "the peer"),
         "left_subnets": ",".join((tunnel.get("left") or {}).get("subnets", [])),
         "right_subnets": ",".join((tunnel.get("right") or {}).get("subnets", [])),
+        "suggested": facts.get("suggested") or "?",
+        "group_number": facts.get("number") or "?",
+        "ke_count": "once" if facts.get("count", 0) == 1 else "%s times" % facts.get("count", "several"),
+        "ke_loop": (" and went on refusing it when this end sent it: it cannot do that group"
+                    if facts.get("loop") else ", a group this end then could not use or the peer did not go on with"),
+        "retransmits": facts.get("retransmits", "several"),
+        "answered_from": facts.get("answered_from") or "another address",
     }
-    return _REMEDIES.get(kind, _REMEDIES["other"]).format(**values)
+    text = _REMEDIES.get(kind, _REMEDIES["other"]).format(**values)
+    if kind == "auth_failed":
+        text += _ids(facts)
+    return text
 
 
-def up_error(parsed, rc, timeout):
-    """The error of an ``ipsec up`` that did not establish, from its parsed output and exit code.
+#: Kinds the whole attempt shows better than one line of ``ipsec up`` (which may say only "timeout").
+_ATTEMPT_WINS = (None, "timeout", "other", "config", "no_proposal")
 
-    Exit 124 is coreutils ``timeout`` stopping whack: unless the output already names a more decisive
-    cause, that is a ``timeout`` (no answer), not the last retransmission line the parser saw.
+
+def up_error(parsed, rc, timeout, attempt=None):
+    """The error of an ``ipsec up`` that did not establish, from its parsed output and exit code, and
+    *attempt* (``_attempt.analyse`` over that output and pluto's log of the attempt).
+
+    The attempt's cause (INVALID_KE_PAYLOAD loop, IKE_AUTH unanswered, answers from another address)
+    wins over what whack's output alone suggests. Exit 124 is coreutils ``timeout`` stopping whack:
+    unless something more decisive is known, that is a ``timeout`` (no answer), not the last
+    retransmission line the parser saw. The attempt's facts (IDs sent ...) ride along in ``facts``.
     """
+    error = _up_error(parsed, rc, timeout)
+    if attempt:
+        if attempt.get("kind") and error["kind"] in _ATTEMPT_WINS:
+            error = {"kind": attempt["kind"], "line": attempt["line"]}
+        error = dict(error, facts=attempt.get("facts") or {})
+    return error
+
+
+def _up_error(parsed, rc, timeout):
     error = parsed.get("error")
     if rc == 124 and (error is None or error.get("kind") == "other"):
         return {"kind": "timeout", "line": "no Child SA within %d s (`timeout` stopped `ipsec up`)" % timeout}

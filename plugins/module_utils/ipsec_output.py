@@ -57,7 +57,8 @@ _STRICT = False
 #: Openswan "max number of retransmissions ... Possible authentication failure" pair
 #: is an authentication failure, and a NO_PROPOSAL_CHOSEN followed by the retransmit
 #: timeout is a proposal mismatch.
-ERROR_KINDS = ('not_loaded', 'no_connection', 'auth_failed', 'config', 'no_proposal', 'timeout', 'other')
+ERROR_KINDS = ('not_loaded', 'no_connection', 'auth_failed', 'ts_unacceptable', 'config', 'no_proposal', 'timeout',
+               'other')
 
 _KIND_RANK = dict((kind, rank) for rank, kind in enumerate(ERROR_KINDS))
 
@@ -223,9 +224,8 @@ _ERROR_PATTERNS = (
     # traffic selectors / local policy mismatch: "IKE_AUTH response rejected Child SA with
     # TS_UNACCEPTABLE" (4.10 exits 0 on it!), "CREATE_CHILD_SA failed with error
     # notification TS_UNACCEPTABLE", transport/tunnel mode mismatch, IKE version refused.
-    ('config', re.compile(
-        r'TS_UNACCEPTABLE|\btraffic selectors?\b.{0,60}\b(?:unacceptable|mismatch)'
-        r'|\bpolicy dictates \w+ Mode, but peer requested\b|INVALID_MAJOR_VERSION', re.I)),
+    ('ts_unacceptable', re.compile(r'TS_UNACCEPTABLE|\btraffic selectors?\b.{0,60}\b(?:unacceptable|mismatch)', re.I)),
+    ('config', re.compile(r'\bpolicy dictates \w+ Mode, but peer requested\b|INVALID_MAJOR_VERSION', re.I)),
     # configuration that cannot work: add/replace failures, unresolvable peers, two conns
     # fighting for one kernel policy, keywords refused by addconn / ikev1-policy.
     ('config', re.compile(

@@ -181,10 +181,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
     conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, updown_needed,
     CONF_DIR)
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, read_tail, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_routes
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
@@ -226,6 +227,7 @@ class Gateway(object):
         self.changed = []
         self.diff = {"before": "", "after": ""}
         self._status = None
+        self._log = None
 
     def status(self):
         """pluto's ``ipsec status``, parsed; read again only after a command that changed what pluto has."""
@@ -548,7 +550,17 @@ class Gateway(object):
     def give_up(self, tunnel, error):
         """Stop pluto retrying a tunnel that cannot come up (wrong key, no answer); what failed and why."""
         self.runner.verb("down", tunnel["name"])
-        return {"kind": error["kind"], "line": error["line"], "remedy": remedy_for(error["kind"], tunnel)}
+        return {"kind": error["kind"], "line": error["line"],
+                "remedy": remedy_for(error["kind"], tunnel, error.get("facts"))}
+
+    def attempt(self, tunnel, up_text, since):
+        """What pluto said about this attempt of *tunnel* - ``ipsec up``'s output and pluto's log since
+        *since* (epoch seconds) - read once per run (``_attempt.analyse``)."""
+        if self._log is None:
+            _source, self._log = _attempt.read_log(self.runner, read_tail,
+                                                   "@%d" % int(since - 1))
+        peer = tunnel.get("right" if tunnel["local"] == "left" else "left") or {}
+        return _attempt.analyse(up_text.splitlines() + self._log, tunnel["name"], peer.get("address"))
 
     def establish(self, tunnels):
         timeout = self.module.params["timeout"]
@@ -573,6 +585,7 @@ class Gateway(object):
         todo = self.renew([t for t in todo if t["name"] in self.module.params["reauthenticate"]
                            and self._result(t["name"])["established"]], todo, current, timeout)
         # all at once: pluto negotiates them side by side
+        started = time.time()
         ups = self.runner.run_parallel([self.runner.verb_args("up", t["name"]) for t in todo], timeout=timeout)
         unsure = {}
         for tunnel, up in zip(todo, ups):
@@ -581,7 +594,7 @@ class Gateway(object):
             parsed = ipsec_output.parse_auto_up(up.text)
             named_cause = parsed.get("error") is not None or up.rc == 124
             if not parsed["established"]:
-                parsed["error"] = up_error(parsed, up.rc, timeout)
+                parsed["error"] = up_error(parsed, up.rc, timeout, self.attempt(tunnel, up.text, started))
             result["up"] = {"ike_version": parsed["ike_version"], "child_sas": parsed["child_sas"],
                             "error": parsed["error"]}
             if name not in self.changed:

@@ -60,8 +60,11 @@ attributes:
     details: Idempotent for V(added), V(up), V(down), V(absent); V(replaced) always changes, by design.
 notes:
   - O(state=up) on the responder end also works; the peer must have the conn loaded (state V(added)).
-  - Error kinds are those of the collection's output parser - C(auth_failed), C(no_proposal), C(timeout),
-    C(no_connection), C(not_loaded), C(config), C(other).
+  - Error kinds are those of the collection's output parser - C(auth_failed), C(no_proposal), C(ts_unacceptable),
+    C(timeout), C(no_connection), C(not_loaded), C(config), C(other) - and, when pluto's log of the attempt
+    (its logfile, the journal or syslog) shows more than C(ipsec up) printed, C(dh_group) (the peer answers
+    INVALID_KE_PAYLOAD, naming the DH group it wants), C(no_ike_auth) (IKE_SA_INIT answered, IKE_AUTH never)
+    or C(peer_moved) (answers come from another address than the peer's).
 """
 
 EXAMPLES = r"""
@@ -132,9 +135,12 @@ commands:
 import glob
 import os
 import re
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read_tail
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
@@ -270,6 +276,7 @@ class Tunnel(object):
 
     def up(self, conn):
         timeout = self.module.params["timeout"]
+        started = time.time()
         result = self.runner.verb("up", self.name, timeout=timeout)
         if result.skipped:
             return
@@ -278,11 +285,14 @@ class Tunnel(object):
         sas = self.sas() if parsed["established"] else []
         if parsed["established"] and sas:
             return
-        error = up_error(parsed, result.rc, timeout)
+        tunnel = tunnel_from_status(self.name, conn)
+        _source, log = _attempt.read_log(self.runner, read_tail, "@%d" % int(started - 1))
+        peer = (tunnel or {}).get("right" if (tunnel or {}).get("local") == "left" else "left") or {}
+        error = up_error(parsed, result.rc, timeout,
+                         _attempt.analyse(result.text.splitlines() + log, self.name, peer.get("address")))
         # pluto keeps retrying a failed conn (keyingtries): stop it
         self.runner.verb("down", self.name)
-        tunnel = tunnel_from_status(self.name, conn)
-        remedy = remedy_for(error["kind"], tunnel)
+        remedy = remedy_for(error["kind"], tunnel, error.get("facts"))
         if error["kind"] == "no_proposal" and tunnel:
             remedy += " This end's conn policy: %s." % (tunnel.get("policy") or "unknown")
         raise IpsecError("tunnel %s did not come up: %s (%s). %s" % (self.name, error["kind"], error["line"], remedy),

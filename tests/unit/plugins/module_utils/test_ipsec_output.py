@@ -278,7 +278,7 @@ class TestAutoUpLive410(object):
          '192.0.2.9 or 192.0.2.2 are not usable\n', 'not_loaded'),
         ('whack: Pluto is not running (no "/run/pluto/pluto.ctl")\n', 'not_loaded'),
         ('connect(pluto_ctl) failed: No such file or directory\n', 'not_loaded'),
-        (LIVE_410_TS_UNACCEPTABLE, 'config'),
+        (LIVE_410_TS_UNACCEPTABLE, 'ts_unacceptable'),
     ], ids=['wrong-psk-ikev2', 'no-proposal-then-timeout', 'unreachable-peer', 'wrong-psk-ikev1',
             'unknown-conn', 'cannot-orient', 'pluto-down', 'pluto-down-old-wording', 'ts-unacceptable'])
     def test_each_live_failure_is_not_established_and_says_why(self, text, kind):
@@ -292,7 +292,7 @@ class TestAutoUpLive410(object):
         result = parse_auto_up(LIVE_410_TS_UNACCEPTABLE)
         assert result['established'] is False
         assert result['ike_sa']['serial'] == 1
-        assert result['error'] == {'kind': 'config',
+        assert result['error'] == {'kind': 'ts_unacceptable',
                                    'line': '"site-a" #2: IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE'}
 
     def test_unknown_connection_name_is_reported(self):
@@ -407,8 +407,8 @@ def test_up_transcripts_error_kinds_are_spread_sensibly(capsys):
     ('dpd-09-shared--cab030e462.txt', 'no_connection'),                     # no connection named "north-b"
     ('addresspool-6in6-6in-6in-ikev2--5d6843edc8.txt', 'no_connection'),    # no connection or alias named
     ('basic-pluto-09-orienting--e9c18334d9.txt', 'not_loaded'),             # cannot identify ourselves
-    ('ikev2-allow-narrow-01--b7f675644e.txt', 'config'),                    # TS_UNACCEPTABLE in IKE_AUTH
-    ('ikev2-child-restart-mismatch--6826f22e89.txt', 'config'),             # TS_UNACCEPTABLE in CREATE_CHILD_SA
+    ('ikev2-allow-narrow-01--b7f675644e.txt', 'ts_unacceptable'),           # TS_UNACCEPTABLE in IKE_AUTH
+    ('ikev2-child-restart-mismatch--6826f22e89.txt', 'ts_unacceptable'),    # TS_UNACCEPTABLE in CREATE_CHILD_SA
     ('impair-install-ipsec-sa-outbound-state-initiator-ikev2--b9410a850c.txt', 'other'),  # kernel refused the SA
 ])
 def test_up_transcripts_with_a_known_cause_get_that_kind(name, kind):
@@ -429,7 +429,7 @@ def test_up_alias_with_some_children_rejected_is_established_and_lists_the_rejec
     result = parse_auto_up(read_fixture('up', 'ikev2-rw-multiple-subnets-4-mismatch--e4fd40d207.txt')[1])
     assert result['established'] is True and result['error'] is None
     assert len(result['child_sas']) == 6
-    rejected = [err['line'] for err in result['errors'] if err['kind'] == 'config']
+    rejected = [err['line'] for err in result['errors'] if err['kind'] == 'ts_unacceptable']
     assert len(rejected) == 2 and all('TS_UNACCEPTABLE' in line for line in rejected)
 
 

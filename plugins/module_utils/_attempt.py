@@ -7,8 +7,7 @@
 the same messages, so one reader serves the ``conns``/``tunnel`` modules right after a failed ``up``
 and ``diagnose_info`` for a tunnel that is down. The causes told apart here are the ones a line-by-line
 match cannot tell: a peer that answers IKE_SA_INIT with INVALID_KE_PAYLOAD again and again (it cannot do
-the DH group), a peer that answered IKE_SA_INIT but never IKE_AUTH (the path eats the big message), and
-a peer that answers from another address than the one we send to (NAT on the way).
+the DH group), and a peer that answered IKE_SA_INIT but never IKE_AUTH (the path eats the big message).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -49,16 +48,14 @@ IKE_AUTH_ANSWERED_RE = re.compile(
 RETRANSMIT_RE = re.compile(r"\bretransmission; will wait\b|\bretransmitting request\b|\btimeout exceeded\b"
                            r"|\bretransmit so timing out\b"
                            r"|\bNo response \(or no acceptable response\)", re.I)
-# the state names that wait for the IKE_AUTH answer: 5.x IKE_AUTH_I, 4.x STATE_PARENT_I2 / PARENT_I2
-WAITING_FOR_IKE_AUTH_RE = re.compile(r"\b(?:IKE_AUTH_I|STATE_PARENT_I2|PARENT_I2)\b")
+# the state names that wait for the IKE_AUTH answer: 5.x IKE_AUTH_I, 4.10 STATE_V2_PARENT_I2, older PARENT_I2
+WAITING_FOR_IKE_AUTH_RE = re.compile(r"\b(?:IKE_AUTH_I|(?:STATE_(?:V2_)?)?PARENT_I2)\b")
 # our ID as sent in IKE_AUTH ('... with shared-key-mac and FQDN '@west'; Child SA ...')
 OUR_ID_RE = re.compile(r"\bsent IKE_AUTH request\b.*?\band (?:ID_)?[A-Z0-9_]+ '(?P<id>[^']*)'")
 # the ID the peer sent, where pluto quotes it
 PEER_ID_RE = re.compile(
     r"(?:\bPeer ID|\bpeer ID is \w+:|\bpeer ID \w+|\bauthenticated peer using [^']*?\b[A-Z0-9_]+)\s*'(?P<id>[^']+)'",
     re.I)
-# a packet pluto could not match, with the address it came from ('packet from 203.0.113.99:500: ...')
-PACKET_FROM_RE = re.compile(r"\bpacket from (?P<address>[0-9a-fA-F:.]+?):(?P<port>\d+):\s*(?P<what>.*)")
 
 #: Where pluto logs when neither ipsec.conf nor the journal say (Debian, RHEL, old syslog setups).
 LOG_FILES = ("/var/log/pluto.log", "/var/log/auth.log", "/var/log/secure", "/var/log/messages")
@@ -78,8 +75,7 @@ def group_number(name):
 
 def messages_of(lines, name):
     """The messages about conn *name* (and its sub-connections) in *lines* - pluto log lines or whack output
-    alike - from the conn's quoted name on, plus the unattributed 'packet from' lines (pluto logs a packet
-    it cannot match to a connection that way)."""
+    alike - from the conn's quoted name on."""
     result = []
     for raw in lines or []:
         line = raw.rstrip()
@@ -87,10 +83,6 @@ def messages_of(lines, name):
         if match:
             if conn_base(match.group("conn")) == name:
                 result.append(line[match.start():])
-            continue
-        packet = PACKET_FROM_RE.search(line)
-        if packet:
-            result.append(line[packet.start():])
     return result
 
 
@@ -106,13 +98,13 @@ def last_attempt(messages):
     return messages
 
 
-def analyse(lines, name, peer_address=None):
+def analyse(lines, name):
     """What the messages about conn *name* show, as ``{kind, line, facts}``, or None.
 
-    Kinds: ``dh_group`` (INVALID_KE_PAYLOAD, the peer's suggested group in facts), ``no_ike_auth``
-    (IKE_SA_INIT answered, IKE_AUTH retransmitted or timed out), ``peer_moved`` (packets from
-    another address than *peer_address* while we retransmit). facts always carry ``our_id`` and
-    ``peer_id`` where pluto named them, for the remedies of the line kinds (wrong key, ...).
+    Kinds: ``dh_group`` (INVALID_KE_PAYLOAD that the exchange never got over; the group the peer asks
+    for in facts), ``no_ike_auth`` (IKE_SA_INIT answered, IKE_AUTH retransmitted or timed out); None
+    when the messages show neither. facts carry ``our_id`` and ``peer_id`` where pluto named them (5.x
+    does, 4.10 does not), for the remedies of the line kinds (wrong key, ...).
     """
     messages = last_attempt(messages_of(lines, name))
     facts = {"our_id": None, "peer_id": None}
@@ -120,7 +112,6 @@ def analyse(lines, name, peer_address=None):
     auth_sent = auth_answered = False
     waiting_auth = []
     retransmits = []
-    strangers = []
     for message in messages:
         our = OUR_ID_RE.search(message)
         if our:
@@ -142,9 +133,6 @@ def analyse(lines, name, peer_address=None):
             retransmits.append(message)
             if WAITING_FOR_IKE_AUTH_RE.search(message):
                 waiting_auth.append(message)
-        packet = PACKET_FROM_RE.match(message)
-        if packet and peer_address and packet.group("address") != peer_address:
-            strangers.append((packet.group("address"), message))
     if invalid_ke:
         line, sent, suggested = invalid_ke[-1]
         facts.update(sent=sent, suggested=suggested, number=group_number(suggested), count=len(invalid_ke),
@@ -153,10 +141,6 @@ def analyse(lines, name, peer_address=None):
     if auth_sent and not auth_answered and (waiting_auth or retransmits):
         facts.update(retransmits=len(waiting_auth or retransmits))
         return {"kind": "no_ike_auth", "line": (waiting_auth or retransmits)[-1], "facts": facts}
-    if strangers and retransmits:
-        address, line = strangers[-1]
-        facts.update(answered_from=address)
-        return {"kind": "peer_moved", "line": line, "facts": facts}
     if any(facts.values()):
         return {"kind": None, "line": None, "facts": facts}
     return None

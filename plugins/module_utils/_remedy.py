@@ -6,14 +6,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
+    DEFAULT_ESP_V1, DEFAULT_ESP_V2, DEFAULT_IKE_V1, DEFAULT_IKE_V2)
+
 _REMEDIES = {
     "auth_failed": (
         "The two ends do not agree on the keys: with RSA, each end's {peer}rsasigkey must be the peer's "
         "`ipsec showhostkey --{peer_side}` value (run the keys role again on both ends); with a PSK, the "
         "secrets on both ends differ, or the IDs ({left_id} / {right_id}) do not select the same secret."),
     "no_proposal": (
-        "The ends share no algorithm. This end offers ike={ike} esp={esp}; set `ike`/`esp` of the tunnel "
-        "to something the peer accepts (`ipsec status` shows what each end loaded)."),
+        "The ends share no algorithm. This end offers ike={ike} esp={esp}; what the peer accepts is in its own "
+        "configuration and log (peer_config.yml writes both proposals for its administrator). Set `ike`/`esp` of "
+        "the tunnel to something the peer accepts (`ipsec status` shows what each end loaded)."),
     "timeout": (
         "No answer from the peer {peer_address} on UDP 500/4500: check that the peer is up and pluto runs there, "
         "that firewalls on the way allow UDP 500, 4500 and ESP, and that this gateway has a route to it."),
@@ -29,10 +33,6 @@ _REMEDIES = {
         "drops the larger IKE_AUTH packets (IP fragments), or UDP 4500 (IKE moves there when it sees NAT). "
         "Allow UDP 4500 and IP fragments both ways, or let IKE fragment itself (`fragmentation: force` in the "
         "tunnel's options); the peer's log tells whether IKE_AUTH arrived and was refused without an answer."),
-    "peer_moved": (
-        "Packets come back from {answered_from}, not from the peer address {peer_address} this end sends to: "
-        "the peer is behind NAT or answers from another address. Set the peer's address to the one it answers "
-        "from, or give its private address as its `local_address` with `address` the NAT's public one."),
     "ts_unacceptable": (
         "The peer refused the traffic selectors: its subnets must mirror this end's ({left_subnets} <-> "
         "{right_subnets}), with the same prefix lengths, in the same order."),
@@ -43,11 +43,12 @@ _REMEDIES = {
 }
 
 
-def _ids(facts):
-    """' This end sent ID x; the peer sent ID y.' where pluto named them."""
+def _ids(facts, our_id=None):
+    """' In this attempt this end sent ID x and the peer sent ID y.' - as pluto logged them (5.x names the ID
+    it sends; 4.10 does not, and then it is the conn's own ID)."""
     words = []
-    if facts.get("our_id"):
-        words.append("this end sent ID '%s'" % facts["our_id"])
+    if facts.get("our_id") or our_id:
+        words.append("this end sent ID '%s'" % (facts.get("our_id") or our_id))
     if facts.get("peer_id"):
         words.append("the peer sent ID '%s'" % facts["peer_id"])
     return (" In this attempt %s." % " and ".join(words)) if words else ""
@@ -60,13 +61,14 @@ def remedy_for(kind, tunnel=None, facts=None):
     facts = facts or {}
     local = tunnel.get("local", "left")
     peer_side = "right" if local == "left" else "left"
+    v1 = tunnel.get("ike_version") == 1
     values = {
         "peer": peer_side,
         "peer_side": peer_side,
         "left_id": (tunnel.get("left") or {}).get("id", "?"),
         "right_id": (tunnel.get("right") or {}).get("id", "?"),
-        "ike": tunnel.get("ike") or "(default)",
-        "esp": tunnel.get("esp") or "(default)",
+        "ike": tunnel.get("ike") or (DEFAULT_IKE_V1 if v1 else DEFAULT_IKE_V2),
+        "esp": tunnel.get("esp") or (DEFAULT_ESP_V1 if v1 else DEFAULT_ESP_V2),
         "peer_address": (tunnel.get(peer_side) or {}).get("address", "the peer"),
         "left_subnets": ",".join((tunnel.get("left") or {}).get("subnets", [])),
         "right_subnets": ",".join((tunnel.get("right") or {}).get("subnets", [])),
@@ -76,11 +78,10 @@ def remedy_for(kind, tunnel=None, facts=None):
         "ke_loop": (" and went on refusing it when this end sent it: it cannot do that group"
                     if facts.get("loop") else ", a group this end then could not use or the peer did not go on with"),
         "retransmits": facts.get("retransmits", "several"),
-        "answered_from": facts.get("answered_from") or "another address",
     }
     text = _REMEDIES.get(kind, _REMEDIES["other"]).format(**values)
     if kind == "auth_failed":
-        text += _ids(facts)
+        text += _ids(facts, (tunnel.get(local) or {}).get("id"))
     return text
 
 

@@ -559,8 +559,7 @@ class Gateway(object):
         if self._log is None:
             _source, self._log = _attempt.read_log(self.runner, read_tail,
                                                    "@%d" % int(since - 1))
-        peer = tunnel.get("right" if tunnel["local"] == "left" else "left") or {}
-        return _attempt.analyse(up_text.splitlines() + self._log, tunnel["name"], peer.get("address"))
+        return _attempt.analyse(up_text.splitlines() + self._log, tunnel["name"])
 
     def establish(self, tunnels):
         timeout = self.module.params["timeout"]

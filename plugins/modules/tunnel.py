@@ -63,8 +63,7 @@ notes:
   - Error kinds are those of the collection's output parser - C(auth_failed), C(no_proposal), C(ts_unacceptable),
     C(timeout), C(no_connection), C(not_loaded), C(config), C(other) - and, when pluto's log of the attempt
     (its logfile, the journal or syslog) shows more than C(ipsec up) printed, C(dh_group) (the peer answers
-    INVALID_KE_PAYLOAD, naming the DH group it wants), C(no_ike_auth) (IKE_SA_INIT answered, IKE_AUTH never)
-    or C(peer_moved) (answers come from another address than the peer's).
+    INVALID_KE_PAYLOAD, naming the DH group it wants) or C(no_ike_auth) (IKE_SA_INIT answered, IKE_AUTH never).
 """
 
 EXAMPLES = r"""
@@ -287,9 +286,7 @@ class Tunnel(object):
             return
         tunnel = tunnel_from_status(self.name, conn)
         _source, log = _attempt.read_log(self.runner, read_tail, "@%d" % int(started - 1))
-        peer = (tunnel or {}).get("right" if (tunnel or {}).get("local") == "left" else "left") or {}
-        error = up_error(parsed, result.rc, timeout,
-                         _attempt.analyse(result.text.splitlines() + log, self.name, peer.get("address")))
+        error = up_error(parsed, result.rc, timeout, _attempt.analyse(result.text.splitlines() + log, self.name))
         # pluto keeps retrying a failed conn (keyingtries): stop it
         self.runner.verb("down", self.name)
         remedy = remedy_for(error["kind"], tunnel, error.get("facts"))

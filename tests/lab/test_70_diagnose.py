@@ -193,6 +193,16 @@ def mend_esp_on_the_path(lab):
     mend_sh(lab, "router", "nft delete table inet lab_path")
 
 
+def break_ike_auth_on_the_path(lab):
+    # the router passes IKE_SA_INIT but drops IKE_AUTH (exchange type 35, byte 18 of the IKE header after the
+    # 8 bytes of UDP): what a path that loses the fragments of a big IKE_AUTH does
+    lab.sh("router", nft_host_rule("inet lab_path", "filter", "forward", "filter - 20",
+                                   "udp dport 500 @th,208,8 35 drop"))
+    lab.sh("vpn2", "ipsec auto --down net-to-net")
+    lab.sh("vpn1", "ipsec auto --down net-to-net; ipsec auto --asynchronous --up net-to-net", check=False)
+    time.sleep(4)
+
+
 FAULTS = [
     # (id, break, mend, cause, gateway, words of the remedy: a list, or a function of the gateway's
     # firewall backend and iptables command giving the list)
@@ -205,6 +215,8 @@ FAULTS = [
     ("pluto-stopped", break_pluto, mend_pluto, "pluto stopped", "vpn2", ["systemctl start ipsec"]),
     ("esp-dropped-on-the-path", break_esp_on_the_path, mend_esp_on_the_path, "ESP lost on the way", "vpn1 -> vpn2",
      ["drops IP protocol 50", "encapsulation"]),
+    ("ike-auth-dropped-on-the-path", break_ike_auth_on_the_path, mend_esp_on_the_path, "IKE_AUTH unanswered", "vpn1",
+     ["answered IKE_SA_INIT but never IKE_AUTH", "fragmentation", "4500"]),
 ]
 
 

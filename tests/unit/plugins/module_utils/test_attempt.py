@@ -34,18 +34,31 @@ def fixture_lines(name):
         return handle.read().splitlines()[1:]
 
 
-# The issue's foreign peer, as Libreswan 4.10 logs it to the journal: it asks for DH19 and refuses DH19.
-JOURNAL_410_INVALID_KE_LOOP = ['2026-12-02T10:00:0%d+00:00 vpn1 pluto[812]: "to-ss" #1: %s' % (i, text) for i, text in (
+# The issue's foreign peer, as Libreswan 4.10 logged it in the lab (tests/lab/test_50_interop.py, a responder
+# that asks for DH19 whatever it gets: 969 of these in 12 s).
+JOURNAL_410_INVALID_KE_LOOP = ['2026-12-02T18:29:0%d+0000 vpn1 pluto[591]: "to-ss" #1: %s' % (i, text) for i, text in (
     (0, "initiating IKEv2 connection"),
-    (0, "sent IKE_SA_INIT request"),
-    (1, "received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending with suggested DH DH19"),
-    (1, "received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending with suggested DH DH19"),
-    (2, "received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending with suggested DH DH19"),
+    (0, "sent IKE_SA_INIT request to 203.0.113.10:500"),
+    (1, "Received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending with suggested DH DH19"),
+    (1, "Received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending with suggested DH DH19"),
+    (2, "Received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending with suggested DH DH19"),
+)]
+
+# IKE_AUTH dropped by a router on the way (the lab's nft rule on exchange type 35), Libreswan 4.10's journal
+JOURNAL_410_IKE_AUTH_DROPPED = ['2026-12-02T18:33:%s+0000 vpn1 pluto[591]: "to-ss" #5: %s' % (s, text) for s, text in (
+    ("47", "initiating IKEv2 connection"),
+    ("47", "sent IKE_SA_INIT request to 203.0.113.10:500"),
+    ("47", "sent IKE_AUTH request {cipher=AES_GCM_16_256 integ=n/a prf=HMAC_SHA2_256 group=DH19}"),
+    ("47", "STATE_V2_PARENT_I2: retransmission; will wait 0.5 seconds for response"),
+    ("48", "STATE_V2_PARENT_I2: retransmission; will wait 1 seconds for response"),
+    ("49", "STATE_V2_PARENT_I2: retransmission; will wait 2 seconds for response"),
+    ("51", "STATE_V2_PARENT_I2: retransmission; will wait 4 seconds for response"),
+    ("55", "STATE_V2_PARENT_I2: retransmission; will wait 8 seconds for response"),
 )]
 
 
 def test_a_peer_asking_again_and_again_for_the_group_it_was_sent_cannot_do_that_group():
-    attempt = _attempt.analyse(JOURNAL_410_INVALID_KE_LOOP, "to-ss", "203.0.113.10")
+    attempt = _attempt.analyse(JOURNAL_410_INVALID_KE_LOOP, "to-ss")
     assert attempt["kind"] == "dh_group"
     assert attempt["facts"]["suggested"] == "DH19" and attempt["facts"]["number"] == 19
     assert attempt["facts"]["count"] == 3 and attempt["facts"]["loop"]
@@ -57,7 +70,7 @@ def test_a_peer_asking_again_and_again_for_the_group_it_was_sent_cannot_do_that_
 def test_the_attempts_cause_replaces_the_timeout_that_ipsec_up_alone_would_report():
     """The issue's run said 'No answer from the peer' although the peer answered every packet."""
     parsed = {"established": False, "error": None, "lines": []}
-    error = up_error(parsed, 124, 30, _attempt.analyse(JOURNAL_410_INVALID_KE_LOOP, "to-ss", "203.0.113.10"))
+    error = up_error(parsed, 124, 30, _attempt.analyse(JOURNAL_410_INVALID_KE_LOOP, "to-ss"))
     assert error["kind"] == "dh_group" and "INVALID_KE_PAYLOAD" in error["line"]
     assert up_error(parsed, 124, 30, None)["kind"] == "timeout"
 
@@ -72,10 +85,16 @@ def test_one_invalid_ke_that_the_exchange_got_over_is_no_cause():
     assert attempt["facts"] == {"our_id": "@west", "peer_id": "@east"}
 
 
+def test_ike_auth_retransmitted_by_libreswan_4_is_a_path_problem_not_a_silent_peer():
+    attempt = _attempt.analyse(JOURNAL_410_IKE_AUTH_DROPPED, "to-ss")
+    assert attempt["kind"] == "no_ike_auth" and attempt["facts"]["retransmits"] == 5
+    assert "STATE_V2_PARENT_I2: retransmission" in attempt["line"]
+
+
 @needs_fixtures
 def test_ike_auth_sent_and_never_answered_is_not_called_no_answer_from_the_peer():
     lines = fixture_lines('ikev2-07-invalid-xchg--8f64df6644.txt')
-    attempt = _attempt.analyse(lines, "westnet-eastnet-ipv4-psk-ikev2", "192.1.2.23")
+    attempt = _attempt.analyse(lines, "westnet-eastnet-ipv4-psk-ikev2")
     assert attempt["kind"] == "no_ike_auth"
     remedy = remedy_for("no_ike_auth", TUNNEL, attempt["facts"])
     assert "answered IKE_SA_INIT but never IKE_AUTH" in remedy and "fragmentation" in remedy and "4500" in remedy
@@ -88,25 +107,11 @@ def test_a_rejected_authentication_names_the_id_this_end_sent():
     # the peer answered IKE_AUTH (with AUTHENTICATION_FAILED): not a path problem
     assert attempt["kind"] is None and attempt["facts"]["our_id"] == "@west"
     assert "In this attempt this end sent ID '@west'." in remedy_for("auth_failed", TUNNEL, attempt["facts"])
+    # 4.10 does not log the ID it sends: it is the conn's own
+    assert "In this attempt this end sent ID '@vpn1'." in remedy_for("auth_failed", TUNNEL, {})
     parsed = {"established": False, "error": {"kind": "auth_failed", "line": lines[5]}}
     error = up_error(parsed, 1, 30, attempt)
     assert error["kind"] == "auth_failed" and error["facts"]["our_id"] == "@west"
-
-
-def test_retransmits_while_packets_come_from_another_address_point_at_nat():
-    lines = [
-        '"to-ss" #1: initiating IKEv2 connection',
-        '"to-ss" #1: sent IKE_SA_INIT request',
-        'packet from 203.0.113.99:500: IKE_SA_INIT response has no corresponding IKE SA; message dropped',
-        '"to-ss" #1: STATE_PARENT_I1: retransmission; will wait 1 seconds for response',
-    ]
-    attempt = _attempt.analyse(lines, "to-ss", "203.0.113.10")
-    assert attempt["kind"] == "peer_moved" and attempt["facts"]["answered_from"] == "203.0.113.99"
-    assert "Packets come back from 203.0.113.99, not from the peer address 203.0.113.10" in remedy_for(
-        "peer_moved", TUNNEL, attempt["facts"])
-    # the same packets from the peer's own address say nothing about NAT
-    assert _attempt.analyse([line.replace("203.0.113.99", "203.0.113.10") for line in lines],
-                            "to-ss", "203.0.113.10") is None
 
 
 def test_only_the_last_attempt_of_the_tunnel_counts():

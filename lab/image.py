@@ -39,8 +39,11 @@ BASE_PACKAGES = (
     "openssh-server", "python3", "python3-apt", "iproute2", "kmod", "iputils-ping",
     "nftables", "iptables", "tcpdump", "systemd-sysv", "procps", "ca-certificates", "openssl",
 )
-# What the offline repository offers (with all dependencies).
-OFFLINE_PACKAGES = ("libreswan",)
+# What the offline repository offers (with all dependencies), in sets apt resolves one at a time: Debian's
+# libreswan conflicts with strongswan-libcharon. Libreswan for the gateways; strongSwan's charon and swanctl
+# for the foreign-peer tests (a peer configured only from peer_config.yml's output).
+OFFLINE_PACKAGE_SETS = (("libreswan",), ("charon-systemd", "strongswan-swanctl", "libstrongswan-standard-plugins"))
+OFFLINE_PACKAGES = tuple(name for group in OFFLINE_PACKAGE_SETS for name in group)
 
 # Units that cost boot time and do nothing useful in a lab guest.
 MASKED_UNITS = (
@@ -186,7 +189,8 @@ def _build_tree(distro, root, log):
     shutil.copy("/etc/resolv.conf", os.path.join(root, "etc/resolv.conf"))
     _chroot(root, ["apt-get", "clean"], log)
     _chroot(root, ["apt-get", "update", "-q"], log)
-    _chroot(root, ["apt-get", "install", "-y", "-q", "--download-only"] + list(OFFLINE_PACKAGES), log)
+    for group in OFFLINE_PACKAGE_SETS:
+        _chroot(root, ["apt-get", "install", "-y", "-q", "--download-only"] + list(group), log)
     repo = os.path.join(root, "srv/lab-repo")
     os.makedirs(repo)
     for deb in glob.glob(os.path.join(root, "var/cache/apt/archives/*.deb")):

@@ -13,7 +13,11 @@ description:
   - For every tunnel of O(host) whose other end is not in the inventory (an appliance, or a Linux box
     configured by hand), the other side's half as text - addresses, IDs, subnets, IKE version, proposals,
     DPD, this gateway's RSA public key (Libreswan C(0s) form and PEM) or the PSK - followed by the conn
-    that a Libreswan or Openswan peer can paste, in the seed's form.
+    that a Libreswan or Openswan peer can paste, in the seed's form, and a table of every parameter an
+    appliance's GUI asks for (algorithms by their IANA names, DH groups by number, lifetimes, PFS, DPD, NAT-T,
+    IDs with their types).
+  - A C(swanctl.conf) snippet for a strongSwan peer (connections, children, secrets or public keys; proposals
+    translated into strongSwan's syntax).
   - The text may hold a PSK, so write it with mode 0600 and C(no_log).
 positional: host, hostvars
 options:
@@ -45,7 +49,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C({tunnel, peer, text}) per tunnel with an unmanaged peer.
+  description:
+    - C({tunnel, peer, text, files}) per tunnel with an unmanaged peer. C(files) maps file names to their text -
+      C(TUNNEL.txt) (the same as C(text)), C(TUNNEL.swanctl.conf) for a strongSwan peer and, with RSA, the public
+      keys in PEM that swanctl reads (C(TUNNEL-HOST.pem)).
   type: list
   elements: dict
 """
@@ -56,13 +63,171 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys, _model
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys, _model, _proposals
+
+#: Libreswan's lifetimes when the tunnel's options set none (ipsec.conf(5), 4.x and 5.x)
+DEFAULT_IKE_LIFETIME = 8 * 3600
+DEFAULT_SA_LIFETIME = 8 * 3600
+# pluto's dpdaction -> swanctl's child dpd_action
+_DPD_ACTIONS = {"restart": "restart", "clear": "clear", "hold": "trap"}
+
+
+def _proposal_strings(tunnel):
+    v1 = tunnel["ike_version"] == 1
+    return (tunnel["ike"] or (_conn.DEFAULT_IKE_V1 if v1 else _conn.DEFAULT_IKE_V2),
+            tunnel["esp"] or (_conn.DEFAULT_ESP_V1 if v1 else _conn.DEFAULT_ESP_V2))
+
+
+def _seconds(value, default):
+    """Libreswan's time values ('8h', '3600s', '60m', '1d', '3600') in seconds."""
+    if value is None:
+        return default
+    match = re.match(r"^\s*(\d+)\s*([smhd]?)\s*\Z", str(value))
+    if not match:
+        return default
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def lifetimes(tunnel):
+    """(IKE SA lifetime, IPsec SA lifetime) in seconds, from the tunnel's options or Libreswan's defaults."""
+    options = tunnel.get("options") or {}
+    ike = _seconds(options.get("ikelifetime"), DEFAULT_IKE_LIFETIME)
+    sa = _seconds(next((options[k] for k in ("salifetime", "keylife", "lifetime") if k in options), None),
+                  DEFAULT_SA_LIFETIME)
+    return ike, sa
+
+
+def id_type(ident, address):
+    """(IKE ID type, value as sent) of a Libreswan ID: '@vpn1' -> ('FQDN', 'vpn1'), an address -> IPV4_ADDR."""
+    ident = ident or address
+    if ident.startswith("@"):
+        return "FQDN (ID_FQDN)", ident[1:]
+    if ":" in ident:
+        return "IPv6 address (ID_IPV6_ADDR)", ident
+    if re.match(r"^[0-9.]+\Z", ident):
+        return "IPv4 address (ID_IPV4_ADDR)", ident
+    if "@" in ident:
+        return "e-mail address (ID_RFC822_ADDR)", ident
+    return "distinguished name (ID_DER_ASN1_DN)", ident
+
+
+def _swanctl_id(ident, address):
+    """An ID in swanctl's syntax: '@vpn1' stays (strongSwan also reads '@' as 'FQDN, do not resolve')."""
+    return ident or address
+
+
+def parameter_table(tunnel, ours, theirs):
+    """(parameter, value) rows of everything an appliance's GUI asks for, by IKEv2 registry names."""
+    ike, esp = _proposal_strings(tunnel)
+    ike_life, sa_life = lifetimes(tunnel)
+    rows = [
+        ("IKE version", "IKEv%d%s" % (tunnel["ike_version"], " (main mode)" if tunnel["ike_version"] == 1 else "")),
+        ("Local gateway (yours)", theirs.get("local_address") or theirs["address"]),
+        ("Remote gateway (ours)", ours["address"]),
+        ("Local ID (yours)", "%s: %s" % id_type(theirs["id"], theirs["address"])),
+        ("Remote ID (ours)", "%s: %s" % id_type(ours["id"], ours["address"])),
+        ("Authentication", "pre-shared key (above)" if tunnel["auth"] == "psk"
+         else "RSA digital signature with raw public keys (ours above; yours in our configuration)"),
+    ]
+    rows += _proposals.iana(ike, "ike")
+    rows.append(("IKE SA lifetime", "%d s" % ike_life))
+    rows += _proposals.iana(esp, "esp")
+    groups = _proposals.ike_groups(ike)
+    rows += [
+        ("PFS", ("yes: the Child SA rekeys with the IKE SA's DH group (%s)" % ", ".join(str(g) for g in groups))
+         if tunnel["pfs"] else "no"),
+        ("IPsec SA lifetime", "%d s" % sa_life),
+        ("Mode / protocol", "tunnel mode, ESP"),
+        ("Local networks (yours)", ", ".join(theirs["subnets"])),
+        ("Remote networks (ours)", ", ".join(ours["subnets"])),
+        ("Dead peer detection", "every %s s, peer dead after %s s, then %s" % (
+            tunnel["dpd"]["delay"], tunnel["dpd"]["timeout"], tunnel["dpd"]["action"]) if tunnel["dpd"]["delay"]
+         else "off"),
+        ("NAT traversal", "yes (UDP 4500 and ESP in UDP when either end detects NAT)"),
+        ("Who starts", "we do; your side only needs to answer" if tunnel[tunnel["initiator"]].get("host")
+         else "your side"),
+    ]
+    return rows
+
+
+def swanctl_files(tunnel, ours, theirs, our_host):
+    """{file name: text} for a strongSwan peer: a swanctl.conf snippet, and the public keys in PEM (RSA)."""
+    name = tunnel["name"]
+    ike, esp = _proposal_strings(tunnel)
+    proposals, esp_proposals = _proposals.strongswan(ike, esp, tunnel["pfs"], tunnel["ike_version"])
+    ike_life, sa_life = lifetimes(tunnel)
+    they_start = not tunnel[tunnel["initiator"]].get("host")
+    files = {}
+    ours_pem = theirs_pem = None
+    if tunnel["auth"] == "psk":
+        auth = "psk"
+    else:
+        auth = "pubkey"
+        ours_pem = "%s-%s.pem" % (name, our_host)
+        files[ours_pem] = _keys.to_pem(ours["pubkey"])
+        if theirs.get("pubkey"):
+            theirs_pem = "%s-%s.pem" % (name, theirs.get("name") or theirs["address"])
+            files[theirs_pem] = _keys.to_pem(theirs["pubkey"])
+    lines = [
+        "# strongSwan (swanctl) side of tunnel %s, generated by sitevpn.ipsec for the gateway %s." % (name, our_host),
+        "# Put this file in /etc/swanctl/conf.d/%s.conf%s, then: swanctl --load-all" % (
+            name, "" if auth == "psk" else " and the .pem files in /etc/swanctl/pubkey/"),
+        "# Keep it private%s." % (": it holds the pre-shared key" if auth == "psk" else ""),
+        "connections {",
+        "    %s {" % name,
+        "        version = %d" % tunnel["ike_version"],
+        "        local_addrs = %s" % (theirs.get("local_address") or theirs["address"]),
+        "        remote_addrs = %s" % ours["address"],
+        "        proposals = %s" % proposals,
+        "        rekey_time = %ds" % ike_life,
+        "        dpd_delay = %ss" % (tunnel["dpd"]["delay"] or 0),
+        "        mobike = no",
+        "        local {",
+        "            auth = %s" % auth,
+        "            id = %s" % _swanctl_id(theirs["id"], theirs["address"]),
+    ]
+    if auth == "pubkey":
+        mine = theirs_pem or "YOUR-PUBLIC-KEY.pem  # its private key in /etc/swanctl/private/"
+        lines.append("            pubkeys = %s" % mine)
+    lines += [
+        "        }",
+        "        remote {",
+        "            auth = %s" % auth,
+        "            id = %s" % _swanctl_id(ours["id"], ours["address"]),
+    ]
+    if auth == "pubkey":
+        lines.append("            pubkeys = %s" % ours_pem)
+    lines += [
+        "        }",
+        "        children {",
+        "            %s {" % name,
+        "                local_ts = %s" % ",".join(theirs["subnets"]),
+        "                remote_ts = %s" % ",".join(ours["subnets"]),
+        "                esp_proposals = %s" % esp_proposals,
+        "                rekey_time = %ds" % sa_life,
+        "                dpd_action = %s" % (_DPD_ACTIONS.get(tunnel["dpd"]["action"], "clear") if they_start else "clear"),
+        "                start_action = %s" % ("start" if they_start else "none"),
+        "            }",
+        "        }",
+        "    }",
+        "}",
+    ]
+    if auth == "psk":
+        lines += [
+            "secrets {",
+            "    ike-%s {" % name,
+            "        id-ours = %s" % _swanctl_id(ours["id"], ours["address"]),
+            "        id-yours = %s" % _swanctl_id(theirs["id"], theirs["address"]),
+            "        secret = %s" % secrets_psk(tunnel["psk"]),
+            "    }",
+            "}",
+        ]
+    files["%s.swanctl.conf" % name] = "\n".join(lines) + "\n"
+    return files
 
 
 def _describe(tunnel, ours, theirs):
-    v1 = tunnel["ike_version"] == 1
-    ike = tunnel["ike"] or (_conn.DEFAULT_IKE_V1 if v1 else _conn.DEFAULT_IKE_V2)
-    esp = tunnel["esp"] or (_conn.DEFAULT_ESP_V1 if v1 else _conn.DEFAULT_ESP_V2)
+    ike, esp = _proposal_strings(tunnel)
     lines = [
         "Tunnel %s: the side of %s (%s), to be configured by its administrator." % (
             tunnel["name"], theirs.get("name") or theirs["address"], theirs["address"]),
@@ -119,8 +284,18 @@ def peer_configs(tunnels, host, hostvars):
         else:
             lines += ["", "(%srsasigkey is your own public key: `ipsec showhostkey --%s`.)" % (other_side, other_side)]
         lines += ["", "Then: ipsec restart (or ipsec auto --add %s)." % tunnel["name"]]
+        try:
+            table = parameter_table(tunnel, ours, theirs)
+            files = swanctl_files(tunnel, ours, theirs, host)
+        except _proposals.ProposalError as exc:
+            raise AnsibleFilterError("tunnel %s: %s" % (tunnel["name"], exc))
+        width = max(len(label) for label, _value in table)
+        lines += ["", "For a strongSwan peer: %s.swanctl.conf next to this file." % tunnel["name"],
+                  "", "For an appliance, field by field (algorithm names of the IANA IKEv2 registry):", ""]
+        lines += ["  %-*s  %s" % (width, label, value) for label, value in table]
+        files["%s.txt" % tunnel["name"]] = "\n".join(lines) + "\n"
         result.append({"tunnel": tunnel["name"], "peer": theirs.get("name") or theirs["address"],
-                       "text": "\n".join(lines) + "\n"})
+                       "text": files["%s.txt" % tunnel["name"]], "files": files})
     return result
 
 

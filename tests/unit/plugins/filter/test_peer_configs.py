@@ -44,3 +44,52 @@ def test_a_key_quotes_cannot_carry_is_written_in_base64(psk):
 
 def test_secrets_psk_never_lets_a_quote_end_the_string_early():
     assert secrets_psk('ab"cd') == '0s' + base64.b64encode(b'ab"cd').decode()
+
+
+# -- strongSwan and appliances ------------------------------------------------------------------
+
+
+def _pem_of_a_fresh_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_a_strongswan_peer_gets_a_swanctl_conf_with_the_psk_in_its_secrets():
+    item = peer_configs(branch('q7Vd-3mXr9LpZt2Kw8YbNc4J'), 'vpn1', HOSTVARS)[0]
+    assert sorted(item['files']) == ['to-branch.swanctl.conf', 'to-branch.txt']
+    conf = item['files']['to-branch.swanctl.conf']
+    for line in ('version = 2', 'local_addrs = 203.0.113.50', 'remote_addrs = 198.51.100.10',
+                 'proposals = aes256gcm16-prfsha512-prfsha256-ecp256-ecp384-curve25519-modp2048',
+                 'id = 203.0.113.50', 'id = @vpn1', 'auth = psk', 'local_ts = 10.50.0.0/16',
+                 'remote_ts = 172.16.1.0/24', 'esp_proposals = aes256gcm16-ecp256-ecp384-curve25519-modp2048',
+                 'start_action = none', 'secret = "q7Vd-3mXr9LpZt2Kw8YbNc4J"'):
+        assert '\n' + line in conf.replace('    ', ''), line
+    assert conf.count('{') == conf.count('}')
+
+
+def test_a_strongswan_peer_with_rsa_gets_both_public_keys_as_pem_files():
+    pem = _pem_of_a_fresh_key()
+    tunnels = [{'name': 'to-ss', 'left': 'vpn1', 'right': {'name': 'ss', 'address': '203.0.113.10', 'id': '@ss',
+                                                           'pubkey': pem},
+                'left_subnets': '172.16.1.0/24', 'right_subnets': '10.0.0.0/24'}]
+    ours = _pem_of_a_fresh_key()
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
+    hostvars = {'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_hostkey': {'pubkey': _keys.to_rfc3110(ours)}}}
+    files = peer_configs(tunnels, 'vpn1', hostvars)[0]['files']
+    assert files['to-ss-vpn1.pem'] == ours and files['to-ss-ss.pem'] == pem
+    conf = files['to-ss.swanctl.conf']
+    assert 'auth = pubkey' in conf and 'pubkeys = to-ss-ss.pem' in conf and 'pubkeys = to-ss-vpn1.pem' in conf
+    assert 'secrets' not in conf and 'id = @ss' in conf
+
+
+def test_an_appliance_administrator_gets_every_field_by_its_registry_name():
+    text = peer_configs(branch('q7Vd-3mXr9LpZt2Kw8YbNc4J'), 'vpn1', HOSTVARS)[0]['text']
+    table = text.split('field by field')[1]
+    for expected in ('IKEv2', 'IPv4 address (ID_IPV4_ADDR): 203.0.113.50', 'FQDN (ID_FQDN): vpn1',
+                     'ENCR_AES_GCM_16 256-bit key', 'PRF_HMAC_SHA2_512', '19 (256-bit random ECP (NIST P-256))',
+                     'IKE SA lifetime', '28800 s', 'PFS', '10.50.0.0/16', 'every 10 s, peer dead after 60 s',
+                     'NAT traversal', 'pre-shared key'):
+        assert expected in table, expected

@@ -10,7 +10,7 @@ tunnel from inventory to the exact text pluto reads.
 Both ends render the same ``conn`` (the seed: "the net-to-net subsections must
 be the same ... for both the left- and right-hand side"). Two things differ by
 host, on purpose: the Libreswan dialect (4.x ``ikev2=``, 5.x ``keyexchange=``,
-no ``dpdaction`` in 5.x) and, behind NAT, the NATed gateway's own address
+no ``dpdaction`` in 5.x; IKEv2's DPD timeout is ``retransmit-timeout=``, not ``dpdtimeout=``) and, behind NAT, the NATed gateway's own address
 (it must see its local address to orient itself, its peer the public one).
 
 Not a public API.
@@ -31,6 +31,8 @@ CONF_DIR = "/etc/ipsec.d"
 DEFAULT_IKE_V2 = "aes_gcm256-sha2_512+sha2_256-dh19+dh20+dh31+dh14"
 DEFAULT_ESP_V2 = "aes_gcm256"
 # IKEv1 has no AEAD for the IKE SA.
+#: Libreswan's retransmit-timeout (4.x and 5.x): also how long IKEv2 liveness waits before the peer is dead
+DEFAULT_RETRANSMIT_TIMEOUT = 60
 DEFAULT_IKE_V1 = "aes256-sha2_256;modp2048"
 DEFAULT_ESP_V1 = "aes256-sha2_256"
 
@@ -117,12 +119,16 @@ def render_conn(tunnel, major):
     lines.append("esp=%s" % (tunnel.get("esp") or (DEFAULT_ESP_V1 if v1 else DEFAULT_ESP_V2)))
     lines.append("pfs=%s" % _yes(tunnel.get("pfs", True)))
     dpd = tunnel.get("dpd") or {}
+    options = tunnel.get("options") or {}
     if dpd.get("delay"):
         lines.append("dpddelay=%s" % dpd["delay"])
-        # 5.x: IKEv2 liveness gives up after retransmit-timeout; dpdtimeout/dpdaction are IKEv1/4.x only
-        if major < 5 or v1:
-            lines.append("dpdtimeout=%s" % dpd.get("timeout", 60))
-        if major < 5:
+        timeout = dpd.get("timeout", 60)
+        if v1:
+            lines.append("dpdtimeout=%s" % timeout)
+        elif timeout != DEFAULT_RETRANSMIT_TIMEOUT and "retransmit-timeout" not in options:
+            # IKEv2 liveness declares the peer dead after retransmit-timeout (4.10 warns "dpdtimeout= ignored")
+            lines.append("retransmit-timeout=%ss" % timeout)
+        if major < 5:     # 5.x: "obsolete keyword ignored: dpdaction"
             lines.append("dpdaction=%s" % dpd.get("action", "restart"))
     for key in sorted(tunnel.get("options") or {}):
         lines.append("%s=%s" % (key, tunnel["options"][key]))

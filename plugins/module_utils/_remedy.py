@@ -31,8 +31,9 @@ _REMEDIES = {
     "no_ike_auth": (
         "The peer {peer_address} answered IKE_SA_INIT but never IKE_AUTH ({retransmits} retransmits): the path "
         "drops the larger IKE_AUTH packets (IP fragments), or UDP 4500 (IKE moves there when it sees NAT). "
-        "Allow UDP 4500 and IP fragments both ways, or let IKE fragment itself (`fragmentation: force` in the "
-        "tunnel's options); the peer's log tells whether IKE_AUTH arrived and was refused without an answer."),
+        "Allow UDP 4500 and IP fragments both ways, or let IKE fragment itself: Libreswan offers IKEv2 "
+        "fragmentation (RFC 7383, `fragmentation=yes`, its default) and it works when the peer has it on too. "
+        "The peer's log tells whether IKE_AUTH arrived and was refused without an answer."),
     "ts_unacceptable": (
         "The peer refused the traffic selectors: its subnets must mirror this end's ({left_subnets} <-> "
         "{right_subnets}), with the same prefix lengths, in the same order."),

@@ -1410,6 +1410,40 @@ _ADD_FAIL_RE = re.compile(
 _WARNING_RE = re.compile(r'\bwarning\b|\bobsolete\b|\bdeprecated\b', re.I)
 
 
+# A keyword Libreswan read and then did not use. 4.10 addconn: 'conn: "voice" warning IKEv2 liveness uses
+# retransmit-timeout=, dpdtimeout= ignored'; 5.x checkconfig: 'ipsec addconn: /x/voice.conf:5: warning: obsolete
+# keyword ignored: dpdaction=hold'; 5.x pluto on add: '"voice": warning: IKEv1 only fragmentation=force ignored;
+# using fragmentation=yes'.
+_IGNORED_KEYWORD_RES = (
+    re.compile(r'\bobsolete keyword(?: ignored)?:\s*(?P<keyword>[a-z][a-z0-9_-]*)', re.I),
+    re.compile(r'\b(?P<keyword>[a-z][a-z0-9_-]*)=\S*\s+(?:is\s+)?(?:ignored|obsolete|deprecated)\b', re.I),
+    re.compile(r'\bdeprecated (?:keyword|option)\b\W*(?P<keyword>[a-z][a-z0-9_-]*)', re.I),
+)
+_WARNING_CONN_RE = re.compile(r'(?:^|conn:\s*)"(?P<conn>[^"]+)"')
+_WARNING_FILE_RE = re.compile(r'(?P<file>/\S+?\.conf):\d+:')
+
+
+@_never_raise(lambda text: [])
+def ignored_keywords(text):
+    """Every keyword that the output of ``addconn``/``checkconfig``/``add`` says was read and not used:
+    ``[{keyword, conn, file, line}]`` (conn without its /NxM suffix, or None; file the .conf named, or None)."""
+    found = []
+    for _code, line in split_output(text):
+        stripped = line.strip()
+        if not re.search(r'\bwarning\b|\bobsolete\b|\bdeprecated\b|\bignored\b', stripped, re.I):
+            continue
+        for regex in _IGNORED_KEYWORD_RES:
+            match = regex.search(stripped)
+            if match:
+                conn = _WARNING_CONN_RE.search(stripped)
+                path = _WARNING_FILE_RE.search(stripped)
+                found.append({'keyword': match.group('keyword').lower(),
+                              'conn': re.sub(r'/\d+x\d+$', '', conn.group('conn')) if conn else None,
+                              'file': path.group('file') if path else None, 'line': stripped})
+                break
+    return found
+
+
 def _empty_add(text=None):
     return {
         'loaded': None,

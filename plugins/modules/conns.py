@@ -228,6 +228,7 @@ class Gateway(object):
         self.diff = {"before": "", "after": ""}
         self._status = None
         self._log = None
+        self.tunnels = dict((t["name"], t) for t in module.params["tunnels"])
 
     def status(self):
         """pluto's ``ipsec status``, parsed; read again only after a command that changed what pluto has."""
@@ -299,14 +300,37 @@ class Gateway(object):
             args = ["addconn", "--checkconfig", "--config", main] if self.major < 5 else \
                 ["checkconfig", "--config", main]
             result = self.runner.run(args)
+            self.refuse_ignored(result.text, writes, "nothing was installed")
             # exit 0 is not proof: conn-level errors (bad subnet, unknown authby) only print
-            complaints = [line for line in result.text.splitlines() if line.strip() and "deprecated" not in line]
+            complaints = [line for line in result.text.splitlines() if line.strip()]
             if result.rc != 0 or complaints:
                 culprit = next((n for n in writes if n in result.text), sorted(writes)[0])
                 raise IpsecError("tunnel %s: Libreswan rejects the new configuration (nothing was installed): %s"
                                  % (culprit, " | ".join(complaints) or "exit %d" % result.rc), tunnel=culprit)
+            if self.major < 5:
+                # 4.x warns about keywords it ignores only while it builds the conn for pluto, not in
+                # --checkconfig: build them against a control socket nobody listens on (nothing is loaded)
+                dry = self.runner.run(["addconn", "--ctlsocket", os.path.join(tmp, "nobody.ctl"), "--config", main]
+                                      + sorted(writes))
+                self.refuse_ignored(dry.text, writes, "nothing was installed")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def refuse_ignored(self, text, names, state):
+        """Fail, naming the tunnel and the keyword, when Libreswan says it read a keyword of these conns and
+        did not use it (obsolete, ignored for this IKE version): the conn would not do what it says."""
+        for found in ipsec_output.ignored_keywords(text):
+            tunnel = found["conn"] or (os.path.basename(found["file"])[:-len(".conf")] if found["file"] else None)
+            if tunnel not in names:
+                tunnel = sorted(names)[0] if len(names) == 1 else tunnel
+            ours = tunnel in names and found["keyword"] not in ((self.tunnels.get(tunnel) or {}).get("options") or {})
+            raise IpsecError(
+                "tunnel %s: Libreswan %s ignores the keyword %s (%s); %s. %s" % (
+                    tunnel or "?", self.runner.version.get("version") or self.major, found["keyword"], found["line"],
+                    state, "This is a bug of the collection's conn for this Libreswan: please report it" if ours else
+                    "Remove `%s` from the tunnel's options (or use what Libreswan %d reads instead)."
+                    % (found["keyword"], self.major)),
+                tunnel=tunnel, kind="config", keyword=found["keyword"])
 
     def install(self, writes):
         for name, (conf, secrets, old_conf, old_secrets) in sorted(writes.items()):
@@ -451,8 +475,9 @@ class Gateway(object):
                 # the alias NAME, so when the subnets changed, the old ones go with their SAs and policies: a
                 # connection left behind would keep the old policy and pluto could not install the new one
                 # ("cannot install eroute -- it is in use", TS_UNACCEPTABLE to the peer)
-                self.runner.verb("replace", name)
+                replaced = self.runner.verb("replace", name)
                 self._status = None
+                self.refuse_ignored(replaced.text, [name], "it is loaded, the run rolls it back")
             elif name in writes:
                 adds.append(name)
             elif not is_loaded:
@@ -461,8 +486,10 @@ class Gateway(object):
                 adds.append(name)
         if adds:
             # one addconn for all new conns: fifty `ipsec auto --add` cost fifty shell scripts on a slow host
-            self.runner.run(["addconn", "--config", "/etc/ipsec.conf"] + adds, mutating=True)
+            added = self.runner.run(["addconn", "--config", "/etc/ipsec.conf"] + adds, mutating=True)
             self._status = None
+            # pluto's own warnings (5.x: 'IKEv1 only fragmentation=force ignored') come only now
+            self.refuse_ignored(added.text, adds, "it is loaded, the run rolls it back")
         if self.module.check_mode:
             return
         # 4.x prints nothing on --add under Ansible: ask pluto what it has now (when anything was loaded)

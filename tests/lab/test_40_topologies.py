@@ -3,11 +3,13 @@
 Each scenario gets its own lab topology (see lab/topology.py) and frees it when done.
 """
 
+import os
 import re
 
 import pytest
+import yaml
 
-from labtest import release
+from labtest import VARS, flat, release
 from lab import datapath
 
 
@@ -75,6 +77,21 @@ def test_libreswan_4_and_5_gateways_configured_by_the_same_run(lab_for):
         encrypted(lab, "server2", "172.16.1.100", "wan2")
         again = lab.playbook()
         assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
+        # Every keyword the collection wrote was read and used by both Libreswans: each run above loaded
+        # its conns through the check that fails on an "obsolete"/"ignored" warning. An option Libreswan
+        # 5.x ignores fails the change on vpn2, names the keyword, and the working tunnel stays.
+        spis = lab.spis("vpn1")
+        tunnels = yaml.safe_load(open(os.path.join(VARS, "net-to-net-rsa.yml")))["sitevpn_tunnels"]
+        tunnels[0]["options"] = {"fragmentation": "force"}
+        lab.vars(sitevpn_tunnels=tunnels)
+        refused = lab.playbook()
+        assert refused.rc != 0, refused.out[-3000:]
+        assert re.search(r"vpn2: tunnel net-to-net: Libreswan 5\.\S* ignores the keyword fragmentation",
+                         flat(refused.out)), refused.out[-3000:]
+        assert refused.says("Rolled back to the previous configuration: net-to-net")
+        assert "fragmentation" not in lab.sh("vpn2", "cat /etc/ipsec.d/net-to-net.conf").stdout
+        encrypted(lab, "server1", "10.0.0.105", "wan1")
+        print("SPIs before the refused change %s, after %s" % (spis, lab.spis("vpn1")))
     finally:
         release("mixed")
 

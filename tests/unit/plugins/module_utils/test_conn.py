@@ -87,7 +87,6 @@ conn net-to-net
     esp=aes_gcm256
     pfs=yes
     dpddelay=10
-    dpdtimeout=60
     dpdaction=restart
     auto=start
 '''
@@ -99,23 +98,25 @@ def test_golden_seed_net_to_net_on_libreswan_4():
 
 
 def test_golden_differs_on_libreswan_5_only_in_dialect():
-    """Libreswan 5: keyexchange=ikev2 instead of ikev2=yes; no dpdtimeout/dpdaction for IKEv2."""
+    """Libreswan 5: keyexchange=ikev2 instead of ikev2=yes; no dpdaction (obsolete there)."""
     expected = (SEED_NET_TO_NET_LIBRESWAN_4
                 .replace('Libreswan 4.x', 'Libreswan 5.x')
                 .replace('    ikev2=yes\n', '    keyexchange=ikev2\n')
-                .replace('    dpdtimeout=60\n    dpdaction=restart\n', ''))
+                .replace('    dpdaction=restart\n', ''))
     assert _conn.render_conn(tunnel_for('vpn1'), 5) == expected
 
 
 # --- Libreswan dialects ---------------------------------------------------------------------
 
 def test_libreswan_4_dialect():
-    """4.x: ikev2=yes, DPD with timeout and action."""
+    """4.x: ikev2=yes, DPD with its action; no dpdtimeout for IKEv2 (4.10: "IKEv2 liveness uses
+    retransmit-timeout=, dpdtimeout= ignored"), whose default of 60 s is the tunnel's default."""
     text = _conn.render_conn(tunnel_for('vpn1'), 4)
     assert value_of(text, 'ikev2') == 'yes'
     assert value_of(text, 'keyexchange') is None
     assert (value_of(text, 'dpddelay'), value_of(text, 'dpdtimeout'), value_of(text, 'dpdaction')) == \
-        ('10', '60', 'restart')
+        ('10', None, 'restart')
+    assert value_of(text, 'retransmit-timeout') is None
 
 
 def test_libreswan_5_dialect():
@@ -129,10 +130,19 @@ def test_libreswan_5_dialect():
 
 
 def test_dpd_action_and_times_are_rendered_as_set():
-    """dpd_delay/dpd_timeout/dpd_action of the tunnel reach the 4.x conn."""
+    """dpd_delay/dpd_timeout/dpd_action of the tunnel reach the 4.x conn; IKEv2's timeout is
+    retransmit-timeout, on 4.x and 5.x alike."""
     text = _conn.render_conn(tunnel_for('vpn1', dpd_delay=20, dpd_timeout=120, dpd_action='hold'), 4)
-    assert (value_of(text, 'dpddelay'), value_of(text, 'dpdtimeout'), value_of(text, 'dpdaction')) == \
-        ('20', '120', 'hold')
+    assert (value_of(text, 'dpddelay'), value_of(text, 'retransmit-timeout'), value_of(text, 'dpdaction')) == \
+        ('20', '120s', 'hold')
+    assert value_of(text, 'dpdtimeout') is None
+    text = _conn.render_conn(tunnel_for('vpn1', dpd_delay=20, dpd_timeout=120), 5)
+    assert value_of(text, 'retransmit-timeout') == '120s'
+
+
+def test_a_retransmit_timeout_in_the_options_is_not_written_twice():
+    text = _conn.render_conn(tunnel_for('vpn1', dpd_timeout=120, options={'retransmit-timeout': '90s'}), 4)
+    assert text.count('retransmit-timeout=') == 1 and value_of(text, 'retransmit-timeout') == '90s'
 
 
 def test_dpd_delay_zero_turns_dpd_off():

@@ -245,6 +245,9 @@ EXPECTED = {
     '4.10/checkconfig-bad.txt': stderr_only(0, 'bad subnet leftsubnet=172.16.999.0/24'),   # exit 0!
     '4.10/checkconfig-syntax-error.txt': stderr_only(3, 'syntax error'),
     '4.10/checkconfig-5spelling.txt': stderr_only(1, 'unknown IPsec command "checkconfig"'),
+    # the conns module's 4.x dry run: conns built against a control socket nobody listens on
+    '4.10/addconn-dry-run.txt': stderr_only(255, 'connect(pluto_ctl) failed'),
+    '4.10/addconn-dry-run-dpdtimeout.txt': stderr_only(255, 'dpdtimeout= ignored'),
     '4.10/systemctl-active.txt': stdout_has('active'),
     '4.10/systemctl-inactive.txt': stdout_has('inactive', rc=3),
     '4.10/systemctl-enabled.txt': stdout_has('disabled', rc=1),
@@ -310,6 +313,8 @@ EXPECTED = {
     '5.2/checkconfig-bad-config.txt': quiet(),
     '5.2/addconn-checkconfig-bad.txt': quiet(),
     '5.2/checkconfig-syntax-error.txt': stderr_only(3, 'syntax error'),
+    '5.2/checkconfig-obsolete.txt': stderr_only(0, 'obsolete keyword ignored: dpdaction=hold'),   # exit 0
+    '5.2/add-fragmentation-force.txt': add('voice', True),        # loaded, with pluto's warning
     '5.2/systemctl-active.txt': stdout_has('active'),
     '5.2/systemctl-inactive.txt': stdout_has('inactive', rc=3),
     '5.2/systemctl-enabled.txt': stdout_has('disabled', rc=1),
@@ -336,3 +341,23 @@ def test_live_capture(name):
     assert command.startswith(('ipsec ', 'systemctl ', 'cat ', 'mkdir ', 'rm ')), command
     assert rc == expected_rc, '%s: exit %d, expected %d' % (command, rc, expected_rc)
     check(out, err)
+
+
+# -- keywords read and not used: what the conns module refuses (issue 16) --------------------------------
+
+@pytest.mark.parametrize('name, keyword, conn, path', [
+    ('4.10/addconn-dry-run-dpdtimeout.txt', 'dpdtimeout', 'voice', None),
+    ('5.2/add-fragmentation-force.txt', 'fragmentation', 'voice', None),
+    ('5.2/checkconfig-obsolete.txt', 'dpdaction', None, '/tmp/v/t.conf'),
+])
+def test_a_keyword_libreswan_ignores_is_named(name, keyword, conn, path):
+    _command, _rc, out, err = read(name)
+    assert [(w['keyword'], w['conn'], w['file']) for w in io_.ignored_keywords(out + err)] == \
+        [(keyword, conn, path)]
+
+
+@pytest.mark.parametrize('name', ['4.10/addconn-dry-run.txt', '4.10/checkconfig.txt', '5.2/checkconfig.txt',
+                                  '5.2/add-psk.txt', '4.10/add-psk.txt', '5.2/up-psk.txt'])
+def test_clean_output_names_no_ignored_keyword(name):
+    _command, _rc, out, err = read(name)
+    assert io_.ignored_keywords(out + err) == []

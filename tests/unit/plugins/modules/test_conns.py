@@ -30,6 +30,7 @@ TUNNEL = {'name': 'psk', 'left': 'vpn1', 'right': 'vpn2', 'left_subnets': '172.1
           'right_subnets': '10.0.14.0/24', 'auth': 'psk', 'psk': PSK}
 IPSEC = '/usr/sbin/ipsec'
 VERSION = {'argv': [IPSEC, '--version'], 'capture': '4.10/version.txt'}
+VERSION_5 = {'argv': [IPSEC, '--version'], 'capture': '5.2/version.txt'}
 NOT_LOADED = {'argv': [IPSEC, 'status'], 'capture': '4.10/status-after-empty-add.txt'}
 LOADED = {'argv': [IPSEC, 'status'], 'capture': '4.10/status-loaded.txt'}
 ROUTES = {'argv': ['/usr/sbin/ip', '-o', 'route', 'show', 'table', 'main'],
@@ -49,6 +50,12 @@ def gw(tmp_path, monkeypatch, capsys):
         secrets = conf_dir / 'psk.secrets'
         checkconfig = [IPSEC, 'addconn', '--checkconfig', '--config', os.path.join(check_dir, 'ipsec.conf')]
 
+        def dry_run(self, *names, **kwargs):
+            """4.x: the conns built against a control socket nobody listens on (warnings, nothing loaded)."""
+            return {'argv': [IPSEC, 'addconn', '--ctlsocket', os.path.join(check_dir, 'nobody.ctl'), '--config',
+                             os.path.join(check_dir, 'ipsec.conf')] + list(names or ['psk']),
+                    'capture': kwargs.get('capture', '4.10/addconn-dry-run.txt')}
+
         def run(self, calls, tunnels=None, check_mode=False, failed=False, **params):
             tunnels = tunnels if tunnels is not None else resolve([TUNNEL], 'vpn1', HOSTVARS)
             case = {'input': dict({'tunnels': tunnels, 'backup_dir': str(tmp_path / 'backup')}, **params),
@@ -59,7 +66,7 @@ def gw(tmp_path, monkeypatch, capsys):
 
 
 def first_run(gw):
-    return gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+    return gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
                    {'argv': [IPSEC, 'auto', '--rereadsecrets']},
                    {'argv': [IPSEC, 'addconn', '--config', '/etc/ipsec.conf', 'psk']}, LOADED], run_id='run-1')
 
@@ -78,7 +85,7 @@ def test_a_new_tunnel_is_checked_written_and_loaded_and_its_secret_kept_private(
 
 def test_the_psk_comes_in_its_own_no_log_argument_and_is_written_all_the_same(gw):
     public = resolve([dict(TUNNEL, psk=None)], 'vpn1', HOSTVARS, require_keys=False)
-    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
                      {'argv': [IPSEC, 'auto', '--rereadsecrets']},
                      {'argv': [IPSEC, 'addconn', '--config', '/etc/ipsec.conf', 'psk']}, LOADED],
                     tunnels=public, psks={'psk': PSK})
@@ -99,7 +106,7 @@ def test_a_second_run_with_nothing_changed_touches_neither_files_nor_pluto(gw):
 def test_a_changed_tunnel_is_replaced_alone(gw):
     first_run(gw)
     changed = resolve([dict(TUNNEL, esp='aes_gcm128')], 'vpn1', HOSTVARS)
-    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
                      {'argv': [IPSEC, 'auto', '--rereadsecrets']},
                      {'argv': [IPSEC, 'auto', '--replace', 'psk']}, LOADED], tunnels=changed, run_id='run-2')
     assert result['tunnels']['psk']['action'] == 'updated'
@@ -138,18 +145,18 @@ def test_changed_subnets_replace_every_connection_pluto_had_of_the_tunnel(gw, be
     gw.conf.write_text(_conn.render_conn(old[0], 4))
     gw.secrets.write_text(_conn.render_secrets(old[0]))
     result = gw.run([VERSION, status_with(*had), ROUTES,
-                     {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
                      {'argv': [IPSEC, 'auto', '--rereadsecrets']},
                      {'argv': [IPSEC, 'auto', '--replace', 'psk']}, status_with(*loaded_after)],
                     tunnels=new, run_id='run-s')
     assert result['tunnels']['psk']['action'] == 'updated' and result['tunnels']['psk']['loaded'] is True
-    assert [c['argv'][1:] for c in result['commands'] if 'addconn' in c['argv'] and '--checkconfig' not in c['argv']] \
-        == []   # not added beside the old ones
+    assert [c['argv'][1:] for c in result['commands'] if 'addconn' in c['argv'] and '--checkconfig' not in c['argv']
+            and '--ctlsocket' not in c['argv']] == []   # not added beside the old ones (the dry run loads nothing)
 
 
 def test_check_mode_reads_but_writes_and_loads_nothing(gw):
-    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}],
-                    check_mode=True)
+    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     gw.dry_run()], check_mode=True)
     assert result['changed'] is True and result['tunnels']['psk']['action'] == 'created'
     assert not gw.conf.exists() and not gw.secrets.exists()
     assert [c.get('skipped') for c in result['commands'][-2:]] == ['check mode', 'check mode']   # reread, addconn
@@ -184,7 +191,7 @@ def test_a_failed_load_puts_the_previous_files_back(gw):
     before = gw.conf.read_text()
     changed = resolve([dict(TUNNEL, esp='aes_gcm128')], 'vpn1', HOSTVARS)
     # pluto forgets the connection it was asked to replace: the module must not leave the new file behind
-    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
                      {'argv': [IPSEC, 'auto', '--rereadsecrets']},
                      {'argv': [IPSEC, 'auto', '--replace', 'psk']}, NOT_LOADED,
                      # the previous files back, and pluto told
@@ -192,3 +199,36 @@ def test_a_failed_load_puts_the_previous_files_back(gw):
                     tunnels=changed, run_id='run-3', failed=True)
     assert 'tunnel psk: pluto did not load psk' in result['msg']
     assert gw.conf.read_text() == before
+
+
+# -- keywords Libreswan reads and does not use (issue 16) -------------------------------------------------
+
+def test_a_keyword_libreswan_4_ignores_fails_the_tunnel_before_anything_is_installed(gw):
+    """4.10 warns only while it builds a conn for pluto, not in --checkconfig: the dry run shows it."""
+    tunnels = resolve([TUNNEL], 'vpn1', HOSTVARS)
+    tunnels[0]['name'] = 'voice'
+    result = gw.run([VERSION, NOT_LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'},
+                     gw.dry_run('voice', capture='4.10/addconn-dry-run-dpdtimeout.txt')], tunnels=tunnels, failed=True)
+    assert result['msg'] == (
+        'tunnel voice: Libreswan 4.10 ignores the keyword dpdtimeout (conn: "voice" warning IKEv2 liveness uses '
+        'retransmit-timeout=, dpdtimeout= ignored); nothing was installed. This is a bug of the collection\'s conn '
+        'for this Libreswan: please report it')
+    assert result['keyword'] == 'dpdtimeout'
+    assert os.listdir(str(gw.conf.parent)) == []
+
+
+def test_an_option_libreswan_5_ignores_on_load_is_named_with_the_tunnel(gw):
+    """5.2's pluto says it only when the conn is added ('IKEv1 only fragmentation=force ignored')."""
+    tunnels = resolve([dict(TUNNEL, options={'fragmentation': 'force'})], 'vpn1', HOSTVARS)
+    tunnels[0]['name'] = 'voice'
+    result = gw.run([VERSION_5, NOT_LOADED, ROUTES,
+                     {'argv': [IPSEC, 'checkconfig', '--config', gw.checkconfig[-1]], 'capture': '5.2/checkconfig.txt'},
+                     {'argv': [IPSEC, 'rereadsecrets']},
+                     {'argv': [IPSEC, 'addconn', '--config', '/etc/ipsec.conf', 'voice'],
+                      'capture': '5.2/add-fragmentation-force.txt'},
+                     # rolled back: the new conn goes again
+                     {'argv': [IPSEC, 'delete', 'voice']}],
+                    tunnels=tunnels, failed=True, run_id='run-5')
+    assert 'tunnel voice: Libreswan 5.2 ignores the keyword fragmentation' in result['msg']
+    assert 'Remove `fragmentation` from the tunnel\'s options' in result['msg']
+    assert not (gw.conf.parent / 'voice.conf').exists()

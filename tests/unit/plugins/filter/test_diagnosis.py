@@ -433,6 +433,33 @@ def test_no_proposal_and_traffic_selectors_from_the_log():
     assert causes == ["no common proposal", "traffic selectors refused"]
 
 
+def test_a_peer_that_keeps_asking_for_a_dh_group_is_named_with_the_group_not_as_silent():
+    """The same verdict as the conns module after a failed up, from the same line of pluto's log."""
+    hostvars = healthy()
+    fault_udp500(hostvars)
+    tf(hostvars, "vpn2")["ike_input"]["500"] = accept()
+    tf(hostvars, "vpn1")["log"]["current"] = {"dh_group": {
+        "count": 969, "first": None, "last": None,
+        "line": '"net-to-net" #1: Received unauthenticated INVALID_KE_PAYLOAD response to DH DH19; resending '
+                'with suggested DH DH19'}}
+    tunnel = only_tunnel(judge(hostvars))
+    assert [f["cause"] for f in tunnel["findings"]] == ["peer refuses the DH group"]
+    remedy = tunnel["findings"][0]["remedy"]
+    assert "969 times" in remedy and "DH19 (DH group 19)" in remedy and "it cannot do that group" in remedy
+
+
+def test_ike_auth_retransmitted_is_a_path_problem_not_no_answer():
+    hostvars = healthy()
+    fault_udp500(hostvars)
+    tf(hostvars, "vpn2")["ike_input"]["500"] = accept()
+    tf(hostvars, "vpn1")["log"]["current"] = {"no_ike_auth": {
+        "count": 5, "first": None, "last": None,
+        "line": '"net-to-net" #5: STATE_V2_PARENT_I2: retransmission; will wait 8 seconds for response'}}
+    tunnel = only_tunnel(judge(hostvars))
+    assert [f["cause"] for f in tunnel["findings"]] == ["IKE_AUTH unanswered"]
+    assert "answered IKE_SA_INIT but never IKE_AUTH (5 retransmits)" in tunnel["findings"][0]["remedy"]
+
+
 def test_conn_not_loaded():
     hostvars = healthy()
     tf(hostvars, "vpn2").update(loaded=False, child_sa=False, ike_sa=False)

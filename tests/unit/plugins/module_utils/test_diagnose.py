@@ -554,6 +554,12 @@ def test_current_wrong_key_on_both_ends():
     ('"net-to-net" #2: IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE', "ts_unacceptable"),
     ('"net-to-net/1x0" #3: STATE_V2_PARENT_I1: retransmission; will wait 2 seconds for response', "retransmit"),
     ('Nov 27 03:05:53.123456: "net-to-net"[1] 192.0.2.9 #4: authentication failed: no PSK found', "auth_failed"),
+    # Libreswan 4.10 in the lab (tests/lab/test_50_interop.py): a peer that cannot do the group it asks for,
+    # and a router that drops IKE_AUTH
+    ('2026-12-02T18:29:01+0000 vpn1 pluto[591]: "net-to-net" #1: Received unauthenticated INVALID_KE_PAYLOAD '
+     'response to DH DH19; resending with suggested DH DH19', "dh_group"),
+    ('2026-12-02T18:33:55+0000 vpn1 pluto[591]: "net-to-net" #5: STATE_V2_PARENT_I2: retransmission; will wait 8 '
+     'seconds for response', "no_ike_auth"),
 ])
 def test_known_failure_lines(line, kind):
     entry = d.scan_log([line], ["net-to-net"])["net-to-net"]

@@ -910,8 +910,8 @@ LOG_PATTERNS = (
         r"\btimeout exceeded\b|\bmax(?:imum)? number of retransmissions\b"
         r"|No response \(or no acceptable response\)|\bretransmit so timing out\b", re.I)),
     # waiting for the answer to IKE_AUTH: the peer answered IKE_SA_INIT, so it is up and reachable
-    ("no_ike_auth", re.compile(_attempt.WAITING_FOR_IKE_AUTH_RE.pattern + r".*(?:\bretransmission; will wait\b"
-                                                                         r"|\btimeout exceeded\b)", re.I)),
+    ("no_ike_auth", re.compile(
+        _attempt.WAITING_FOR_IKE_AUTH_RE.pattern + r".*(?:\bretransmission; will wait\b|\btimeout exceeded\b)", re.I)),
     # the initiator waiting for an answer ("retransmitting response" is the responder answering a
     # duplicate request: the peer retransmitted, nothing failed here)
     ("retransmit", re.compile(r"\bretransmission; will wait\b|\bretransmitting request\b", re.I)),

@@ -40,9 +40,10 @@ BASE_PACKAGES = (
     "nftables", "iptables", "tcpdump", "systemd-sysv", "procps", "ca-certificates", "openssl",
 )
 # What the offline repository offers (with all dependencies), in sets apt resolves one at a time: Debian's
-# libreswan conflicts with strongswan-libcharon. Libreswan for the gateways; strongSwan's charon and swanctl
-# for the foreign-peer tests (a peer configured only from peer_config.yml's output).
-OFFLINE_PACKAGE_SETS = (("libreswan",), ("charon-systemd", "strongswan-swanctl", "libstrongswan-standard-plugins"))
+# libreswan conflicts with strongswan-libcharon. Libreswan and node_exporter (the monitor role) for the gateways;
+# strongSwan's charon and swanctl for the foreign-peer tests (a peer configured only from peer_config.yml's output).
+OFFLINE_PACKAGE_SETS = (("libreswan", "prometheus-node-exporter"),
+                        ("charon-systemd", "strongswan-swanctl", "libstrongswan-standard-plugins"))
 OFFLINE_PACKAGES = tuple(name for group in OFFLINE_PACKAGE_SETS for name in group)
 
 # Units that cost boot time and do nothing useful in a lab guest.

@@ -95,7 +95,8 @@ VARIABLES = {
     "sitevpn_firewall_backend", "sitevpn_hostkey_bits", "sitevpn_rotate_hostkey", "sitevpn_rotate_psk", "sitevpn_prove",
     "sitevpn_up_timeout", "sitevpn_purge", "sitevpn_diagnose_capture_seconds", "sitevpn_diagnose_fail_on",
     "sitevpn_diagnose_log_since", "sitevpn_diagnose_ping_count", "sitevpn_diagnose_probe", "sitevpn_diagnose_verify",
-    "sitevpn_report_dir",
+    "sitevpn_report_dir", "sitevpn_monitor", "sitevpn_monitor_state", "sitevpn_monitor_interval",
+    "sitevpn_monitor_textfile_dir", "sitevpn_monitor_install_node_exporter",
     # playbooks
     "sitevpn_remove_tunnel", "sitevpn_peer_config_dir",
     # facts the collection sets itself

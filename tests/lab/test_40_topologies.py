@@ -5,6 +5,7 @@ Each scenario gets its own lab topology (see lab/topology.py) and frees it when 
 
 import os
 import re
+import time
 
 import pytest
 import yaml
@@ -13,8 +14,14 @@ from labtest import VARS, flat, release
 from lab import datapath
 
 
-def encrypted(session, src, dst, wire, count=2):
+def encrypted(session, src, dst, wire, count=2, within=0):
+    """Every echo answered, ESP on the wire, no ICMP in clear. `within` seconds are given to a tunnel that
+    has just been negotiated again (a rollback replaces the conn): its first echo may be lost."""
+    deadline = time.time() + within
     evidence = session.ping_across(src, dst, segment=wire, count=count)
+    while time.time() < deadline and not (evidence["received"] == evidence["sent"] and evidence["icmp_clear"] == 0):
+        time.sleep(3)
+        evidence = session.ping_across(src, dst, segment=wire, count=count)
     assert evidence["received"] == evidence["sent"], evidence
     assert evidence["esp"] >= 2 * evidence["sent"], evidence
     assert evidence["icmp_clear"] == 0, evidence
@@ -90,7 +97,9 @@ def test_libreswan_4_and_5_gateways_configured_by_the_same_run(lab_for):
                          flat(refused.out)), refused.out[-3000:]
         assert refused.says("Rolled back to the previous configuration: net-to-net")
         assert "fragmentation" not in lab.sh("vpn2", "cat /etc/ipsec.d/net-to-net.conf").stdout
-        encrypted(lab, "server1", "10.0.0.105", "wan1")
+        # the rollback replaced the conn on vpn2 and negotiated it again: seen once in CI, the first of two
+        # echoes right after it was lost (4 ESP packets, nothing in clear)
+        encrypted(lab, "server1", "10.0.0.105", "wan1", within=30)
         print("SPIs before the refused change %s, after %s" % (spis, lab.spis("vpn1")))
     finally:
         release("mixed")

@@ -31,7 +31,7 @@ HOST_PACKAGES := gcc make flex bison bc libelf-dev xz-utils binutils debootstrap
                  tcpdump netcat-openbsd dpkg-dev e2fsprogs python3-venv graphviz git nftables
 
 .PHONY: help readme setup host-packages venv demo demo-down test unit lint sanity lab-test molecule \
-        bench lab-up lab-down lab-status lab-selftest lab-build clean build ee changelog-lint
+        bench lab-up lab-down lab-status lab-selftest lab-build clean build ee changelog-lint promtool
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -73,7 +73,7 @@ demo-down: venv
 # default scenario included (tests/lab/test_90_molecule.py). Every lab is torn down and checked
 # for leftovers.
 # In CI (CI=true) a missing ../shared/fixtures or host tool fails the tests instead of skipping them.
-test: setup lint sanity changelog-lint ee lab-build
+test: setup lint sanity changelog-lint ee lab-build promtool
 	$(PY) -m pytest tests -p no:cacheprovider -ra --durations=30
 
 molecule: venv
@@ -85,6 +85,17 @@ unit: venv
 bench: LAB_DISTROS = bookworm
 bench: setup lab-build
 	$(PY) bench/bench.py
+
+# Prometheus' rule checker for the example alert rules: only the promtool binary of Debian's
+# prometheus package, unpacked into the venv (installing the package would start a server).
+promtool: $(VENV)/bin/promtool
+$(VENV)/bin/promtool: | venv
+	tmp=$$(mktemp -d)
+	trap 'rm -rf "$$tmp"' EXIT
+	(cd "$$tmp" && apt-get download -q prometheus >/dev/null 2>&1) || \
+	  (apt-get update -q >/dev/null && cd "$$tmp" && apt-get download -q prometheus >/dev/null)
+	dpkg-deb --fsys-tarfile "$$tmp"/prometheus_*.deb | tar -x -C "$$tmp" ./usr/bin/promtool
+	install -m 0755 "$$tmp/usr/bin/promtool" $@
 
 # ---- the lab by hand ----------------------------------------------------------------------
 # The lab's UML kernel and the guest images, built once and cached (progress printed here, not

@@ -16,6 +16,8 @@ import glob
 import json
 import os
 import re
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,9 @@ CONF_DIR = "/etc/ipsec.d"
 STATE_FILE = "/var/lib/sitevpn-monitor/state.json"
 METRICS_FILE = "sitevpn_ipsec.prom"
 COMMAND_TIMEOUT = 10
+# whack answers `ipsec status` and `ipsec trafficstatus` itself; asked directly, it spares a shell (the
+# `ipsec` wrapper) per command, which on a small gateway is most of the collector's cost
+WHACK_PATHS = ("/usr/libexec/ipsec/whack", "/usr/lib/ipsec/whack", "/usr/local/libexec/ipsec/whack")
 DEFAULT_LIFETIME = 8 * 3600
 
 _HEADER_RE = re.compile(r'tunnel "(?P<name>[^"]+)" \((?P<left>\S+) <-> (?P<right>\S+)\)')
@@ -129,17 +134,45 @@ class Metrics(object):
         return "\n".join(out) + "\n"
 
 
-def collect(state, conf_dir=CONF_DIR, ipsec="ipsec", now=None):
-    """The metrics text and the new state ({tunnel: [up, since]}, errors)."""
+def find_whack(paths=WHACK_PATHS):
+    for path in paths:
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def _installed(ipsec):
+    """What identifies the installed Libreswan: its `ipsec` program's path, size and time (a package
+    upgrade changes them), so that `ipsec --version` runs once per version, not once per scrape."""
+    path = shutil.which(ipsec)
+    try:
+        info = os.stat(path) if path else None
+    except OSError:
+        info = None
+    return "%s:%d:%d" % (path, info.st_size, info.st_mtime) if info else None
+
+
+def _version(state, ipsec):
+    key = _installed(ipsec)
+    if key and state.get("version_of") == key and state.get("version"):
+        return state["version"], key
+    rc, text = _run([ipsec, "--version"])
+    version = ipsec_output.parse_version(text).get("version") if rc == 0 else None
+    return version, key if version else None
+
+
+def collect(state, conf_dir=CONF_DIR, ipsec="ipsec", now=None, whack=None):
+    """The metrics text and the new state ({tunnel: [up, since]}, errors). *whack* is pluto's whack program
+    when it was found (`ipsec status` is then `whack --status`)."""
     now = time.time() if now is None else now
     errors = []
     tunnels = configured(conf_dir)
-    version_rc, version_text = _run([ipsec, "--version"])
-    version = ipsec_output.parse_version(version_text) if version_rc == 0 else {}
-    status_rc, status_text = _run([ipsec, "status"])
+    version, version_of = _version(state, ipsec)
+    status_rc, status_text = _run([whack, "--status"] if whack else [ipsec, "status"])
     pluto_up = status_rc == 0 and "Pluto is not running" not in status_text
     status = ipsec_output.parse_status(status_text) if pluto_up else {"states": []}
-    traffic_rc, traffic_text = _run([ipsec, "trafficstatus"]) if pluto_up else (None, "")
+    traffic_rc, traffic_text = ((_run([whack, "--trafficstatus"] if whack else [ipsec, "trafficstatus"]))
+                                if pluto_up else (None, ""))
     sas = ipsec_output.parse_trafficstatus(traffic_text) if traffic_rc == 0 else []
     if pluto_up and traffic_rc != 0:
         errors.append("ipsec trafficstatus failed")
@@ -207,11 +240,12 @@ def collect(state, conf_dir=CONF_DIR, ipsec="ipsec", now=None):
           "(as seen by this collector).", change_s)
     m.add("sitevpn_pluto_up", "gauge", "1 when pluto answers `ipsec status`.", [((), 1 if pluto_up else 0)])
     m.add("sitevpn_libreswan_info", "gauge", "The Libreswan version installed.",
-          [((("version", version.get("version") or "unknown"),), 1)])
+          [((("version", version or "unknown"),), 1)])
     errors_total = int(state.get("errors_total", 0)) + len(errors)
     m.add("sitevpn_collector_errors_total", "counter", "Collector runs that could not read something.",
           [((), errors_total)])
-    return m, {"tunnels": new_state, "errors_total": errors_total}, errors
+    return m, {"tunnels": new_state, "errors_total": errors_total, "version": version, "version_of": version_of}, \
+        errors
 
 
 def write_atomic(directory, text):
@@ -242,18 +276,22 @@ def main(argv=None):
     parser.add_argument("--conf-dir", default=CONF_DIR)
     parser.add_argument("--state", default=STATE_FILE)
     parser.add_argument("--ipsec", default="ipsec")
+    parser.add_argument("--whack", default=None, help="pluto's whack program (default: found in %s; "
+                        "without it, `ipsec status` and `ipsec trafficstatus`)" % ", ".join(WHACK_PATHS))
     parser.add_argument("--stdout", action="store_true", help="print the metrics instead of writing the file")
     args = parser.parse_args(argv)
-    started, cpu = time.time(), time.process_time()
+    started = time.time()
     state = _load_state(args.state)
-    metrics, new_state, errors = collect(state, args.conf_dir, args.ipsec, now=started)
-    children = os.times()
+    metrics, new_state, errors = collect(state, args.conf_dir, args.ipsec, now=started,
+                                         whack=args.whack or find_whack())
     metrics.add("sitevpn_collector_last_success_timestamp_seconds", "gauge", "When the collector last wrote its "
                 "metrics.", [((), "%.3f" % time.time())])
     metrics.add("sitevpn_collector_duration_seconds", "gauge", "Wall time of the last collector run.",
                 [((), "%.3f" % (time.time() - started))])
-    metrics.add("sitevpn_collector_cpu_seconds", "gauge", "CPU time of the last collector run, with its commands.",
-                [((), "%.3f" % (time.process_time() - cpu + children.children_user + children.children_system))])
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    metrics.add("sitevpn_collector_cpu_seconds", "gauge", "CPU time of the last collector run, from the start of "
+                "its Python to here, with its commands.",
+                [((), "%.3f" % (own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime))])
     text = metrics.render()
     if args.stdout:
         sys.stdout.write(text)

@@ -36,8 +36,10 @@ DEFAULT_RETRANSMIT_TIMEOUT = 60
 DEFAULT_IKE_V1 = "aes256-sha2_256;modp2048"
 DEFAULT_ESP_V1 = "aes256-sha2_256"
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+# the one home of a tunnel's name and option-key patterns: the controller's model (plugin_utils/_model.py)
+# checks against these before any host is touched, the gateway code again on arrival (\Z: no trailing newline)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}\Z")
+OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 
 
 def conf_path(name):

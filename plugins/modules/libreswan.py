@@ -93,13 +93,13 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import MARKER
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read
 
 IPSEC_CONF = "/etc/ipsec.conf"
 OS_RELEASE = "/etc/os-release"
 OPENSWAN_SECRETS = "/etc/ipsec.secrets"
 KLIPS_FILES = ("/proc/net/ipsec_eroute", "/proc/net/ipsec_spi")
-MARKER = "# Managed by sitevpn.ipsec"
 
 
 def os_release():

@@ -29,12 +29,11 @@ except ImportError as exc:  # checked where it is needed, with a message that sa
     netaddr = None
     NETADDR_IMPORT_ERROR = exc
 
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import NAME_RE, OPTION_KEY_RE
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
 
 # \Z, not $: "$" also matches before a trailing newline, which would end the line in a conn file
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}\Z")
 ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)\Z")
-OPTION_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 # an option value that needs no quotes in a conn file; others are quoted, and a value with '"' is refused
 OPTION_PLAIN_RE = re.compile(r"^[A-Za-z0-9_.,:;/%@+=*{}\[\]-]+\Z")
 # keys the model owns: setting them through `options` would contradict the model

@@ -811,3 +811,17 @@ def test_the_gateway_behind_nat_initiates_by_default():
     normalized, dummy = normalize([tunnel], hostvars)
     assert normalized[0]['initiator'] == 'right'
     assert normalized[0]['right']['local_address'] == '192.168.0.10'
+
+
+def test_the_tunnel_role_documents_exactly_the_fields_the_model_reads():
+    """roles/tunnel/meta/argument_specs.yml and the model describe one tunnel: a field added to one of them
+    and not to the other fails here (ansible-core checks the role spec; the model checks everything else)."""
+    import os
+    import yaml
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, '..', '..', '..', '..', 'roles', 'tunnel', 'meta', 'argument_specs.yml')) as handle:
+        spec = yaml.safe_load(handle)
+    tunnels = spec['argument_specs']['main']['options']['sitevpn_tunnels']
+    assert set(tunnels['options']) == _model.TUNNEL_KEYS
+    probe = tunnels['options']['probe']
+    assert set(probe.get('options') or _model.PROBE_KEYS) == _model.PROBE_KEYS

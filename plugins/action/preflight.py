@@ -129,5 +129,7 @@ class ActionModule(ActionBase):
             self._display.warning(warning)
         result.update(changed=False, tunnels=[t["name"] for t in normalized], gateways=per_host,
                       warnings_found=warnings,
-                      msg="%d tunnels on %d gateways, all checked" % (len(normalized), len(per_host)))
+                      msg="%d tunnel%s on %d gateway%s, all checked" % (
+                          len(normalized), "" if len(normalized) == 1 else "s",
+                          len(per_host), "" if len(per_host) == 1 else "s"))
         return result

@@ -201,6 +201,14 @@ def brings_up(tunnel):
     return tunnel.get("state", "present") != "absent" and is_initiator(tunnel) and tunnel.get("auto", "start") == "start"
 
 
+def _said_about(text, name):
+    """pluto's lines about conn *name* in what addconn or replace printed (4.x: "while loading 'NAME': bad
+    subnet ...", "conn NAME did not load properly"; 5.x: '"NAME": failed to add connection: ...')."""
+    marks = ('"%s"' % name, '"%s/' % name, "'%s'" % name, "conn %s " % name)
+    return [line.strip() for line in (text or "").splitlines()
+            if not line.startswith("$ ") and any(mark in line + " " for mark in marks)][:4]
+
+
 def previous_tunnel(current, name, conf_text):
     """The tunnel as a restored conn file describes it (subnets and auto may differ from ``current``)."""
     tunnel = copy.deepcopy(current) if current else {"name": name, "local": "left", "initiator": "left",
@@ -460,6 +468,7 @@ class Gateway(object):
         status = self.status() if not self.module.check_mode or not writes else {"connections": {}}
         loaded = status["connections"]
         adds = []
+        loaded_text = {}     # what pluto answered when each conn was added or replaced
         for name, tunnel in sorted(by_name.items()):
             subs = sub_connections(tunnel)
             is_loaded = all(sub in loaded for sub in subs)
@@ -476,6 +485,7 @@ class Gateway(object):
                 # connection left behind would keep the old policy and pluto could not install the new one
                 # ("cannot install eroute -- it is in use", TS_UNACCEPTABLE to the peer)
                 replaced = self.runner.verb("replace", name)
+                loaded_text[name] = replaced.text
                 self._status = None
                 self.refuse_ignored(replaced.text, [name], "it is loaded, the run rolls it back")
             elif name in writes:
@@ -487,6 +497,7 @@ class Gateway(object):
         if adds:
             # one addconn for all new conns: fifty `ipsec auto --add` cost fifty shell scripts on a slow host
             added = self.runner.run(["addconn", "--config", "/etc/ipsec.conf"] + adds, mutating=True)
+            loaded_text.update((name, added.text) for name in adds)
             self._status = None
             # pluto's own warnings (5.x: 'IKEv1 only fragmentation=force ignored') come only now
             self.refuse_ignored(added.text, adds, "it is loaded, the run rolls it back")
@@ -499,8 +510,12 @@ class Gateway(object):
             subs = sub_connections(tunnel)
             missing = [s for s in subs if s not in status["connections"]]
             if missing:
-                raise IpsecError("tunnel %s: pluto did not load %s; run `ipsec addconn --checkconfig` and read the "
-                                 "pluto log" % (name, ", ".join(missing)), tunnel=name, kind="not_loaded")
+                said = _said_about(loaded_text.get(name), name)
+                raise IpsecError("tunnel %s: pluto did not load %s; %s" % (
+                    name, ", ".join(missing), "pluto said: %s" % " / ".join(said) if said else
+                    "run `%s` and read the pluto log" % (
+                        "ipsec addconn --checkconfig" if self.major < 5 else "ipsec checkconfig")),
+                    tunnel=name, kind="not_loaded")
             if any(status["connections"][s].get("oriented") is False for s in subs):
                 unoriented.append(name)
             self._result(name)["loaded"] = True

@@ -46,7 +46,8 @@ class Capture:
     @property
     def summary(self):
         esp = [l for l in self.lines if " ESP(" in l]
-        icmp = [l for l in self.lines if ": ICMP " in l]
+        # ICMP in clear: any ICMPv4, and ICMPv6 echoes (not the neighbour discovery every IPv6 link has)
+        icmp = [l for l in self.lines if ": ICMP " in l or ": ICMP6, echo" in l]
         ike = [l for l in self.lines if re.search(r"\.(500|4500) > .*\.(500|4500): ", l)]
         spis = sorted(set(re.findall(r"ESP\(spi=(0x[0-9a-f]+)", "\n".join(self.lines))))
         return {"segment": self.segment, "packets": len(self.lines), "esp": len(esp), "icmp_clear": len(icmp),

@@ -240,10 +240,15 @@ class Lab:
                  "set -e", "ip link set lo up"]
         for index, nic in enumerate(self._nics(topo, guest)):
             lines += ["ip link set vec%d name %s" % (index, nic.ifname),
-                      "ip addr add %s dev %s" % (nic.address, nic.ifname),
-                      "ip link set %s up" % nic.ifname]
+                      "ip addr add %s dev %s" % (nic.address, nic.ifname)]
+            if nic.address6:
+                # nodad: usable at once (duplicate address detection would hold it back a second or two)
+                lines.append("ip -6 addr add %s dev %s nodad" % (nic.address6, nic.ifname))
+            lines.append("ip link set %s up" % nic.ifname)
         if guest.gateway4:
             lines.append("ip route add default via %s" % guest.gateway4)
+        if guest.gateway6:
+            lines.append("ip -6 route add default via %s" % guest.gateway6)
         for route in guest.routes:
             lines.append("ip route add %s" % route)
         if guest.forwarding:

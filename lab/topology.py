@@ -22,6 +22,7 @@ class Nic:
     segment: str          # bridge the interface is wired to
     ifname: str           # name inside the guest
     address: str          # CIDR, e.g. 198.51.100.10/24
+    address6: Optional[str] = None   # a second, IPv6 address (CIDR), e.g. 2001:db8:1::1/64
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Guest:
     role: str                         # gateway | server | router
     nics: List[Nic]
     gateway4: Optional[str] = None    # default route
+    gateway6: Optional[str] = None    # IPv6 default route
     routes: List[str] = field(default_factory=list)   # extra "PREFIX via ADDR"
     site: Optional[str] = None
     distro: Optional[str] = None      # None: the lab's default distro
@@ -144,7 +146,21 @@ def hub3():
     return topo
 
 
-TOPOLOGIES = {"seed": seed, "mixed": mixed, "nat": nat, "hub3": hub3}
+def v6lan():
+    """Figure 35-1 with IPv6 LANs beside the IPv4 ones (2001:db8:1::/64 behind vpn1, 2001:db8:2::/64
+    behind vpn2, RFC 3849), over the IPv4 WAN. The gateways have no IPv6 route toward each other's LAN:
+    nothing but the tunnel carries it."""
+    topo = seed()
+    topo.name, topo.description = "v6lan", "Figure 35-1 with IPv6 LANs over the IPv4 WAN"
+    for number in (1, 2):
+        gateway, server = topo.guest("vpn%d" % number), topo.guest("server%d" % number)
+        gateway.nics[1].address6 = "2001:db8:%d::1/64" % number
+        server.nics[0].address6 = "2001:db8:%d::100/64" % number
+        server.gateway6 = "2001:db8:%d::1" % number
+    return topo
+
+
+TOPOLOGIES = {"seed": seed, "mixed": mixed, "nat": nat, "hub3": hub3, "v6lan": v6lan}
 
 
 def get(name):

@@ -29,11 +29,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import ipaddress
+import re
 
-MARKER = "# Managed by sitevpn.ipsec"
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import MARKER
+
 SYSCTL_FILE = "/etc/sysctl.d/60-sitevpn-ipsec.conf"
 SCRIPT = "/usr/local/sbin/sitevpn-ipsec-firewall"
 UNIT = "/etc/systemd/system/sitevpn-ipsec-firewall.service"
+ROUTES_SCRIPT = "/usr/local/sbin/sitevpn-ipsec-routes"
+ROUTES_UNIT = "/etc/systemd/system/sitevpn-ipsec-routes.service"
 NFT_TABLE = "sitevpn_ipsec"
 
 
@@ -67,15 +72,98 @@ def peers(tunnels):
     return found
 
 
-def sysctls(interfaces, forwarding=True, rp_filter=0):
-    """Wanted kernel settings: {key: value} (keys as under /proc/sys, dots)."""
+def sysctls(interfaces, forwarding=True, rp_filter=0, ipv6_wan=None):
+    """Wanted kernel settings: {key: value} (keys as under /proc/sys, dots).
+
+    *ipv6_wan*: None when no tunnel of the gateway carries IPv6 subnets (IPv6 is left alone), else the
+    interfaces toward the peers. IPv6 forwarding is then turned on too, and on those interfaces router
+    advertisements stay accepted (``accept_ra = 2``): a host that forwards ignores them otherwise, and a
+    WAN configured by SLAAC would lose its IPv6 default route.
+    """
     wanted = {"net.ipv4.ip_forward": "1" if forwarding else "0"}
     for scope in ["all", "default"] + sorted(interfaces):
         wanted["net.ipv4.conf.%s.send_redirects" % scope] = "0"
         wanted["net.ipv4.conf.%s.accept_redirects" % scope] = "0"
         if rp_filter is not None:
             wanted["net.ipv4.conf.%s.rp_filter" % scope] = str(rp_filter)
+    if ipv6_wan is not None:
+        wanted["net.ipv6.conf.all.forwarding"] = "1" if forwarding else "0"
+        for scope in ["all", "default"]:
+            wanted["net.ipv6.conf.%s.accept_redirects" % scope] = "0"
+        if forwarding:
+            for interface in sorted(ipv6_wan):
+                wanted["net.ipv6.conf.%s.accept_ra" % interface] = "2"
     return wanted
+
+
+def ipv6_pairs(tunnels):
+    """The (tunnel, local subnet, remote subnet, peer) of :func:`pairs` whose subnets are IPv6."""
+    return [pair for pair in pairs(tunnels) if _family(pair[1]) == 6]
+
+
+def first_address(cidr):
+    """The address ``ip route get`` is asked for, for a subnet: its network address, as ``ip`` prints it."""
+    return str(ipaddress.ip_network(u"%s" % cidr, strict=False).network_address)
+
+
+def wanted_routes(tunnels, lookup, recorded):
+    """{remote subnet: interface} of the routes this gateway needs for its IPv6 tunnels.
+
+    Policy-based IPsec only sees a packet the kernel routed: a remote subnet that no route carries
+    ("Network is unreachable", usual for IPv6 LANs behind an IPv4-only WAN) never meets the tunnel's
+    policy, and Libreswan's ``_updown`` adds no route then. Such a subnet gets a route through the
+    interface toward the peer, and only where nothing else routes it: a route of the host (a default
+    route, a routing daemon's) is left to do its job. *lookup* is {address: parsed ``ip route get``}
+    (absent when unreachable), *recorded* the routes a previous run installed ({subnet: interface}),
+    which stay wanted while their tunnel does (they are why the subnet is routed now).
+    """
+    wanted = {}
+    for _name, _lnet, rnet, peer in ipv6_pairs(tunnels):
+        toward_peer = (lookup.get(peer) or {}).get("dev")
+        if not toward_peer:
+            continue
+        carried = (lookup.get(first_address(rnet)) or {}).get("dev")
+        if rnet in recorded or not carried:
+            wanted[rnet] = toward_peer
+    return wanted
+
+
+def render_routes_script(routes):
+    lines = ["#!/bin/sh",
+             "%s. Routes toward remote IPv6 subnets that no other route carries (policy-based IPsec needs" % MARKER,
+             "# a route to see the packet). Run at boot by sitevpn-ipsec-routes.service and by the firewall module.",
+             "rc=0"]
+    for subnet in sorted(routes):
+        lines.append("ip -%d route replace %s dev %s || rc=1" % (_family(subnet), subnet, routes[subnet]))
+    return "\n".join(lines + ["exit $rc"]) + "\n"
+
+
+def parse_routes_script(text):
+    """{subnet: interface} of a script :func:`render_routes_script` wrote."""
+    found = {}
+    for line in (text or "").splitlines():
+        match = re.match(r"^ip -[46] route replace (\S+) dev (\S+) ", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def render_routes_unit(script):
+    return """%s. Puts back the routes of the IPsec tunnels' remote IPv6 subnets at boot.
+[Unit]
+Description=sitevpn.ipsec routes toward remote subnets no other route carries
+Wants=network-online.target
+After=network-online.target
+Before=ipsec.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=%s
+
+[Install]
+WantedBy=multi-user.target
+""" % (MARKER, script)
 
 
 def render_sysctl(wanted):

@@ -55,7 +55,7 @@ options:
     choices: [auto, nftables, iptables, firewalld, none]
     default: auto
   forwarding:
-    description: Turn IPv4 forwarding on (a gateway needs it).
+    description: Turn forwarding on (a gateway needs it) - IPv4, and IPv6 where a tunnel carries IPv6 subnets.
     type: bool
     default: true
   rp_filter:
@@ -76,6 +76,16 @@ options:
       - Drop forwarded traffic between a tunnel's subnets that is not IPsec-protected, so nothing goes out in
         clear while pluto is down (at boot, after a crash) or a tunnel is not up. The rules are installed before
         the network comes up at boot.
+    type: bool
+    default: true
+  routes:
+    description:
+      - For a tunnel with IPv6 subnets, add a route toward a remote subnet that no route of the host carries
+        (through the interface toward the peer), kept at boot by C(sitevpn-ipsec-routes.service). Policy-based
+        IPsec only sees packets the kernel routed; Libreswan's C(_updown) adds no route when the subnet is
+        unreachable. A subnet the host already routes (a default route, a routing daemon) is left alone.
+      - Tunnels with IPv6 subnets also get IPv6 forwarding, and router advertisements stay accepted on the
+        interfaces toward the peers (C(accept_ra=2)).
     type: bool
     default: true
 attributes:
@@ -108,6 +118,11 @@ sysctl:
   description: The kernel settings wanted (key = value) and those that had to change.
   returned: always
   type: dict
+routes:
+  description: The routes toward remote IPv6 subnets this gateway keeps (subnet -> interface).
+  returned: always
+  type: dict
+  sample: {"2001:db8:2::/64": "eth0"}
 rules_tag:
   description: Tag of the installed ruleset (a digest of the rules).
   returned: always
@@ -122,7 +137,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import ROUTE_TYPES, parse_route_get, route_devices
 
 # where things live on the gateway (module-level, so tests can point them elsewhere)
 PROC_SYS = "/proc/sys"
@@ -132,6 +147,22 @@ UNIT = fw.UNIT
 # digest of the live rules as the last run installed them: any later edit (a flushed chain, a deleted
 # rule, a lost jump) differs from it, and the next run puts the rules back
 LIVE_FILE = "/var/lib/sitevpn/firewall.live"
+ROUTES_SCRIPT = fw.ROUTES_SCRIPT
+ROUTES_UNIT = fw.ROUTES_UNIT
+
+
+def _looked_up(line):
+    """The address an ``ip -o route get`` line answers for (its first word, after a route type)."""
+    words = line.split()
+    if words and words[0] in ROUTE_TYPES:
+        words = words[1:]
+    return words[0] if words else None
+
+
+def route_lookup(text):
+    """{address: parsed route} of the lines of ``ip -o -force -batch`` route gets; an address the kernel
+    could not route (``Network is unreachable``, on stderr) is absent."""
+    return dict((_looked_up(line), parse_route_get(line)) for line in (text or "").splitlines() if _looked_up(line))
 
 
 class Firewall(object):
@@ -149,7 +180,10 @@ class Firewall(object):
 
     # -- which interfaces carry the tunnels --------------------------------------------------
 
-    def interfaces(self, tunnels):
+    def interfaces(self, tunnels, recorded_routes=None):
+        """(interfaces of the IPv4 tunnels, {address: parsed `ip route get`}) from one `ip` for every address:
+        the peers, the local IPv4 subnets, and - where tunnels carry IPv6 - their peers and remote subnets
+        (fifty tunnels are a hundred lookups; each process costs in a slow guest)."""
         targets = []
         for tunnel in tunnels:
             if tunnel.get("state", "present") == "absent":
@@ -158,13 +192,63 @@ class Firewall(object):
             targets.append(remote["address"])
             for subnet in tunnel[tunnel["local"]]["subnets"]:
                 targets.append(subnet.split("/")[0])
-        targets = sorted(set(t for t in targets if ":" not in t))
-        if not targets:
-            return []
-        # one `ip` for every address (fifty tunnels are a hundred lookups; each process costs in a slow guest)
+        ipv4 = sorted(set(t for t in targets if ":" not in t))
+        extra = set(peer for _n, _l, dummy, peer in fw.ipv6_pairs(tunnels))
+        extra |= set(fw.first_address(rnet) for _n, _l, rnet, dummy in fw.ipv6_pairs(tunnels))
+        extra |= set(fw.first_address(subnet) for subnet in (recorded_routes or {}))
+        everything = ipv4 + sorted(extra - set(ipv4))
+        if not everything:
+            return [], {}
         rc, out, dummy = self.cmd([self.module.get_bin_path("ip", required=True), "-o", "-force", "-batch", "-"],
-                                  data="".join("route get %s\n" % target for target in targets), check=False)
-        return route_devices(out)
+                                  data="".join("route get %s\n" % target for target in everything), check=False)
+        lookup = route_lookup(out)
+        return route_devices("\n".join(line for line in out.splitlines()
+                                       if _looked_up(line) in ipv4)), lookup
+
+    # -- routes toward remote IPv6 subnets ---------------------------------------------------------
+
+    def routes(self, tunnels, lookup, recorded):
+        """Install the routes :func:`fw.wanted_routes` asks for, drop those no tunnel needs any more, and keep
+        them in a script the boot unit runs. Nothing at all on a gateway without IPv6 tunnels."""
+        wanted = fw.wanted_routes(tunnels, lookup, recorded) if self.module.params["routes"] else {}
+        if not wanted and not recorded and read(ROUTES_SCRIPT) is None:
+            return wanted
+        ip = self.module.get_bin_path("ip", required=True)
+        for subnet, dev in sorted(recorded.items()):
+            if subnet not in wanted:
+                self.changes.append("route %s removed" % subnet)
+                if not self.module.check_mode:
+                    self.cmd([ip, "-6", "route", "del", subnet, "dev", dev], check=False)
+        for subnet, dev in sorted(wanted.items()):
+            live = (lookup.get(fw.first_address(subnet)) or {}).get("dev")
+            if recorded.get(subnet) != dev or live != dev:
+                self.changes.append("route %s dev %s" % (subnet, dev))
+                if not self.module.check_mode:
+                    self.cmd([ip, "-6", "route", "replace", subnet, "dev", dev])
+        systemctl = self.module.get_bin_path("systemctl")
+        name = os.path.basename(ROUTES_UNIT)
+        if not wanted:
+            for path in (ROUTES_UNIT, ROUTES_SCRIPT):
+                if os.path.exists(path):
+                    self.changes.append(path + " removed")
+                    if not self.module.check_mode:
+                        if path == ROUTES_UNIT and systemctl:
+                            self.cmd([systemctl, "disable", name], check=False)
+                        os.unlink(path)
+            return wanted
+        for path, text, mode in ((ROUTES_SCRIPT, fw.render_routes_script(wanted), 0o755),
+                                 (ROUTES_UNIT, fw.render_routes_unit(ROUTES_SCRIPT), 0o644)):
+            if read(path) != text:
+                self.changes.append(path)
+                if not self.module.check_mode:
+                    write(path, text, mode)
+                    if path == ROUTES_UNIT and systemctl:
+                        self.cmd([systemctl, "daemon-reload"])
+        if systemctl and self.cmd([systemctl, "is-enabled", "--quiet", name], check=False)[0] != 0:
+            self.changes.append("enable " + name)
+            if not self.module.check_mode:
+                self.cmd([systemctl, "enable", name])
+        return wanted
 
     # -- kernel settings ---------------------------------------------------------------------------
 
@@ -349,6 +433,7 @@ def main():
             nat_exemption=dict(type="bool", default=True),
             allow_ike=dict(type="bool", default=True),
             leak_guard=dict(type="bool", default=True),
+            routes=dict(type="bool", default=True),
             state=dict(type="str", default="present", choices=["present", "rolled_back"]),
             run_id=dict(type="str"),
             backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
@@ -363,8 +448,14 @@ def main():
     if module.params["state"] == "rolled_back":
         firewall.roll_back()
         module.exit_json(changed=bool(firewall.changes), changes=firewall.changes)
-    wanted = fw.sysctls(firewall.interfaces(tunnels), module.params["forwarding"], module.params["rp_filter"])
+    recorded_routes = fw.parse_routes_script(read(ROUTES_SCRIPT))
+    interfaces, lookup = firewall.interfaces(tunnels, recorded_routes)
+    ipv6 = fw.ipv6_pairs(tunnels)
+    ipv6_wan = sorted(set((lookup.get(peer) or {}).get("dev") for _n, _l, _r, peer in ipv6) - {None}) \
+        if ipv6 else None
+    wanted = fw.sysctls(interfaces, module.params["forwarding"], module.params["rp_filter"], ipv6_wan)
     changed_sysctl = firewall.sysctl(wanted)
+    routes = firewall.routes(tunnels, lookup, recorded_routes)
     probe_fd, probe = tempfile.mkstemp(prefix="sitevpn-nft-")
     try:
         with os.fdopen(probe_fd, "w") as handle:
@@ -378,11 +469,15 @@ def main():
     tag = firewall.rules(backend, iptables, tunnels)
     if backend == "nftables":
         firewall.warn_drop_policies()
+    if backend == "iptables" and ipv6:
+        firewall.warnings.append("the iptables backend installs IPv4 rules only: the IPv6 subnets of %s get no "
+                                 "forward rules and no leak guard here (nftables does both families)"
+                                 % ", ".join(sorted(set(pair[0] for pair in ipv6))))
     for warning in firewall.warnings:
         module.warn(warning)
     result = dict(changed=bool(firewall.changes), changes=firewall.changes, backend=backend,
                   iptables=iptables, firewalld=firewall.firewalld, rules_tag=tag,
-                  sysctl={"wanted": wanted, "changed": changed_sysctl})
+                  sysctl={"wanted": wanted, "changed": changed_sysctl}, routes=routes)
     if module._diff:
         result["diff"] = firewall.diff
     module.exit_json(**result)

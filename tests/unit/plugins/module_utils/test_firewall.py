@@ -327,3 +327,60 @@ def test_route_devices_are_read_from_one_batch_of_lookups_without_lo():
            'local 198.51.100.10 dev lo table local src 198.51.100.10 uid 0 \\    cache <local> \n')
     assert route_devices(out) == ['eth0', 'eth1']
     assert route_devices('') == []
+
+
+# -- IPv6 subnets: forwarding and the routes no other route provides ----------------------------------------
+
+V6 = {'name': 'v6', 'local': 'left', 'left': {'address': '198.51.100.10', 'subnets': ['2001:db8:1::/64']},
+      'right': {'address': '203.0.113.10', 'subnets': ['2001:db8:2::/64']}}
+
+
+def test_ipv6_is_left_alone_without_ipv6_tunnels():
+    assert not [key for key in _firewall.sysctls(['eth0']) if 'ipv6' in key]
+
+
+def test_ipv6_subnets_turn_ipv6_forwarding_on_and_keep_router_advertisements_on_the_wan():
+    wanted = _firewall.sysctls(['eth0', 'eth1'], ipv6_wan=['eth0'])
+    assert wanted['net.ipv6.conf.all.forwarding'] == '1'
+    assert wanted['net.ipv6.conf.eth0.accept_ra'] == '2'          # SLAAC on the WAN survives forwarding
+    assert 'net.ipv6.conf.eth1.accept_ra' not in wanted           # the LAN side is ours to advertise on
+    assert wanted['net.ipv6.conf.all.accept_redirects'] == '0'
+    off = _firewall.sysctls([], forwarding=False, ipv6_wan=['eth0'])
+    assert off['net.ipv6.conf.all.forwarding'] == '0' and 'net.ipv6.conf.eth0.accept_ra' not in off
+
+
+def lookup(**devs):
+    """{address: parsed route} as `ip -o route get` answers (None: Network is unreachable)."""
+    return dict((address, {'dev': dev}) for address, dev in devs.items() if dev)
+
+
+def test_a_remote_ipv6_subnet_nothing_routes_gets_a_route_toward_the_peer():
+    found = lookup(**{'203.0.113.10': 'eth0', '2001:db8:2::': None})
+    assert _firewall.wanted_routes([V6], found, {}) == {'2001:db8:2::/64': 'eth0'}
+
+
+def test_a_remote_subnet_the_host_already_routes_is_left_to_that_route():
+    found = lookup(**{'203.0.113.10': 'eth0', '2001:db8:2::': 'eth2'})      # a default route, a routing daemon
+    assert _firewall.wanted_routes([V6], found, {}) == {}
+
+
+def test_a_route_a_previous_run_installed_stays_while_its_tunnel_does():
+    found = lookup(**{'203.0.113.10': 'eth0', '2001:db8:2::': 'eth0'})      # routed now: by our own route
+    assert _firewall.wanted_routes([V6], found, {'2001:db8:2::/64': 'eth0'}) == {'2001:db8:2::/64': 'eth0'}
+    gone = dict(V6, state='absent')
+    assert _firewall.wanted_routes([gone], found, {'2001:db8:2::/64': 'eth0'}) == {}
+
+
+def test_ipv4_tunnels_get_no_routes_from_the_collection():
+    v4 = dict(V6, left={'address': '198.51.100.10', 'subnets': ['172.16.1.0/24']},
+              right={'address': '203.0.113.10', 'subnets': ['10.0.0.0/24']})
+    assert _firewall.wanted_routes([v4], lookup(**{'203.0.113.10': 'eth0'}), {}) == {}
+
+
+def test_the_routes_script_reads_back_what_it_wrote():
+    routes = {'2001:db8:2::/64': 'eth0', '2001:db8:3::/64': 'eth0'}
+    script = _firewall.render_routes_script(routes)
+    assert script.startswith('#!/bin/sh\n# Managed by sitevpn.ipsec.')
+    assert 'ip -6 route replace 2001:db8:2::/64 dev eth0 || rc=1' in script
+    assert _firewall.parse_routes_script(script) == routes
+    assert 'ExecStart=/usr/local/sbin/sitevpn-ipsec-routes' in _firewall.render_routes_unit(_firewall.ROUTES_SCRIPT)

@@ -249,3 +249,54 @@ def test_rolled_back_puts_back_the_previous_script_and_forgets_the_record(gw):
     assert result['changes'] == ['rolled back ' + gw.paths['SCRIPT']]
     assert open(gw.paths['SCRIPT']).read() == '#!/bin/sh\n# the previous rules\n'
     assert not os.path.exists(gw.paths['LIVE_FILE'])
+
+
+# -- a tunnel with IPv6 LANs over the IPv4 WAN (the case: no IPv6 route toward the remote LAN) -------
+
+V6_TUNNEL = {'name': 'v6', 'local': 'left', 'left': {'address': '192.0.2.1', 'subnets': ['2001:db8:1::/64']},
+             'right': {'address': '198.51.100.1', 'subnets': ['2001:db8:2::/64']}}
+ROUTES_UNIT_NAME = 'sitevpn-ipsec-routes.service'
+
+
+def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_nothing(gw, tmp_path):
+    gw.paths.update(ROUTES_SCRIPT=str(tmp_path / 'routes.sh'), ROUTES_UNIT=str(tmp_path / ROUTES_UNIT_NAME))
+    for key, value in fw.sysctls(['eth0']).items():       # IPv4 as it should be on eth0 (the WAN) already
+        path = os.path.join(gw.paths['PROC_SYS'], *key.split('.'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write(value + '\n')
+    for key in ('all/forwarding', 'all/accept_redirects', 'eth0/accept_ra'):
+        path = os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv6', 'conf', *key.split('/'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write('0\n' if 'forwarding' in key or 'redirects' in key else '1\n')
+    os.makedirs(os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv6', 'conf', 'default'), exist_ok=True)
+    with open(os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv6', 'conf', 'default', 'accept_redirects'), 'w') as h:
+        h.write('0\n')
+    # `ip route get` of the remote IPv6 LAN fails (Network is unreachable: on stderr, no line)
+    lookups = {'argv': IP, 'out': '198.51.100.1 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n',
+               'err': 'RTNETLINK answers: Network is unreachable\n'}
+    dummy, tag = fw.render_script('nftables', [V6_TUNNEL])
+    ip = '/usr/sbin/ip'
+    calls = [lookups,
+             {'argv': [ip, '-6', 'route', 'replace', '2001:db8:2::/64', 'dev', 'eth0']},
+             {'argv': [SYSTEMCTL, 'daemon-reload']},
+             {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME], 'rc': 1},
+             {'argv': [SYSTEMCTL, 'enable', ROUTES_UNIT_NAME]}] + nft_detect('')[1:] + [
+        {'argv': ['{script}']},
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
+        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+    result = gw.run(subst(calls, gw), tunnels=[V6_TUNNEL], output={'changed': True})
+    assert result['routes'] == {'2001:db8:2::/64': 'eth0'}
+    assert result['sysctl']['changed'] == {'net.ipv6.conf.all.forwarding': {'before': '0', 'after': '1'},
+                                           'net.ipv6.conf.eth0.accept_ra': {'before': '1', 'after': '2'}}
+    assert 'ip -6 route replace 2001:db8:2::/64 dev eth0' in open(gw.paths['ROUTES_SCRIPT']).read()
+    assert 'net.ipv6.conf.all.forwarding = 1' in open(gw.paths['SYSCTL_FILE']).read()
+
+    # the rerun: the remote LAN is routed now (by that route), the route recorded - nothing to do
+    lookups = {'argv': IP, 'out': '198.51.100.1 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n'
+                                  '2001:db8:2:: from :: dev eth0 proto boot src 2001:db8:1::1 metric 1024 pref medium\n'}
+    calls = [lookups, {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME]}] + \
+        nft_detect(nft_listing(tag))[1:] + unit_enabled() + NO_DROP_POLICIES
+    again = gw.run(subst(calls, gw), tunnels=[V6_TUNNEL], output={'changed': False, 'changes': []})
+    assert again['routes'] == {'2001:db8:2::/64': 'eth0'}

@@ -1,0 +1,52 @@
+"""IPv6 LANs over the IPv4 WAN: one run from bare gateways, and it survives a reboot without Ansible.
+
+The lab topology `v6lan` is Figure 35-1 with 2001:db8:1::/64 beside 172.16.1.0/24 behind vpn1 and
+2001:db8:2::/64 beside 10.0.0.0/24 behind vpn2; the WAN and the router stay IPv4 only, so no route of
+the gateways carries the other LAN. Before the firewall role turned IPv6 forwarding on and routed such a
+subnet toward the peer, the run failed ("server1 could not ping 2001:db8:2::100 across it") and rolled back.
+"""
+
+import time
+
+from labtest import release
+
+SERVER2_V6, SERVER1_V6 = "2001:db8:2::100", "2001:db8:1::100"
+TUNNEL = {"name": "v6", "left": "vpn1", "right": "vpn2", "auth": "psk",
+          "left_subnets": "2001:db8:1::/64", "right_subnets": "2001:db8:2::/64",
+          "probe": {"from": "server1", "to": SERVER2_V6}}
+
+
+def encrypted(lab, src, dst, wire):
+    evidence = lab.ping_across(src, dst, segment=wire, count=2)
+    assert evidence["received"] == evidence["sent"] == 2, evidence
+    assert evidence["esp"] >= 4 and evidence["icmp_clear"] == 0, evidence
+    return evidence
+
+
+def test_ipv6_lans_over_the_ipv4_wan_from_bare_gateways_and_back_after_a_reboot(lab_for):
+    lab = lab_for("v6lan")
+    try:
+        lab.vars(sitevpn_tunnels=[TUNNEL])
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        for gw, remote in (("vpn1", "2001:db8:2::/64"), ("vpn2", "2001:db8:1::/64")):
+            assert lab.sh(gw, "cat /proc/sys/net/ipv6/conf/all/forwarding").stdout.strip() == "1"
+            route = lab.sh(gw, "ip -6 route show %s" % remote).stdout
+            assert "dev eth0" in route, (gw, route)          # toward the peer: the WAN
+        encrypted(lab, "server1", SERVER2_V6, "wan1")
+        encrypted(lab, "server2", SERVER1_V6, "wan2")
+        again = lab.playbook()
+        assert again.rc == 0 and again.changed == 0, again.out[-3000:]
+
+        # the route and forwarding come back with the gateway, without Ansible
+        lab.lab.restart("vpn1")
+        started = time.time()
+        while time.time() - started < 90:
+            if lab.ping_across("server1", SERVER2_V6, segment="wan1", count=1)["received"] == 1:
+                break
+            time.sleep(2)
+        print("vpn1 rebooted: IPv6 LANs connected again %.0f s after the guest answered SSH" % (time.time() - started))
+        assert "dev eth0" in lab.sh("vpn1", "ip -6 route show 2001:db8:2::/64").stdout
+        encrypted(lab, "server1", SERVER2_V6, "wan1")
+    finally:
+        release("v6lan")

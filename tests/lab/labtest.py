@@ -176,7 +176,7 @@ class LabSession(object):
         with datapath.Capture(self.lab, segment) as wire:
             result = datapath.ping(self.lab, src, dst, count=count)
             self.sh(gateway, "ping -c 2 -W 2 -i 0.3 %s" % router, check=False)
-        icmp = [line for line in wire.lines if ": ICMP " in line]
+        icmp = [line for line in wire.lines if ": ICMP " in line or ": ICMP6, echo" in line]
         lan = [line for line in icmp if " %s > " % own not in line and " %s > " % router not in line]
         evidence = {"received": result["received"], "sent": result["sent"], "lan_icmp_clear": len(lan),
                     "control_icmp": len(icmp) - len(lan), "lan_lines": lan[:5]}

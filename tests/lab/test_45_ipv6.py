@@ -38,6 +38,16 @@ def test_ipv6_lans_over_the_ipv4_wan_from_bare_gateways_and_back_after_a_reboot(
         again = lab.playbook()
         assert again.rc == 0 and again.changed == 0, again.out[-3000:]
 
+        # pluto stopped on vpn1: no IPsec policy any more, but the route toward 2001:db8:2::/64 stays - the
+        # leak guard (IPv6 rules of the nftables table) must keep server1's pings off the wire in clear
+        lab.sh("vpn1", "systemctl stop ipsec")
+        try:
+            leak = lab.leak_check("server1", SERVER2_V6, "wan1", "vpn1")
+            assert leak["received"] == 0 and leak["control_icmp"] >= 2, leak
+            assert leak["lan_icmp_clear"] == 0, leak["lan_lines"]
+        finally:
+            lab.sh("vpn1", "systemctl start ipsec")
+
         # the route and forwarding come back with the gateway, without Ansible
         lab.lab.restart("vpn1")
         started = time.time()

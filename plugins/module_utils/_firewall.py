@@ -32,7 +32,9 @@ import hashlib
 import ipaddress
 import re
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import MARKER
+# the same marker as _conn.MARKER (a unit test says so): this file stays self-contained, the nftables
+# integration test loads it by path
+MARKER = "# Managed by sitevpn.ipsec"
 
 SYSCTL_FILE = "/etc/sysctl.d/60-sitevpn-ipsec.conf"
 SCRIPT = "/usr/local/sbin/sitevpn-ipsec-firewall"

@@ -384,3 +384,8 @@ def test_the_routes_script_reads_back_what_it_wrote():
     assert 'ip -6 route replace 2001:db8:2::/64 dev eth0 || rc=1' in script
     assert _firewall.parse_routes_script(script) == routes
     assert 'ExecStart=/usr/local/sbin/sitevpn-ipsec-routes' in _firewall.render_routes_unit(_firewall.ROUTES_SCRIPT)
+
+
+def test_the_marker_is_the_one_of_the_conn_files():
+    from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+    assert _firewall.MARKER == _conn.MARKER

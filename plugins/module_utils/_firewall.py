@@ -151,21 +151,16 @@ def parse_routes_script(text):
 
 
 def render_routes_unit(script):
-    return """%s. Puts back the routes of the IPsec tunnels' remote IPv6 subnets at boot.
-[Unit]
-Description=sitevpn.ipsec routes toward remote subnets no other route carries
-Wants=network-online.target
-After=network-online.target
-Before=ipsec.service
+    return _oneshot_unit("Puts back the routes of the IPsec tunnels' remote IPv6 subnets at boot.", [
+        "Description=sitevpn.ipsec routes toward remote subnets no other route carries",
+        "Wants=network-online.target", "After=network-online.target", "Before=ipsec.service"], script)
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=%s
 
-[Install]
-WantedBy=multi-user.target
-""" % (MARKER, script)
+def _oneshot_unit(comment, unit_section, exec_start):
+    """A unit that runs a script once at boot and stays active (so a restart of what it is part of reruns it)."""
+    return "\n".join(["%s. %s" % (MARKER, comment), "[Unit]"] + unit_section + [
+        "", "[Service]", "Type=oneshot", "RemainAfterExit=yes", "ExecStart=%s" % exec_start,
+        "", "[Install]", "WantedBy=multi-user.target", ""])
 
 
 def render_sysctl(wanted):
@@ -295,18 +290,6 @@ def render_unit(backend):
     # after whatever loads the host's own ruleset (so it does not flush ours)
     after = "systemd-sysctl.service nftables.service netfilter-persistent.service firewalld.service"
     part_of = "\nPartOf=nftables.service" if backend == "nftables" else ""
-    return """%s. Re-installs the IPsec filter rules at boot (and after nftables restarts).
-[Unit]
-Description=sitevpn.ipsec filter rules (IKE/ESP from peers, NAT exemption)
-After=%s
-Before=ipsec.service network-pre.target
-Wants=network-pre.target%s
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=%s
-
-[Install]
-WantedBy=multi-user.target
-""" % (MARKER, after, part_of, SCRIPT)
+    return _oneshot_unit("Re-installs the IPsec filter rules at boot (and after nftables restarts).", [
+        "Description=sitevpn.ipsec filter rules (IKE/ESP from peers, NAT exemption)", "After=%s" % after,
+        "Before=ipsec.service network-pre.target", "Wants=network-pre.target%s" % part_of], SCRIPT)

@@ -50,3 +50,21 @@ def write(path, text, mode, dir_mode=0o755):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+OS_FAMILIES = (("Debian", ("debian", "ubuntu")), ("RedHat", ("rhel", "fedora", "centos", "rocky", "almalinux")))
+
+
+def os_release(text):
+    """``/etc/os-release`` as ({KEY: value}, family): family is "Debian", "RedHat" or None, from ID and
+    ID_LIKE (a derivative names its parent there)."""
+    values = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip('"').strip("'")
+    ids = [values.get("ID", "")] + values.get("ID_LIKE", "").split()
+    for name, members in OS_FAMILIES:
+        if any(i in members for i in ids):
+            return values, name
+    return values, None

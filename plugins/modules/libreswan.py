@@ -94,27 +94,12 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import MARKER
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import os_release, read
 
 IPSEC_CONF = "/etc/ipsec.conf"
 OS_RELEASE = "/etc/os-release"
 OPENSWAN_SECRETS = "/etc/ipsec.secrets"
 KLIPS_FILES = ("/proc/net/ipsec_eroute", "/proc/net/ipsec_spi")
-
-
-def os_release():
-    info = {}
-    for line in (read(OS_RELEASE) or "").splitlines():
-        if "=" in line:
-            key, value = line.split("=", 1)
-            info[key] = value.strip().strip('"')
-    family = None
-    ids = [info.get("ID", "")] + info.get("ID_LIKE", "").split()
-    if any(i in ("debian", "ubuntu") for i in ids):
-        family = "Debian"
-    elif any(i in ("rhel", "fedora", "centos", "rocky", "almalinux") for i in ids):
-        family = "RedHat"
-    return family, info
 
 
 def render_ipsec_conf(config_setup):
@@ -200,7 +185,7 @@ def main():
     )
     params = module.params
     inst = Installer(module)
-    family, release = os_release()
+    release, family = os_release(read(OS_RELEASE))
     version = inst.version()
     result = dict(os_family=family, os=release.get("PRETTY_NAME"), installed=False, service={}, diff={})
 

@@ -117,6 +117,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import os_release
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecRunner
 
 # Files read. ROOT is "/" on a host; unit tests point it at a temporary directory.
@@ -129,7 +130,6 @@ RUN_SYSTEMD = "/run/systemd/system"
 
 _NSSDIR_RE = re.compile(r'\bnssdir=([^,\s]+)')
 _RSA_BLOCK_RE = re.compile(r'^\s*[^#\n]*:\s*RSA\s*\{', re.M)
-_FAMILIES = (("Debian", ("debian", "ubuntu")), ("RedHat", ("rhel", "fedora", "centos", "rocky", "almalinux")))
 
 
 def _host(path):
@@ -146,17 +146,7 @@ def _read(path):
 
 
 def os_info(text):
-    values = {}
-    for line in (text or "").splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip().strip('"').strip("'")
-    ids = [values.get("ID", "")] + values.get("ID_LIKE", "").split()
-    family = None
-    for name, members in _FAMILIES:
-        if any(i in members for i in ids):
-            family = name
-            break
+    values, family = os_release(text)
     return {"id": values.get("ID"), "version_id": values.get("VERSION_ID"),
             "id_like": values.get("ID_LIKE", "").split(), "os_family": family}
 

@@ -253,6 +253,8 @@ class Lab:
             lines.append("ip route add %s" % route)
         if guest.forwarding:
             lines.append("echo 1 > /proc/sys/net/ipv4/ip_forward")
+        if guest.forwarding6:
+            lines.append("echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
         if guest.masquerade:
             # a NAT router of the lab (not a gateway under test): nftables, like the guests' default
             prefix, out_if = guest.masquerade.split(":")

@@ -36,6 +36,7 @@ class Guest:
     site: Optional[str] = None
     distro: Optional[str] = None      # None: the lab's default distro
     forwarding: bool = False          # routers forward from boot; gateways do not
+    forwarding6: bool = False         # the same for IPv6
     masquerade: Optional[str] = None  # "SRC_PREFIX:OUT_IFNAME" source NAT (NAT routers)
     memory_mb: int = 256
     hostvars: Dict[str, object] = field(default_factory=dict)
@@ -160,7 +161,23 @@ def v6lan():
     return topo
 
 
-TOPOLOGIES = {"seed": seed, "mixed": mixed, "nat": nat, "hub3": hub3, "v6lan": v6lan}
+def dual():
+    """v6lan with an IPv6 WAN too: 2001:db8:100::/64 between vpn1 and the router, 2001:db8:200::/64
+    between the router and vpn2 (the router forwards both families). A tunnel's family on the WAN is
+    the family of the addresses its ends are given (sitevpn_public_address)."""
+    topo = v6lan()
+    topo.name, topo.description = "dual", "Figure 35-1, IPv4 and IPv6 on LANs and WAN"
+    router = topo.guest("router")
+    router.forwarding6 = True
+    for number in (1, 2):
+        router.nics[number - 1].address6 = "2001:db8:%d00::1/64" % number
+        gateway = topo.guest("vpn%d" % number)
+        gateway.nics[0].address6 = "2001:db8:%d00::10/64" % number
+        gateway.gateway6 = "2001:db8:%d00::1" % number
+    return topo
+
+
+TOPOLOGIES = {"seed": seed, "mixed": mixed, "nat": nat, "hub3": hub3, "v6lan": v6lan, "dual": dual}
 
 
 def get(name):

@@ -469,10 +469,11 @@ def main():
     tag = firewall.rules(backend, iptables, tunnels)
     if backend == "nftables":
         firewall.warn_drop_policies()
-    if backend == "iptables" and ipv6:
-        firewall.warnings.append("the iptables backend installs IPv4 rules only: the IPv6 subnets of %s get no "
-                                 "forward rules and no leak guard here (nftables does both families)"
-                                 % ", ".join(sorted(set(pair[0] for pair in ipv6))))
+    ipv6_peers = [t["name"] for t in tunnels if ":" in (t["right" if t["local"] == "left" else "left"]["address"] or "")]
+    if backend == "iptables" and (ipv6 or ipv6_peers):
+        firewall.warnings.append("the iptables backend installs IPv4 rules only: the IPv6 subnets or peers of %s "
+                                 "get no rules here (IKE/ESP accepts, forward rules, leak guard); nftables does "
+                                 "both families" % ", ".join(sorted(set([pair[0] for pair in ipv6] + ipv6_peers))))
     for warning in firewall.warnings:
         module.warn(warning)
     result = dict(changed=bool(firewall.changes), changes=firewall.changes, backend=backend,

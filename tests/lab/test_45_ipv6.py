@@ -1,4 +1,5 @@
 """IPv6 LANs over the IPv4 WAN: one run from bare gateways, and it survives a reboot without Ansible.
+All-IPv6, and IPv4 LANs over an IPv6 WAN, on a dual-stack lab.
 
 The lab topology `v6lan` is Figure 35-1 with 2001:db8:1::/64 beside 172.16.1.0/24 behind vpn1 and
 2001:db8:2::/64 beside 10.0.0.0/24 behind vpn2; the WAN and the router stay IPv4 only, so no route of
@@ -60,3 +61,31 @@ def test_ipv6_lans_over_the_ipv4_wan_from_bare_gateways_and_back_after_a_reboot(
         encrypted(lab, "server1", SERVER2_V6, "wan1")
     finally:
         release("v6lan")
+
+
+def test_all_ipv6_and_ipv4_lans_over_an_ipv6_wan(lab_for):
+    """Topology `dual`: the WAN carries both families; the gateways are given their IPv6 WAN addresses, so
+    both tunnels' IKE and ESP run over IPv6 - one with IPv6 LANs, one with the seed's IPv4 LANs. The
+    gateways have an IPv6 default route here: the collection adds no route of its own."""
+    lab = lab_for("dual")
+    try:
+        lab.host_vars("vpn1", sitevpn_public_address="2001:db8:100::10")
+        lab.host_vars("vpn2", sitevpn_public_address="2001:db8:200::10")
+        lab.vars(sitevpn_tunnels=[
+            dict(TUNNEL, name="all6"),
+            {"name": "v4over6", "left": "vpn1", "right": "vpn2", "auth": "psk", "left_subnets": "172.16.1.0/24",
+             "right_subnets": "10.0.0.0/24", "probe": {"from": "server1", "to": "server2"}}])
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert run.says("tunnel all6: up") and run.says("tunnel v4over6: up"), run.out[-3000:]
+        for pair in (("server1", SERVER2_V6), ("server1", "10.0.0.105")):
+            evidence = encrypted(lab, pair[0], pair[1], "wan1")
+            assert evidence["esp_spis"], evidence
+        outer = lab.sh("vpn1", "ip xfrm state | grep ^src").stdout
+        assert outer.strip() and all("2001:db8:" in line for line in outer.splitlines()), outer   # ESP over IPv6
+        assert lab.sh("vpn1", "test -e /usr/local/sbin/sitevpn-ipsec-routes && echo yes || echo no").stdout.strip() \
+            == "no"                                                # the default route carries the remote LANs
+        again = lab.playbook()
+        assert again.rc == 0 and again.changed == 0, again.out[-3000:]
+    finally:
+        release("dual")

@@ -94,7 +94,7 @@ def up_error(parsed, rc, timeout, attempt=None):
     """The error of an ``ipsec up`` that did not establish, from its parsed output and exit code, and
     *attempt* (``_attempt.analyse`` over that output and pluto's log of the attempt).
 
-    The attempt's cause (INVALID_KE_PAYLOAD loop, IKE_AUTH unanswered, answers from another address)
+    The attempt's cause (INVALID_KE_PAYLOAD loop, IKE_AUTH unanswered)
     wins over what whack's output alone suggests. Exit 124 is coreutils ``timeout`` stopping whack:
     unless something more decisive is known, that is a ``timeout`` (no answer), not the last
     retransmission line the parser saw. The attempt's facts (IDs sent ...) ride along in ``facts``.

@@ -201,14 +201,6 @@ def brings_up(tunnel):
     return tunnel.get("state", "present") != "absent" and is_initiator(tunnel) and tunnel.get("auto", "start") == "start"
 
 
-def _said_about(text, name):
-    """pluto's lines about conn *name* in what addconn or replace printed (4.x: "while loading 'NAME': bad
-    subnet ...", "conn NAME did not load properly"; 5.x: '"NAME": failed to add connection: ...')."""
-    marks = ('"%s"' % name, '"%s/' % name, "'%s'" % name, "conn %s " % name)
-    return [line.strip() for line in (text or "").splitlines()
-            if not line.startswith("$ ") and any(mark in line + " " for mark in marks)][:4]
-
-
 def previous_tunnel(current, name, conf_text):
     """The tunnel as a restored conn file describes it (subnets and auto may differ from ``current``)."""
     tunnel = copy.deepcopy(current) if current else {"name": name, "local": "left", "initiator": "left",
@@ -510,7 +502,9 @@ class Gateway(object):
             subs = sub_connections(tunnel)
             missing = [s for s in subs if s not in status["connections"]]
             if missing:
-                said = _said_about(loaded_text.get(name), name)
+                # pluto's failure lines about this conn or its sub-connections (NAME/1x0), or about none by name
+                said = [fail["line"] for fail in ipsec_output.parse_add(loaded_text.get(name) or "")["failures"]
+                        if fail["name"] is None or fail["name"].split("/")[0] == name][:4]
                 raise IpsecError("tunnel %s: pluto did not load %s; %s" % (
                     name, ", ".join(missing), "pluto said: %s" % " / ".join(said) if said else
                     "run `%s` and read the pluto log" % (

@@ -67,11 +67,22 @@ def parse_routes(text, version=4):
     return routes
 
 
-def route_devices(text):
-    """The interfaces of ``ip -o route get`` lines (one per address looked up), without ``lo``."""
-    found = set()
-    for line in (text or "").splitlines():
-        route = parse_route_get(line)
-        if route["dev"] and route["dev"] != "lo":
-            found.add(route["dev"])
-    return sorted(found)
+def looked_up(line):
+    """The address an ``ip -o route get`` line answers for (its first word, after a route type)."""
+    words = line.split()
+    if words and words[0] in ROUTE_TYPES:
+        words = words[1:]
+    return words[0] if words else None
+
+
+def route_lookup(text):
+    """{address: parsed route} of the lines of ``ip -o -force -batch -`` route gets; an address the kernel
+    could not route (``Network is unreachable``, on stderr) is absent."""
+    return dict((looked_up(line), parse_route_get(line)) for line in (text or "").splitlines() if looked_up(line))
+
+
+def route_devices(lookup, addresses=None):
+    """The interfaces of a :func:`route_lookup` (one per address looked up), without ``lo``; with
+    *addresses*, only the interfaces of those."""
+    return sorted(set(route["dev"] for address, route in lookup.items()
+                      if addresses is None or address in addresses) - {None, "lo"})

@@ -137,7 +137,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import ROUTE_TYPES, parse_route_get, route_devices
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices, route_lookup
 
 # where things live on the gateway (module-level, so tests can point them elsewhere)
 PROC_SYS = "/proc/sys"
@@ -149,20 +149,6 @@ UNIT = fw.UNIT
 LIVE_FILE = "/var/lib/sitevpn/firewall.live"
 ROUTES_SCRIPT = fw.ROUTES_SCRIPT
 ROUTES_UNIT = fw.ROUTES_UNIT
-
-
-def _looked_up(line):
-    """The address an ``ip -o route get`` line answers for (its first word, after a route type)."""
-    words = line.split()
-    if words and words[0] in ROUTE_TYPES:
-        words = words[1:]
-    return words[0] if words else None
-
-
-def route_lookup(text):
-    """{address: parsed route} of the lines of ``ip -o -force -batch`` route gets; an address the kernel
-    could not route (``Network is unreachable``, on stderr) is absent."""
-    return dict((_looked_up(line), parse_route_get(line)) for line in (text or "").splitlines() if _looked_up(line))
 
 
 class Firewall(object):
@@ -180,10 +166,10 @@ class Firewall(object):
 
     # -- which interfaces carry the tunnels --------------------------------------------------
 
-    def interfaces(self, tunnels, recorded_routes=None):
+    def interfaces(self, tunnels, ipv6_targets=()):
         """(interfaces of the IPv4 tunnels, {address: parsed `ip route get`}) from one `ip` for every address:
-        the peers, the local IPv4 subnets, and - where tunnels carry IPv6 - their peers and remote subnets
-        (fifty tunnels are a hundred lookups; each process costs in a slow guest)."""
+        the peers, the local IPv4 subnets, and *ipv6_targets* (fifty tunnels are a hundred lookups; each
+        process costs in a slow guest)."""
         targets = []
         for tunnel in tunnels:
             if tunnel.get("state", "present") == "absent":
@@ -193,17 +179,13 @@ class Firewall(object):
             for subnet in tunnel[tunnel["local"]]["subnets"]:
                 targets.append(subnet.split("/")[0])
         ipv4 = sorted(set(t for t in targets if ":" not in t))
-        extra = set(peer for _n, _l, dummy, peer in fw.ipv6_pairs(tunnels))
-        extra |= set(fw.first_address(rnet) for _n, _l, rnet, dummy in fw.ipv6_pairs(tunnels))
-        extra |= set(fw.first_address(subnet) for subnet in (recorded_routes or {}))
-        everything = ipv4 + sorted(extra - set(ipv4))
+        everything = ipv4 + sorted(set(ipv6_targets) - set(ipv4))
         if not everything:
             return [], {}
         rc, out, dummy = self.cmd([self.module.get_bin_path("ip", required=True), "-o", "-force", "-batch", "-"],
                                   data="".join("route get %s\n" % target for target in everything), check=False)
         lookup = route_lookup(out)
-        return route_devices("\n".join(line for line in out.splitlines()
-                                       if _looked_up(line) in ipv4)), lookup
+        return route_devices(lookup, ipv4), lookup
 
     # -- routes toward remote IPv6 subnets ---------------------------------------------------------
 
@@ -449,8 +431,11 @@ def main():
         firewall.roll_back()
         module.exit_json(changed=bool(firewall.changes), changes=firewall.changes)
     recorded_routes = fw.parse_routes_script(read(ROUTES_SCRIPT))
-    interfaces, lookup = firewall.interfaces(tunnels, recorded_routes)
     ipv6 = fw.ipv6_pairs(tunnels)
+    # where IPv6 subnets are tunnelled: the peers (which interface) and the remote subnets (routed at all?)
+    ipv6_targets = set(peer for _n, _l, _r, peer in ipv6) | \
+        set(fw.first_address(subnet) for subnet in [pair[2] for pair in ipv6] + list(recorded_routes))
+    interfaces, lookup = firewall.interfaces(tunnels, ipv6_targets)
     ipv6_wan = sorted(set((lookup.get(peer) or {}).get("dev") for _n, _l, _r, peer in ipv6) - {None}) \
         if ipv6 else None
     wanted = fw.sysctls(interfaces, module.params["forwarding"], module.params["rp_filter"], ipv6_wan)
@@ -469,11 +454,12 @@ def main():
     tag = firewall.rules(backend, iptables, tunnels)
     if backend == "nftables":
         firewall.warn_drop_policies()
-    ipv6_peers = [t["name"] for t in tunnels if ":" in (t["right" if t["local"] == "left" else "left"]["address"] or "")]
-    if backend == "iptables" and (ipv6 or ipv6_peers):
+    # tunnels with IPv6 subnets or an IPv6 peer (every present tunnel has pairs)
+    ipv6_tunnels = sorted(set(name for name, lnet, _r, peer in fw.pairs(tunnels) if ":" in lnet + peer))
+    if backend == "iptables" and ipv6_tunnels:
         firewall.warnings.append("the iptables backend installs IPv4 rules only: the IPv6 subnets or peers of %s "
                                  "get no rules here (IKE/ESP accepts, forward rules, leak guard); nftables does "
-                                 "both families" % ", ".join(sorted(set([pair[0] for pair in ipv6] + ipv6_peers))))
+                                 "both families" % ", ".join(ipv6_tunnels))
     for warning in firewall.warnings:
         module.warn(warning)
     result = dict(changed=bool(firewall.changes), changes=firewall.changes, backend=backend,

@@ -23,7 +23,7 @@ import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices, route_lookup
 
 HOSTVARS = {
     'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_hostkey': {'pubkey': '0sAwEAAVPN1'}},
@@ -325,8 +325,8 @@ def test_route_devices_are_read_from_one_batch_of_lookups_without_lo():
     out = ('203.0.113.10 via 198.51.100.1 dev eth0 src 198.51.100.10 uid 0 \\    cache \n'
            '172.16.1.0 dev eth1 src 172.16.1.1 uid 0 \\    cache \n'
            'local 198.51.100.10 dev lo table local src 198.51.100.10 uid 0 \\    cache <local> \n')
-    assert route_devices(out) == ['eth0', 'eth1']
-    assert route_devices('') == []
+    assert route_devices(route_lookup(out)) == ['eth0', 'eth1']
+    assert route_devices(route_lookup('')) == []
 
 
 # -- IPv6 subnets: forwarding and the routes no other route provides ----------------------------------------

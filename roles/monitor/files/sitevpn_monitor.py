@@ -168,11 +168,14 @@ def collect(state, conf_dir=CONF_DIR, ipsec="ipsec", now=None, whack=None):
     errors = []
     tunnels = configured(conf_dir)
     version, version_of = _version(state, ipsec)
-    status_rc, status_text = _run([whack, "--status"] if whack else [ipsec, "status"])
+
+    def ask_pluto(verb):
+        return _run([whack, "--" + verb] if whack else [ipsec, verb])
+
+    status_rc, status_text = ask_pluto("status")
     pluto_up = status_rc == 0 and "Pluto is not running" not in status_text
     status = ipsec_output.parse_status(status_text) if pluto_up else {"states": []}
-    traffic_rc, traffic_text = ((_run([whack, "--trafficstatus"] if whack else [ipsec, "trafficstatus"]))
-                                if pluto_up else (None, ""))
+    traffic_rc, traffic_text = ask_pluto("trafficstatus") if pluto_up else (None, "")
     sas = ipsec_output.parse_trafficstatus(traffic_text) if traffic_rc == 0 else []
     if pluto_up and traffic_rc != 0:
         errors.append("ipsec trafficstatus failed")

@@ -15,6 +15,12 @@ import sys
 import time
 
 
+def clear_icmp(lines):
+    """The tcpdump lines of ICMP in clear: any ICMPv4, and ICMPv6 echoes (not the neighbour discovery every
+    IPv6 link has)."""
+    return [line for line in lines if ": ICMP " in line or ": ICMP6, echo" in line]
+
+
 class Capture:
     """tcpdump on a lab bridge; use as a context manager, then read ``summary``."""
 
@@ -46,8 +52,7 @@ class Capture:
     @property
     def summary(self):
         esp = [l for l in self.lines if " ESP(" in l]
-        # ICMP in clear: any ICMPv4, and ICMPv6 echoes (not the neighbour discovery every IPv6 link has)
-        icmp = [l for l in self.lines if ": ICMP " in l or ": ICMP6, echo" in l]
+        icmp = clear_icmp(self.lines)
         ike = [l for l in self.lines if re.search(r"\.(500|4500) > .*\.(500|4500): ", l)]
         spis = sorted(set(re.findall(r"ESP\(spi=(0x[0-9a-f]+)", "\n".join(self.lines))))
         return {"segment": self.segment, "packets": len(self.lines), "esp": len(esp), "icmp_clear": len(icmp),

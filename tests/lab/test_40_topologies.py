@@ -5,27 +5,12 @@ Each scenario gets its own lab topology (see lab/topology.py) and frees it when 
 
 import os
 import re
-import time
 
 import pytest
 import yaml
 
-from labtest import VARS, flat, release
+from labtest import VARS, encrypted, flat, release
 from lab import datapath
-
-
-def encrypted(session, src, dst, wire, count=2, within=0):
-    """Every echo answered, ESP on the wire, no ICMP in clear. `within` seconds are given to a tunnel that
-    has just been negotiated again (a rollback replaces the conn): its first echo may be lost."""
-    deadline = time.time() + within
-    evidence = session.ping_across(src, dst, segment=wire, count=count)
-    while time.time() < deadline and not (evidence["received"] == evidence["sent"] and evidence["icmp_clear"] == 0):
-        time.sleep(3)
-        evidence = session.ping_across(src, dst, segment=wire, count=count)
-    assert evidence["received"] == evidence["sent"], evidence
-    assert evidence["esp"] >= 2 * evidence["sent"], evidence
-    assert evidence["icmp_clear"] == 0, evidence
-    return evidence
 
 
 def test_hub_and_spokes_reach_the_hub_and_each_other_through_it(lab_for):

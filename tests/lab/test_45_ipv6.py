@@ -9,19 +9,12 @@ subnet toward the peer, the run failed ("server1 could not ping 2001:db8:2::100 
 
 import time
 
-from labtest import release
+from labtest import encrypted, release
 
 SERVER2_V6, SERVER1_V6 = "2001:db8:2::100", "2001:db8:1::100"
 TUNNEL = {"name": "v6", "left": "vpn1", "right": "vpn2", "auth": "psk",
           "left_subnets": "2001:db8:1::/64", "right_subnets": "2001:db8:2::/64",
           "probe": {"from": "server1", "to": SERVER2_V6}}
-
-
-def encrypted(lab, src, dst, wire):
-    evidence = lab.ping_across(src, dst, segment=wire, count=2)
-    assert evidence["received"] == evidence["sent"] == 2, evidence
-    assert evidence["esp"] >= 4 and evidence["icmp_clear"] == 0, evidence
-    return evidence
 
 
 def test_ipv6_lans_over_the_ipv4_wan_from_bare_gateways_and_back_after_a_reboot(lab_for):

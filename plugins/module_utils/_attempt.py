@@ -7,7 +7,8 @@
 the same messages, so one reader serves the ``conns``/``tunnel`` modules right after a failed ``up``
 and ``diagnose_info`` for a tunnel that is down. The causes told apart here are the ones a line-by-line
 match cannot tell: a peer that answers IKE_SA_INIT with INVALID_KE_PAYLOAD again and again (it cannot do
-the DH group), and a peer that answered IKE_SA_INIT but never IKE_AUTH (the path eats the big message).
+the DH group), a peer that answered IKE_SA_INIT but never IKE_AUTH (the path eats the big message), and a
+peer that has an IKE SA with us but leaves the request for a Child SA on it unanswered.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,6 +49,15 @@ IKE_AUTH_ANSWERED_RE = re.compile(
 RETRANSMIT_RE = re.compile(r"\bretransmission; will wait\b|\bretransmitting request\b|\btimeout exceeded\b"
                            r"|\bretransmit so timing out\b"
                            r"|\bNo response \(or no acceptable response\)", re.I)
+# a request for one more Child SA on an IKE SA that is up: 4.10 'sent CREATE_CHILD_SA request for new IPsec SA',
+# 5.x 'sent CREATE_CHILD_SA request to create Child SA using IKE SA #1 {...}'
+CHILD_REQUEST_SENT_RE = re.compile(r"\bsent CREATE_CHILD_SA request\b", re.I)
+# a Child SA came of it (or the peer said why not)
+CHILD_ANSWERED_RE = re.compile(r"\bestablished Child SA\b|\bCREATE_CHILD_SA response\b|\bIPsec SA established\b",
+                               re.I)
+# the state of an IKE SA that is up and waits for the answer to its request: 4.10 STATE_V2_ESTABLISHED_IKE_SA,
+# 5.x ESTABLISHED_IKE_SA
+WAITING_ON_IKE_SA_RE = re.compile(r"\b(?:STATE_V2_)?ESTABLISHED_IKE_SA\b")
 # the state names that wait for the IKE_AUTH answer: 5.x IKE_AUTH_I, 4.10 STATE_V2_PARENT_I2, older PARENT_I2
 WAITING_FOR_IKE_AUTH_RE = re.compile(r"\b(?:IKE_AUTH_I|(?:STATE_(?:V2_)?)?PARENT_I2)\b")
 # our ID as sent in IKE_AUTH ('... with shared-key-mac and FQDN '@west'; Child SA ...')
@@ -102,7 +112,9 @@ def analyse(lines, name):
     """What the messages about conn *name* show, as ``{kind, line, facts}``, or None.
 
     Kinds: ``dh_group`` (INVALID_KE_PAYLOAD that the exchange never got over; the group the peer asks
-    for in facts), ``no_ike_auth`` (IKE_SA_INIT answered, IKE_AUTH retransmitted or timed out); None
+    for in facts), ``no_ike_auth`` (IKE_SA_INIT answered, IKE_AUTH retransmitted or timed out),
+    ``child_unanswered`` (an IKE SA with the peer is up, the CREATE_CHILD_SA request on it retransmitted
+    without an answer: seen when both ends bring the tunnel up in the same second); None
     when the messages show neither. facts carry ``our_id`` and ``peer_id`` where pluto named them (5.x
     does, 4.10 does not), for the remedies of the line kinds (wrong key, ...).
     """
@@ -112,6 +124,8 @@ def analyse(lines, name):
     auth_sent = auth_answered = False
     waiting_auth = []
     retransmits = []
+    child_sent = child_answered = False
+    waiting_child = []
     for message in messages:
         our = OUR_ID_RE.search(message)
         if our:
@@ -129,10 +143,16 @@ def analyse(lines, name):
             auth_sent, auth_answered = True, False
         elif IKE_AUTH_ANSWERED_RE.search(message):
             auth_answered = True
+        if CHILD_REQUEST_SENT_RE.search(message):
+            child_sent, child_answered, waiting_child = True, False, []
+        elif CHILD_ANSWERED_RE.search(message):
+            child_answered = True
         if RETRANSMIT_RE.search(message):
             retransmits.append(message)
             if WAITING_FOR_IKE_AUTH_RE.search(message):
                 waiting_auth.append(message)
+            elif WAITING_ON_IKE_SA_RE.search(message):
+                waiting_child.append(message)
     if invalid_ke:
         line, sent, suggested = invalid_ke[-1]
         facts.update(sent=sent, suggested=suggested, number=group_number(suggested), count=len(invalid_ke),
@@ -141,6 +161,9 @@ def analyse(lines, name):
     if auth_sent and not auth_answered and (waiting_auth or retransmits):
         facts.update(retransmits=len(waiting_auth or retransmits))
         return {"kind": "no_ike_auth", "line": (waiting_auth or retransmits)[-1], "facts": facts}
+    if child_sent and not child_answered and waiting_child:
+        facts.update(retransmits=len(waiting_child))
+        return {"kind": "child_unanswered", "line": waiting_child[-1], "facts": facts}
     if any(facts.values()):
         return {"kind": None, "line": None, "facts": facts}
     return None

@@ -34,6 +34,11 @@ _REMEDIES = {
         "Allow UDP 4500 and IP fragments both ways, or let IKE fragment itself: Libreswan offers IKEv2 "
         "fragmentation (RFC 7383, `fragmentation=yes`, its default) and it works when the peer has it on too. "
         "The peer's log tells whether IKE_AUTH arrived and was refused without an answer."),
+    "child_unanswered": (
+        "The peer {peer_address} has an IKE SA with this gateway but left the request for a Child SA on it "
+        "unanswered ({retransmits} retransmits){retried}. Both ends bringing the tunnel "
+        "up in the same second can leave one of them with an IKE SA the other no longer serves: "
+        "`ipsec auto --down` the tunnel on both ends and run again; the peer's log tells why it did not answer."),
     "ts_unacceptable": (
         "The peer refused the traffic selectors: its subnets must mirror this end's ({left_subnets} <-> "
         "{right_subnets}), with the same prefix lengths, in the same order."),
@@ -79,6 +84,7 @@ def remedy_for(kind, tunnel=None, facts=None):
         "ke_loop": (" and went on refusing it when this end sent it: it cannot do that group"
                     if facts.get("loop") else ", a group this end then could not use or the peer did not go on with"),
         "retransmits": facts.get("retransmits", "several"),
+        "retried": ", and again on a fresh IKE SA" if facts.get("retried") else "",
     }
     text = _REMEDIES.get(kind, _REMEDIES["other"]).format(**values)
     if kind == "auth_failed":

@@ -549,24 +549,30 @@ class Gateway(object):
         """
         if not renewing:
             return todo
-        self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in renewing], timeout=timeout)
-        old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
-                   for t in renewing)
-        revived = set()
-        deadline = time.time() + REVIVAL_WAIT
-        while len(revived) < len(renewing) and time.time() < deadline:
-            time.sleep(0.5)
-            now = self.established()
-            for tunnel in renewing:
-                subs = sub_connections(tunnel)
-                if all(s in now for s in subs) and all(sa["serial"] not in old[tunnel["name"]]
-                                                       for s in subs for sa in now[s]):
-                    revived.add(tunnel["name"])
+        revived = self.down_and_wait(renewing, before, timeout)
         for tunnel in renewing:
             self._result(tunnel["name"])["reauthenticated"] = "by_peer" if tunnel["name"] in revived else "by_us"
             if tunnel["name"] not in self.changed:
                 self.changed.append(tunnel["name"])
         return [t for t in todo if t["name"] not in revived]
+
+    def down_and_wait(self, tunnels, before, timeout):
+        """``down`` *tunnels* (their IKE SA goes too when nothing else uses it), then give a peer that keeps
+        them up REVIVAL_WAIT seconds to bring them back with SAs of its own; the names it revived."""
+        self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in tunnels], timeout=timeout)
+        old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
+                   for t in tunnels)
+        revived = set()
+        deadline = time.time() + REVIVAL_WAIT
+        while len(revived) < len(tunnels) and time.time() < deadline:
+            time.sleep(0.5)
+            now = self.established()
+            for tunnel in tunnels:
+                subs = sub_connections(tunnel)
+                if all(s in now for s in subs) and all(sa["serial"] not in old[tunnel["name"]]
+                                                       for s in subs for sa in now[s]):
+                    revived.add(tunnel["name"])
+        return revived
 
     def settle(self, tunnels, timeout):
         """trafficstatus once every tunnel this host initiates has its Child SAs, or after SETTLE_WAIT s.
@@ -597,6 +603,36 @@ class Gateway(object):
                                                    "@%d" % int(since - 1))
         return _attempt.analyse(up_text.splitlines() + self._log, tunnel["name"])
 
+    def bring_up(self, todo, timeout, unsure, failed, second=False):
+        """``ipsec up`` of *todo*, all at once (pluto negotiates them side by side); fills *unsure* (whack
+        ended without a verdict) and *failed*; returns the tunnels worth one more try on a fresh IKE SA."""
+        started = time.time()
+        ups = self.runner.run_parallel([self.runner.verb_args("up", t["name"]) for t in todo], timeout=timeout)
+        retry = []
+        for tunnel, up in zip(todo, ups):
+            name = tunnel["name"]
+            result = self._result(name)
+            if name not in self.changed:
+                self.changed.append(name)
+            parsed = ipsec_output.parse_auto_up(up.text)
+            named_cause = parsed.get("error") is not None or up.rc == 124
+            if not parsed["established"]:
+                parsed["error"] = up_error(parsed, up.rc, timeout, self.attempt(tunnel, up.text, started))
+                if parsed["error"]["kind"] == "child_unanswered":
+                    if not second:
+                        retry.append(tunnel)
+                        continue
+                    parsed["error"]["facts"] = dict(parsed["error"].get("facts") or {}, retried=True)
+            result["up"] = {"ike_version": parsed["ike_version"], "child_sas": parsed["child_sas"],
+                            "error": parsed["error"]}
+            if not parsed["established"] and not named_cause:
+                # whack ended without a verdict (another negotiation of the tunnel won, e.g. the peer's):
+                # what counts is whether the Child SAs are there once it settles
+                unsure[name] = tunnel
+            elif not parsed["established"]:
+                failed[name] = self.give_up(tunnel, parsed["error"])
+        return retry
+
     def establish(self, tunnels):
         timeout = self.module.params["timeout"]
         failed = {}
@@ -619,27 +655,16 @@ class Gateway(object):
             todo.append(tunnel)
         todo = self.renew([t for t in todo if t["name"] in self.module.params["reauthenticate"]
                            and self._result(t["name"])["established"]], todo, current, timeout)
-        # all at once: pluto negotiates them side by side
-        started = time.time()
-        ups = self.runner.run_parallel([self.runner.verb_args("up", t["name"]) for t in todo], timeout=timeout)
         unsure = {}
-        for tunnel, up in zip(todo, ups):
-            name = tunnel["name"]
-            result = self._result(name)
-            parsed = ipsec_output.parse_auto_up(up.text)
-            named_cause = parsed.get("error") is not None or up.rc == 124
-            if not parsed["established"]:
-                parsed["error"] = up_error(parsed, up.rc, timeout, self.attempt(tunnel, up.text, started))
-            result["up"] = {"ike_version": parsed["ike_version"], "child_sas": parsed["child_sas"],
-                            "error": parsed["error"]}
-            if name not in self.changed:
-                self.changed.append(name)
-            if not parsed["established"] and not named_cause:
-                # whack ended without a verdict (another negotiation of the tunnel won, e.g. the peer's):
-                # what counts is whether the Child SAs are there once it settles
-                unsure[name] = tunnel
-            elif not parsed["established"]:
-                failed[name] = self.give_up(tunnel, parsed["error"])
+        for second in (False, True):
+            retry = self.bring_up(todo, timeout, unsure, failed, second)
+            if not retry:
+                break
+            # the peer answered the IKE SA but not the Child SA request on it (both ends brought the tunnel up
+            # in the same second): a fresh IKE SA, as pluto itself would after its retransmits, a minute later
+            revived = self.down_and_wait(retry, self.established(), timeout)
+            todo = [t for t in retry if t["name"] not in revived]
+            self._log = None
         if not self.module.check_mode:
             current = self.settle([t for t in tunnels if t["name"] not in failed], timeout)
             for name, tunnel in sorted(unsure.items()):

@@ -63,7 +63,8 @@ notes:
   - Error kinds are those of the collection's output parser - C(auth_failed), C(no_proposal), C(ts_unacceptable),
     C(timeout), C(no_connection), C(not_loaded), C(config), C(other) - and, when pluto's log of the attempt
     (its logfile, the journal or syslog) shows more than C(ipsec up) printed, C(dh_group) (the peer answers
-    INVALID_KE_PAYLOAD, naming the DH group it wants) or C(no_ike_auth) (IKE_SA_INIT answered, IKE_AUTH never).
+    INVALID_KE_PAYLOAD, naming the DH group it wants), C(no_ike_auth) (IKE_SA_INIT answered, IKE_AUTH never)
+    or C(child_unanswered) (an IKE SA is up, the request for a Child SA on it got no answer).
 """
 
 EXAMPLES = r"""

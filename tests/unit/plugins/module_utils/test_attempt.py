@@ -56,6 +56,24 @@ JOURNAL_410_IKE_AUTH_DROPPED = ['2026-12-02T18:33:%s+0000 vpn1 pluto[591]: "to-s
     ("55", "STATE_V2_PARENT_I2: retransmission; will wait 8 seconds for response"),
 )]
 
+# Both ends changed net-to-net (one subnet -> two) in the same run and brought it up at once: vpn2 set up
+# IKE SA #77 and the Child SA of /1x0, vpn1 asked for /2x0's on #77 and vpn2 never answered (Libreswan 4.10,
+# lab CI log of 2026-12-04, test_60).
+JOURNAL_410_CHILD_UNANSWERED = ['2026-12-04T17:21:%s+0000 vpn1 pluto[603]: "net-to-net/%s" #%s: %s' % line for line in (
+    ("10", "2x0", "77", "responder established IKE SA; authenticated peer '3072-bit RSASSA-PSS with SHA2_512' "
+                        "digital signature using preloaded certificate '@net-to-net.vpn2'"),
+    ("10", "1x0", "78", "responder established Child SA using #77; IPsec tunnel [172.16.1.0-172.16.1.255:0-65535 0] "
+                        "-> [10.0.0.0-10.0.0.255:0-65535 0] {ESP/ESN=>0x8bee4829 <0x2a93e3e0 xfrm=AES_GCM_16_256-NONE "
+                        "DPD=active}"),
+    ("11", "2x0", "79", "initiating Child SA using IKE SA #77"),
+    ("11", "1x0", "80", "initiating Child SA using IKE SA #77"),
+    ("11", "2x0", "79", "sent CREATE_CHILD_SA request for new IPsec SA"),
+    ("11", "2x0", "77", "STATE_V2_ESTABLISHED_IKE_SA: retransmission; will wait 0.5 seconds for response"),
+    ("12", "2x0", "77", "STATE_V2_ESTABLISHED_IKE_SA: retransmission; will wait 1 seconds for response"),
+    ("13", "2x0", "77", "STATE_V2_ESTABLISHED_IKE_SA: retransmission; will wait 2 seconds for response"),
+    ("15", "2x0", "77", "STATE_V2_ESTABLISHED_IKE_SA: retransmission; will wait 4 seconds for response"),
+)]
+
 
 def test_a_peer_asking_again_and_again_for_the_group_it_was_sent_cannot_do_that_group():
     attempt = _attempt.analyse(JOURNAL_410_INVALID_KE_LOOP, "to-ss")
@@ -89,6 +107,25 @@ def test_ike_auth_retransmitted_by_libreswan_4_is_a_path_problem_not_a_silent_pe
     attempt = _attempt.analyse(JOURNAL_410_IKE_AUTH_DROPPED, "to-ss")
     assert attempt["kind"] == "no_ike_auth" and attempt["facts"]["retransmits"] == 5
     assert "STATE_V2_PARENT_I2: retransmission" in attempt["line"]
+
+
+def test_a_child_sa_request_unanswered_on_a_live_ike_sa_is_not_called_no_answer_from_the_peer():
+    """The peer answers this IKE SA (it set it up a second ago) but not the request for one more Child SA."""
+    attempt = _attempt.analyse(JOURNAL_410_CHILD_UNANSWERED, "net-to-net")
+    assert attempt["kind"] == "child_unanswered" and attempt["facts"]["retransmits"] == 4
+    assert "STATE_V2_ESTABLISHED_IKE_SA: retransmission" in attempt["line"]
+    error = up_error({"established": False, "error": None, "lines": []}, 124, 30, attempt)
+    assert error["kind"] == "child_unanswered"
+    remedy = remedy_for("child_unanswered", TUNNEL, dict(attempt["facts"], retried=True))
+    assert "has an IKE SA with this gateway" in remedy and "4 retransmits" in remedy
+    assert "again on a fresh IKE SA" in remedy and "No answer" not in remedy
+
+
+def test_a_child_sa_request_that_got_its_child_sa_is_no_cause():
+    answered = JOURNAL_410_CHILD_UNANSWERED + [
+        '2026-12-04T17:21:16+0000 vpn1 pluto[603]: "net-to-net/2x0" #79: initiator established Child SA using #77; '
+        'IPsec tunnel [172.16.2.0-172.16.2.255:0-65535 0] -> [10.0.0.0-10.0.0.255:0-65535 0]']
+    assert _attempt.analyse(answered, "net-to-net") is None
 
 
 @needs_fixtures

@@ -19,7 +19,7 @@ import stat
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns
 from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, live_capture, run_case
 
@@ -232,3 +232,88 @@ def test_an_option_libreswan_5_ignores_on_load_is_named_with_the_tunnel(gw):
     assert 'tunnel voice: Libreswan 5.2 ignores the keyword fragmentation' in result['msg']
     assert 'Remove `fragmentation` from the tunnel\'s options' in result['msg']
     assert not (gw.conf.parent / 'voice.conf').exists()
+
+
+class _Ran(object):
+    def __init__(self, text='', rc=0):
+        self.text, self.out, self.rc = text, text, rc
+
+
+class _Pluto(object):
+    """A runner whose ``up`` answers come from a list, one per try; records what was run."""
+
+    def __init__(self, ups, journal, sas_after_second_up):
+        self.major, self.ran, self.ups, self.journal = 4, [], list(ups), journal
+        self.sas, self.sas_after_second_up = [], sas_after_second_up
+
+    def verb_args(self, verb, name=None):
+        return [verb, name]
+
+    def run_parallel(self, args_list, timeout=None):
+        self.ran += args_list
+        results = []
+        for args in args_list:
+            if args[0] == 'up':
+                results.append(self.ups.pop(0))
+                if not self.ups:
+                    self.sas = self.sas_after_second_up
+            else:
+                results.append(_Ran())
+        return results
+
+    def verb(self, verb, name=None, **kwargs):
+        self.ran.append([verb, name])
+        if verb == 'trafficstatus':
+            return _Ran('\n'.join(self.sas))
+        return _Ran()
+
+    def traffic(self):
+        self.ran.append(['trafficstatus', None])
+        return ipsec_output.parse_trafficstatus('\n'.join(self.sas))
+
+    def optional_command(self, program, args, mutating=False):
+        return _Ran('\n'.join(self.journal)) if program == 'journalctl' else None
+
+
+def _trafficstatus(*subs):
+    return ['006 #%d: "%s", type=ESP, add_time=1234567890, inBytes=0, outBytes=0, id=\'@vpn2\'' % (80 + i, sub)
+            for i, sub in enumerate(subs)]
+
+
+@pytest.mark.parametrize('second_up, sas_after, failed', [
+    (_Ran('002 "net-to-net/2x0" #90: initiator established Child SA using #89', 0),
+     _trafficstatus('net-to-net/1x0', 'net-to-net/2x0'), False),
+    (_Ran('', 124), [], True),
+], ids=['comes-up-on-a-fresh-ike-sa', 'fails-again-and-says-so'])
+def test_a_child_sa_request_the_peer_left_unanswered_is_tried_once_more_on_a_fresh_ike_sa(
+        monkeypatch, second_up, sas_after, failed):
+    """Both ends brought net-to-net up in the same second; the peer never answered our CREATE_CHILD_SA on
+    the IKE SA it had just set up (the lab's 4.10 log). pluto would give up on that IKE SA after a minute
+    of retransmits; the run takes it down and tries once more, and only then fails, saying what it saw."""
+    from ansible_collections.sitevpn.ipsec.tests.unit.plugins.module_utils.test_attempt import (
+        JOURNAL_410_CHILD_UNANSWERED)
+    monkeypatch.setattr(conns, 'REVIVAL_WAIT', 0)
+    monkeypatch.setattr(conns, 'SETTLE_WAIT', 0)
+    monkeypatch.setattr(conns, 'read_tail', lambda path, tail=None: None)
+    tunnel = {'name': 'net-to-net', 'state': 'present', 'auto': 'start', 'local': 'left',
+              'left': {'address': '198.51.100.10', 'subnets': ['172.16.1.0/24', '172.16.2.0/24']},
+              'right': {'address': '203.0.113.10', 'subnets': ['10.0.0.0/24']}}
+    gateway = conns.Gateway.__new__(conns.Gateway)
+    gateway.module = type('Module', (), {'params': {'timeout': 30, 'reauthenticate': []}, 'check_mode': False})()
+    gateway.runner = _Pluto([_Ran('', 124), second_up], JOURNAL_410_CHILD_UNANSWERED, sas_after)
+    gateway.major, gateway.results, gateway.changed, gateway._status, gateway._log = 4, {}, [], None, None
+    monkeypatch.setattr(conns, 'brings_up', lambda t: True)
+
+    result = gateway.establish([tunnel])
+
+    ups_and_downs = [args for args in gateway.runner.ran if args[0] in ('up', 'down')]
+    if not failed:
+        assert result == {}
+        assert ups_and_downs == [['up', 'net-to-net'], ['down', 'net-to-net'], ['up', 'net-to-net']]
+        assert gateway.results['net-to-net']['established']
+    else:
+        assert ups_and_downs == [['up', 'net-to-net'], ['down', 'net-to-net'], ['up', 'net-to-net'],
+                                 ['down', 'net-to-net']]
+        assert result['net-to-net']['kind'] == 'child_unanswered'
+        assert 'again on a fresh IKE SA' in result['net-to-net']['remedy']
+        assert 'No answer from the peer' not in result['net-to-net']['remedy']

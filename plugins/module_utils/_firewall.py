@@ -98,6 +98,68 @@ def sysctls(interfaces, forwarding=True, rp_filter=0, ipv6_wan=None):
     return wanted
 
 
+# ESP in tunnel mode, per cipher of a proposal: (IV bytes, block the padding rounds up to, ICV bytes of an AEAD
+# cipher); RFC 4303 (ESP), 4106 (AES-GCM), 4309 (AES-CCM), 7634 (ChaCha20-Poly1305), 3686 (AES-CTR), 3602 (CBC)
+_AEAD = (("chacha20_poly1305", 8, 4, 16), ("aes_gcm_a", 8, 4, 8), ("aes_gcm_b", 8, 4, 12), ("aes_ccm_a", 8, 4, 8),
+         ("aes_ccm_b", 8, 4, 12), ("aes_gcm", 8, 4, 16), ("aes_ccm", 8, 4, 16))
+_CIPHERS = (("aes_ctr", 8, 4), ("3des", 8, 8), ("null", 0, 4), ("aes", 16, 16), ("camellia", 16, 16))
+# ICV of the integrity algorithm (truncated HMACs, RFC 4868 for SHA-2)
+_INTEG = (("sha2_512", 32), ("sha2_384", 24), ("sha2", 16), ("sha1", 12), ("sha", 12), ("md5", 12),
+          ("aes_xcbc", 12), ("aes_cmac", 12))
+#: what the collection proposes when a tunnel has no ``esp`` (_conn.DEFAULT_ESP_V2 and _V1; a test ties them)
+DEFAULT_ESP = "aes_gcm256"
+DEFAULT_ESP_V1 = "aes256-sha2_256"
+
+
+def _esp_sizes(proposal):
+    """(IV, block, ICV) of one ESP proposal ('aes_gcm256', 'aes256-sha2_512;modp3072'); the largest that
+    Libreswan could pick for what it does not know."""
+    algorithms = proposal.split(";")[0].strip().lower().split("-")
+    cipher, integ = algorithms[0], algorithms[1] if len(algorithms) > 1 else ""
+    for prefix, iv, block, icv in _AEAD:
+        if cipher.startswith(prefix):
+            return iv, block, icv
+    iv, block = next(((i, b) for prefix, i, b in _CIPHERS if cipher.startswith(prefix)), (16, 16))
+    icv = next((size for prefix, size in _INTEG if integ.startswith(prefix)), 32)
+    return iv, block, icv
+
+
+def inner_mtu(esp, wan_mtu, wan_family=4):
+    """The largest packet that crosses a tunnel whose ESP (any of the proposals in *esp*) must fit into one
+    packet of *wan_mtu* bytes on a WAN of *wan_family*: outer IP header, UDP encapsulation (NAT-T, counted
+    always: NAT can appear on the path any day), ESP header, IV, payload padded to the cipher's block with
+    the 2-byte trailer, ICV."""
+    worst = None
+    for proposal in (esp or DEFAULT_ESP).split(","):
+        iv, block, icv = _esp_sizes(proposal)
+        room = wan_mtu - (20 if wan_family == 4 else 40) - 8 - 8 - iv - icv
+        fits = (room // block) * block - 2
+        worst = fits if worst is None else min(worst, fits)
+    return worst
+
+
+def mss(mtu, family):
+    """The TCP MSS of an *mtu* packet: minus the IP and TCP headers (20 + 20, or 40 + 20 with IPv6)."""
+    return mtu - (40 if family == 4 else 60)
+
+
+def tunnel_mtus(tunnels, wan_mtus):
+    """Tunnel name -> its MTU, for the present tunnels that clamp the TCP MSS: the ``mtu`` a user gave, else
+    what :func:`inner_mtu` makes of *wan_mtus* (peer address -> MTU of the interface toward it; 1500 where
+    unknown) and the tunnel's ESP proposals (the defaults of its IKE version when it has none)."""
+    result = {}
+    for tunnel in tunnels:
+        if tunnel.get("state", "present") == "absent" or not tunnel.get("mss_clamping", True):
+            continue
+        if tunnel.get("mtu"):
+            result[tunnel["name"]] = tunnel["mtu"]
+            continue
+        peer = tunnel["right" if tunnel["local"] == "left" else "left"]["address"]
+        esp = tunnel.get("esp") or (DEFAULT_ESP_V1 if tunnel.get("ike_version") == 1 else DEFAULT_ESP)
+        result[tunnel["name"]] = inner_mtu(esp, wan_mtus.get(peer) or 1500, _family(peer or "0.0.0.0"))
+    return result
+
+
 def ipv6_pairs(tunnels):
     """The (tunnel, local subnet, remote subnet, peer) of :func:`pairs` whose subnets are IPv6."""
     return [pair for pair in pairs(tunnels) if _family(pair[1]) == 6]
@@ -173,8 +235,9 @@ def _comment(text):
     return text.replace('"', "'")[:250]
 
 
-def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True):
-    """An nft script that replaces our table atomically."""
+def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True, mtus=None):
+    """An nft script that replaces our table atomically. *mtus*: tunnel name -> the largest packet that
+    crosses it, for the tunnels whose forwarded TCP SYNs get their MSS clamped to fit."""
     rules_in, rules_fwd, rules_nat = [], [], []
     for peer in peers(tunnels):
         fam = "ip" if _family(peer) == 4 else "ip6"
@@ -183,6 +246,13 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard
             rules_in.append('%s saddr %s meta l4proto esp accept comment "ESP from peer"' % (fam, peer))
     for name, lnet, rnet, _peer in pairs(tunnels):
         fam = "ip" if _family(lnet) == 4 else "ip6"
+        if name in (mtus or {}):
+            # SYN and SYN-ACK both ways, lowered only (a smaller MSS a host asked for stays)
+            value = mss(mtus[name], _family(lnet))
+            for src, dst in ((lnet, rnet), (rnet, lnet)):
+                rules_fwd.append('%s saddr %s %s daddr %s tcp flags & (syn | rst) == syn tcp option maxseg size %d-65535 '
+                                 'tcp option maxseg size set %d comment "%s: TCP MSS"'
+                                 % (fam, src, fam, dst, value + 1, value, _comment(name)))
         rules_fwd.append('%s saddr %s %s daddr %s meta ipsec exists accept comment "%s"' % (fam, rnet, fam, lnet, _comment(name)))
         rules_fwd.append('%s saddr %s %s daddr %s rt ipsec exists accept comment "%s"' % (fam, lnet, fam, rnet, _comment(name)))
         if leak_guard:
@@ -208,8 +278,9 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard
     return "\n".join(["table inet %s" % NFT_TABLE, "delete table inet %s" % NFT_TABLE] + body) + "\n"
 
 
-def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True):
-    """iptables-restore --noflush input for our three chains (declaring a chain flushes it)."""
+def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True, mtus=None):
+    """iptables-restore --noflush input for our three chains (declaring a chain flushes it); *mtus* as for
+    :func:`render_nft` (TCPMSS --set-mss never raises an MSS)."""
     lines = ["*filter", ":SITEVPN-INPUT - [0:0]", ":SITEVPN-FORWARD - [0:0]"]
     for peer in peers(tunnels):
         if _family(peer) != 4:
@@ -221,6 +292,10 @@ def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_
     for name, lnet, rnet, _peer in pairs(tunnels):
         if _family(lnet) != 4:
             continue
+        if name in (mtus or {}):
+            for src, dst in ((lnet, rnet), (rnet, lnet)):
+                lines.append('-A SITEVPN-FORWARD -s %s -d %s -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment '
+                             '"%s: TCP MSS" -j TCPMSS --set-mss %d' % (src, dst, _comment(name), mss(mtus[name], 4)))
         lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir in --pol ipsec -m comment --comment "%s" -j ACCEPT'
                      % (rnet, lnet, _comment(name)))
         lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir out --pol ipsec -m comment --comment "%s" -j ACCEPT'
@@ -260,7 +335,8 @@ _ENSURE_FIRST = r"""ensure_first() {
 }"""
 
 
-def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables="iptables", leak_guard=True):
+def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables="iptables", leak_guard=True,
+                  mtus=None):
     """The script that installs the rules; run by the module and by the boot unit. Idempotent.
 
     Returns (script, digest): the digest of the rules is also written into the live
@@ -269,16 +345,16 @@ def render_script(backend, tunnels, allow_ike=True, nat_exemption=True, iptables
     render = {"nftables": render_nft, "iptables": render_iptables}.get(backend)
     if render is None and backend != "none":
         raise ValueError("unknown firewall backend %r" % backend)
-    untagged = render(tunnels, allow_ike, nat_exemption, None, leak_guard) if render else ""
+    untagged = render(tunnels, allow_ike, nat_exemption, None, leak_guard, mtus) if render else ""
     digest = hashlib.sha256((backend + iptables + untagged).encode("utf-8")).hexdigest()[:16]
     tag = "sitevpn rules %s" % digest
     head = ["#!/bin/sh", "%s. Installs the IPsec rules of this gateway (backend: %s)." % (MARKER, backend),
             "# Run at boot by sitevpn-ipsec-firewall.service and by the sitevpn.ipsec.firewall module.", "set -e"]
     if backend == "nftables":
-        body = ["nft -f - <<'EOF'", render(tunnels, allow_ike, nat_exemption, tag, leak_guard).rstrip("\n"), "EOF"]
+        body = ["nft -f - <<'EOF'", render(tunnels, allow_ike, nat_exemption, tag, leak_guard, mtus).rstrip("\n"), "EOF"]
     elif backend == "iptables":
         body = ["IPT=%s" % iptables, _ENSURE_FIRST, "$IPT-restore -w --noflush <<'EOF'",
-                render(tunnels, allow_ike, nat_exemption, tag, leak_guard).rstrip("\n"), "EOF"]
+                render(tunnels, allow_ike, nat_exemption, tag, leak_guard, mtus).rstrip("\n"), "EOF"]
         body += ["ensure_first %s %s %s" % jump for jump in IPTABLES_JUMPS]
     else:
         body = [": nothing to install"]

@@ -18,6 +18,10 @@ description:
     between the tunnels' subnets, and exempts that traffic from source NAT ahead of any MASQUERADE rule
     of the host (the seed's C(-d ! 10.0.0.0/24) on the MASQUERADE rule, done for every tunnel without
     editing the host's own rules).
+  - Lowers the MSS of forwarded TCP SYN and SYN-ACK packets between the tunnels' subnets to fit each tunnel's
+    MTU (its C(mtu), else the MTU of the interface toward the peer minus the ESP overhead of its proposals),
+    so big transfers do not hang where ICMP "fragmentation needed" is lost; C(mss_clamping=false) per tunnel
+    turns it off.
   - The rules live in their own nftables table (C(inet sitevpn_ipsec)) or their own iptables chains
     (C(SITEVPN-*), jumped to from rule 1 of C(INPUT), C(FORWARD) and nat C(POSTROUTING)), installed by one
     script that also runs at boot from C(sitevpn-ipsec-firewall.service).
@@ -123,6 +127,13 @@ routes:
   returned: always
   type: dict
   sample: {"2001:db8:2::/64": "eth0"}
+mtu:
+  description:
+    - Per tunnel that clamps the TCP MSS, its MTU (given, or the WAN interface's MTU minus the ESP overhead) and the MSS
+      forwarded TCP SYNs are lowered to, per inner address family.
+  returned: always
+  type: dict
+  sample: {"net-to-net": {"mtu": 1438, "mss": {"ipv4": 1398, "ipv6": 1378}}}
 rules_tag:
   description: Tag of the installed ruleset (a digest of the rules).
   returned: always
@@ -141,6 +152,7 @@ from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route
 
 # where things live on the gateway (module-level, so tests can point them elsewhere)
 PROC_SYS = "/proc/sys"
+SYS_NET = "/sys/class/net"
 SYSCTL_FILE = fw.SYSCTL_FILE
 SCRIPT = fw.SCRIPT
 UNIT = fw.UNIT
@@ -179,7 +191,8 @@ class Firewall(object):
             for subnet in tunnel[tunnel["local"]]["subnets"]:
                 targets.append(subnet.split("/")[0])
         ipv4 = sorted(set(t for t in targets if ":" not in t))
-        everything = ipv4 + sorted(set(ipv6_targets) - set(ipv4))
+        # IPv6 peers too: the MTU toward each peer sizes the tunnel's MSS clamping
+        everything = ipv4 + sorted((set(ipv6_targets) | set(fw.peers(tunnels))) - set(ipv4))
         if not everything:
             return [], {}
         rc, out, dummy = self.cmd([self.module.get_bin_path("ip", required=True), "-o", "-force", "-batch", "-"],
@@ -188,6 +201,19 @@ class Firewall(object):
         return route_devices(lookup, ipv4), lookup
 
     # -- routes toward remote IPv6 subnets ---------------------------------------------------------
+
+    @staticmethod
+    def wan_mtus(tunnels, lookup):
+        """Peer address -> MTU of the interface the route toward it leaves by, for the tunnels that clamp the
+        TCP MSS and leave their MTU to the gateway (a path MTU the kernel learnt later is not used: it comes and
+        goes, and the rules would change with it)."""
+        result = {}
+        for peer in fw.peers([t for t in tunnels if t.get("mss_clamping", True) and not t.get("mtu")]):
+            route = lookup.get(peer) or {}
+            text = read(os.path.join(SYS_NET, route["dev"], "mtu")) if route.get("dev") else None
+            if (text or "").strip().isdigit():
+                result[peer] = int(text.strip())
+        return result
 
     def routes(self, tunnels, lookup, recorded):
         """Install the routes :func:`fw.wanted_routes` asks for, drop those no tunnel needs any more, and keep
@@ -354,10 +380,10 @@ class Firewall(object):
             if os.path.exists(LIVE_FILE):
                 os.unlink(LIVE_FILE)     # the next run records the rules it finds
 
-    def rules(self, backend, iptables, tunnels):
+    def rules(self, backend, iptables, tunnels, mtus=None):
         params = self.module.params
         script, tag = fw.render_script(backend, tunnels, params["allow_ike"], params["nat_exemption"],
-                                       iptables or "iptables", params["leak_guard"])
+                                       iptables or "iptables", params["leak_guard"], mtus)
         old = read(SCRIPT)
         backup = self._backup()
         if old is not None and old != script and backup and not os.path.exists(backup) and not self.module.check_mode:
@@ -441,17 +467,18 @@ def main():
     wanted = fw.sysctls(interfaces, module.params["forwarding"], module.params["rp_filter"], ipv6_wan)
     changed_sysctl = firewall.sysctl(wanted)
     routes = firewall.routes(tunnels, lookup, recorded_routes)
+    mtus = fw.tunnel_mtus(tunnels, firewall.wan_mtus(tunnels, lookup))
     probe_fd, probe = tempfile.mkstemp(prefix="sitevpn-nft-")
     try:
         with os.fdopen(probe_fd, "w") as handle:
             handle.write(fw.render_nft(tunnels, module.params["allow_ike"], module.params["nat_exemption"],
-                                       None, module.params["leak_guard"]))
+                                       None, module.params["leak_guard"], mtus))
         backend, iptables = firewall.detect(module.params["backend"], probe)
     finally:
         os.unlink(probe)
     if firewall.firewalld:
         firewall.firewalld_ports(fw.peers(tunnels))
-    tag = firewall.rules(backend, iptables, tunnels)
+    tag = firewall.rules(backend, iptables, tunnels, mtus)
     if backend == "nftables":
         firewall.warn_drop_policies()
     # tunnels with IPv6 subnets or an IPv6 peer (every present tunnel has pairs)
@@ -464,7 +491,9 @@ def main():
         module.warn(warning)
     result = dict(changed=bool(firewall.changes), changes=firewall.changes, backend=backend,
                   iptables=iptables, firewalld=firewall.firewalld, rules_tag=tag,
-                  sysctl={"wanted": wanted, "changed": changed_sysctl}, routes=routes)
+                  sysctl={"wanted": wanted, "changed": changed_sysctl}, routes=routes,
+                  mtu=dict((name, {"mtu": mtu, "mss": dict(("ipv%d" % family, fw.mss(mtu, family)) for family in (4, 6))})
+                           for name, mtu in mtus.items()))
     if module._diff:
         result["diff"] = firewall.diff
     module.exit_json(**result)

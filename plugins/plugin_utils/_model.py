@@ -64,8 +64,10 @@ WEAK_OPTION_VALUES = {("phase2", "ah"): "AH (no encryption)", ("sha2-truncbug", 
 TUNNEL_KEYS = {
     "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
     "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
-    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown",
+    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown", "mtu", "mss_clamping",
 }
+#: the smallest and largest tunnel MTU a user may give (IPv4's minimum datagram, a jumbo frame); 1280 with IPv6
+MTU_RANGE = (576, 9216)
 UPDOWN_VALUES = ("auto", "libreswan")
 # conn keys that name an updown script or give Libreswan's _updown work to do (a route with an MTU or
 # metric, a VTI or XFRM interface, NFLOG rules, client address translation, mode config): with any of
@@ -650,6 +652,18 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
             problems.add(label, "dpd_action", "must be one of %s" % ", ".join(DPD_ACTIONS))
         if tunnel["dpd"]["delay"] and tunnel["dpd"]["timeout"] <= tunnel["dpd"]["delay"]:
             problems.add(label, "dpd_timeout", "must be longer than dpd_delay (%s)" % tunnel["dpd"]["delay"])
+        # the largest packet that crosses the tunnel, for TCP MSS clamping of forwarded SYNs (the firewall
+        # role); without it the gateway computes it from its WAN MTU and the ESP overhead of the proposals
+        tunnel["mss_clamping"] = _flag(raw, "mss_clamping", True, label, problems)
+        tunnel["mtu"] = None
+        if raw.get("mtu") is not None:
+            tunnel["mtu"] = _int(raw, "mtu", None, label, problems)
+            ipv6 = any(":" in subnet for end in (left, right) if end for subnet in end.get("subnets") or [])
+            low = 1280 if ipv6 else MTU_RANGE[0]
+            if tunnel["mtu"] is not None and not low <= tunnel["mtu"] <= MTU_RANGE[1]:
+                problems.add(label, "mtu", "%s is not between %d and %d%s" % (
+                    tunnel["mtu"], low, MTU_RANGE[1], " (IPv6 subnets need 1280, RFC 8200)" if ipv6 else ""))
+                tunnel["mtu"] = None
         natted = [side for side, end in (("left", left), ("right", right)) if end and end.get("local_address")]
         # behind NAT, only the NATed end can open the way (its NAT box has no port forward for IKE)
         tunnel["initiator"] = raw.get("initiator", natted[0] if len(natted) == 1 else "left")

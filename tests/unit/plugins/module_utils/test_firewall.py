@@ -389,3 +389,87 @@ def test_the_routes_script_reads_back_what_it_wrote():
 def test_the_marker_is_the_one_of_the_conn_files():
     from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
     assert _firewall.MARKER == _conn.MARKER
+
+
+def test_the_default_esp_proposals_are_the_ones_the_conns_get():
+    from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+    assert (_firewall.DEFAULT_ESP, _firewall.DEFAULT_ESP_V1) == (_conn.DEFAULT_ESP_V2, _conn.DEFAULT_ESP_V1)
+
+
+# --- MTU and TCP MSS ------------------------------------------------------------------------------
+# "Small packets work, big ones hang": a LAN host sends 1500-byte packets, ESP makes them bigger than the
+# WAN can carry, and the ICMP that should tell the host so is lost on the way. The forwarded SYNs get an
+# MSS that fits the tunnel instead.
+
+@pytest.mark.parametrize('esp, wan_mtu, family, mtu', [
+    # outer IPv4 20 + UDP 8 + ESP 8 + IV 8 + ICV 16, the payload with its 2-byte trailer padded to 4 bytes
+    (None, 1500, 4, 1438),
+    ('aes_gcm256', 1500, 6, 1418),                 # outer IPv6 header: 40 bytes
+    ('aes_gcm256', 1492, 4, 1430),                 # PPPoE
+    ('chacha20_poly1305', 1500, 4, 1438),
+    ('aes_gcm_a128', 1500, 4, 1446),               # 8-byte ICV
+    # AES-CBC: IV 16, padded to 16-byte blocks, ICV of the HMAC (SHA2-256: 16, SHA2-512: 32)
+    ('aes256-sha2_256', 1500, 4, 1422),
+    ('aes256-sha2_512;modp3072', 1500, 4, 1406),
+    ('aes256-sha2', 1500, 4, 1422),
+    ('3des-sha1', 1500, 4, 1438),
+    # several proposals: the one that leaves least room, whichever the peer picks
+    ('aes_gcm256,aes256-sha2_512', 1500, 4, 1406),
+    # something unknown counts as the largest overhead (16-byte IV and blocks, 32-byte ICV)
+    ('serpent-whirlpool', 1500, 4, 1406),
+])
+def test_the_tunnel_mtu_is_what_fits_into_one_wan_packet_after_esp(esp, wan_mtu, family, mtu):
+    assert _firewall.inner_mtu(esp, wan_mtu, family) == mtu
+
+
+def test_the_mss_leaves_room_for_the_ip_and_tcp_headers():
+    assert (_firewall.mss(1438, 4), _firewall.mss(1438, 6)) == (1398, 1378)
+
+
+def test_each_tunnel_clamps_to_its_given_mtu_or_to_what_its_wan_and_proposals_allow():
+    ikev1 = dict(TO_VPN3, ike_version=1)
+    given = dict(APPLIANCE, mtu=1300)
+    off = dict(TO_VPN3_V6, mss_clamping=False)
+    tunnels = gateway_tunnels(NET_TO_NET, ikev1, given, off)
+    assert _firewall.tunnel_mtus(tunnels, {'203.0.113.10': 1492}) == {
+        'net-to-net': 1430,          # PPPoE toward vpn2, AES-GCM
+        'to-vpn3': 1422,             # the MTU toward vpn3 unknown: 1500; IKEv1's default ESP is AES-CBC with SHA2-256
+        'to-branch': 1300,           # given by the user
+    }
+
+
+def test_nft_clamps_the_mss_of_syns_both_ways_before_the_accepts_and_only_lowers_it():
+    tunnels = gateway_tunnels(NET_TO_NET, TO_VPN3_V6)
+    rules = chain(_firewall.render_nft(tunnels, mtus={'net-to-net': 1438, 'to-vpn3-v6': 1418}), 'forward')[1:]
+    clamp = 'tcp flags & (syn | rst) == syn tcp option maxseg size %d-65535 tcp option maxseg size set %d'
+    assert rules[:3] == [
+        'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 %s comment "net-to-net: TCP MSS"' % (clamp % (1399, 1398)),
+        'ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 %s comment "net-to-net: TCP MSS"' % (clamp % (1399, 1398)),
+        'ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 meta ipsec exists accept comment "net-to-net"',
+    ]
+    assert 'ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8:3::/64 %s comment "to-vpn3-v6: TCP MSS"' \
+        % (clamp % (1359, 1358)) in rules
+    # a tunnel without an MTU here (mss_clamping: false) gets no clamp
+    assert not [r for r in chain(_firewall.render_nft(tunnels, mtus={'net-to-net': 1438}), 'forward') if 'to-vpn3-v6: TCP' in r]
+    assert not [r for r in chain(_firewall.render_nft(tunnels), 'forward') if 'maxseg' in r]
+
+
+def test_iptables_clamps_with_tcpmss_which_never_raises_an_mss():
+    tunnels = gateway_tunnels(NET_TO_NET, TO_VPN3_V6)
+    lines = _firewall.render_iptables(tunnels, mtus={'net-to-net': 1438, 'to-vpn3-v6': 1418}).splitlines()
+    forward = [line for line in lines if line.startswith('-A SITEVPN-FORWARD')]
+    assert forward[:2] == [
+        '-A SITEVPN-FORWARD -s 172.16.1.0/24 -d 10.0.0.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment '
+        '"net-to-net: TCP MSS" -j TCPMSS --set-mss 1398',
+        '-A SITEVPN-FORWARD -s 10.0.0.0/24 -d 172.16.1.0/24 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment '
+        '"net-to-net: TCP MSS" -j TCPMSS --set-mss 1398',
+    ]
+    assert not [line for line in lines if '2001:db8' in line]
+
+
+@pytest.mark.parametrize('backend', ['nftables', 'iptables'])
+def test_a_changed_mtu_changes_the_tag(backend):
+    tunnels = gateway_tunnels(NET_TO_NET)
+    tags = set(_firewall.render_script(backend, tunnels, mtus=mtus)[1]
+               for mtus in ({'net-to-net': 1438}, {'net-to-net': 1300}, None))
+    assert len(tags) == 3

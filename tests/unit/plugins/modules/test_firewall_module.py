@@ -39,7 +39,7 @@ def gw(tmp_path, monkeypatch):
     """A gateway whose kernel settings are already right, with its files under tmp_path."""
     paths = dict(PROC_SYS=str(tmp_path / 'proc' / 'sys'), SYSCTL_FILE=str(tmp_path / 'sysctl.conf'),
                  SCRIPT=str(tmp_path / 'rules.sh'), UNIT=str(tmp_path / UNIT_NAME),
-                 LIVE_FILE=str(tmp_path / 'lib' / 'firewall.live'))
+                 LIVE_FILE=str(tmp_path / 'lib' / 'firewall.live'), SYS_NET=str(tmp_path / 'sys' / 'class' / 'net'))
     for key, value in fw.sysctls([]).items():
         path = os.path.join(paths['PROC_SYS'], *key.split('.'))
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -53,7 +53,8 @@ def gw(tmp_path, monkeypatch):
             self.paths, self.probe, self.tmp_path = paths, probe, tmp_path
 
         def script(self, backend, iptables='iptables'):
-            return fw.render_script(backend, [TUNNEL], iptables=iptables)
+            # MSS clamping is on by default; `ip route get` answers nothing here, so the WAN counts as 1500 bytes
+            return fw.render_script(backend, [TUNNEL], iptables=iptables, mtus=fw.tunnel_mtus([TUNNEL], {}))
 
         def installed(self, backend, live, iptables='iptables'):
             """As the last run left it: script, unit and the digest of the live rules."""
@@ -276,7 +277,13 @@ def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_n
     # `ip route get` of the remote IPv6 LAN fails (Network is unreachable: on stderr, no line)
     lookups = {'argv': IP, 'out': '198.51.100.1 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n',
                'err': 'RTNETLINK answers: Network is unreachable\n'}
-    dummy, tag = fw.render_script('nftables', [V6_TUNNEL])
+    # eth0 toward the peer is a PPPoE link: the tunnel's TCP MSS is clamped to what fits into 1492 bytes
+    os.makedirs(os.path.join(gw.paths['SYS_NET'], 'eth0'))
+    with open(os.path.join(gw.paths['SYS_NET'], 'eth0', 'mtu'), 'w') as handle:
+        handle.write('1492\n')
+    mtus = fw.tunnel_mtus([V6_TUNNEL], {'198.51.100.1': 1492})
+    assert mtus == {V6_TUNNEL['name']: 1430}
+    dummy, tag = fw.render_script('nftables', [V6_TUNNEL], mtus=mtus)
     ip = '/usr/sbin/ip'
     calls = [lookups,
              {'argv': [ip, '-6', 'route', 'replace', '2001:db8:2::/64', 'dev', 'eth0']},
@@ -288,6 +295,7 @@ def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_n
         {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
     result = gw.run(subst(calls, gw), tunnels=[V6_TUNNEL], output={'changed': True})
     assert result['routes'] == {'2001:db8:2::/64': 'eth0'}
+    assert result['mtu'] == {V6_TUNNEL['name']: {'mtu': 1430, 'mss': {'ipv4': 1390, 'ipv6': 1370}}}
     assert result['sysctl']['changed'] == {'net.ipv6.conf.all.forwarding': {'before': '0', 'after': '1'},
                                            'net.ipv6.conf.eth0.accept_ra': {'before': '1', 'after': '2'}}
     assert 'ip -6 route replace 2001:db8:2::/64 dev eth0' in open(gw.paths['ROUTES_SCRIPT']).read()

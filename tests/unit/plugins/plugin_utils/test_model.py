@@ -288,6 +288,17 @@ BAD = [
          'net-to-net', 'initiator', 'must be left or right'),
     case('dpd_action-unknown', [n2n(dpd_action='poke')],
          'net-to-net', 'dpd_action', 'must be one of restart, clear, hold'),
+    # --- MTU and MSS clamping: a tunnel MTU the IP family cannot have
+    case('mtu-below-ipv4-minimum', [n2n(mtu=500)],
+         'net-to-net', 'mtu', '500 is not between 576 and 9216'),
+    case('mtu-above-jumbo', [n2n(mtu=65000)],
+         'net-to-net', 'mtu', '65000 is not between 576 and 9216'),
+    case('mtu-below-ipv6-minimum', [n2n(left_subnets='2001:db8:1::/64', right_subnets='2001:db8:2::/64', mtu=1200)],
+         'net-to-net', 'mtu', 'IPv6 subnets need 1280, RFC 8200'),
+    case('mtu-not-a-number', [n2n(mtu='auto')],
+         'net-to-net', 'mtu', "'auto' is not a whole number"),
+    case('mss_clamping-quoted', [n2n(mss_clamping='no')],
+         'net-to-net', 'mss_clamping', 'must be true or false'),
     case('dpd_timeout-equal-to-delay', [n2n(dpd_delay=30, dpd_timeout=30)],
          'net-to-net', 'dpd_timeout', 'must be longer than dpd_delay (30)'),
     case('dpd_timeout-below-delay', [n2n(dpd_delay=30, dpd_timeout=10)],
@@ -541,7 +552,7 @@ def test_a_tunnel_can_refuse_weak_crypto_the_inventory_allows():
 
 
 def test_defaults_are_filled_in():
-    """A bare tunnel gets rsasig, auto=start, IKEv2, PFS, DPD 10/60/restart, left initiates, updown auto."""
+    """A bare tunnel gets rsasig, auto=start, IKEv2, PFS, DPD 10/60/restart, left initiates, updown auto, MSS clamping on with the MTU left to the gateway."""
     normalized, warnings = normalize([n2n()], HOSTVARS)
     assert warnings == []
     tunnel = normalized[0]
@@ -553,7 +564,7 @@ def test_defaults_are_filled_in():
                   'id': '@net-to-net.vpn2', 'nexthop': '%defaultroute', 'pubkey': None, 'subnets': ['10.0.0.0/24']},
         'auth': 'rsasig', 'psk': None, 'auto': 'start', 'ike_version': 2, 'ike': None, 'esp': None,
         'pfs': True, 'dpd': {'delay': 10, 'timeout': 60, 'action': 'restart'}, 'initiator': 'left',
-        'options': {}, 'probe': None, 'updown': 'auto',
+        'options': {}, 'probe': None, 'updown': 'auto', 'mtu': None, 'mss_clamping': True,
     }
 
 

@@ -15,11 +15,6 @@ description:
   - C(probe.to) is an address, or an inventory host whose C(sitevpn_probe_address) (else C(ansible_host)) is used.
 positional: host, hostvars
 options:
-  _input:
-    description: The C(sitevpn_tunnels) list.
-    type: list
-    elements: dict
-    required: true
   host:
     description: The gateway.
     type: str
@@ -28,6 +23,8 @@ options:
     description: C(hostvars).
     type: dict
     required: true
+extends_documentation_fragment:
+  - sitevpn.ipsec.tunnel_list
 """
 
 EXAMPLES = r"""

@@ -17,11 +17,6 @@ description:
   - Fails with every problem of the tunnel list, each naming the tunnel and the field.
 positional: host, hostvars
 options:
-  _input:
-    description: The C(sitevpn_tunnels) list.
-    type: list
-    elements: dict
-    required: true
   host:
     description: The gateway, usually C(inventory_hostname).
     type: str
@@ -42,6 +37,8 @@ options:
         only in arguments declared C(no_log) (C(psks) of M(sitevpn.ipsec.conns)).
     type: bool
     default: true
+extends_documentation_fragment:
+  - sitevpn.ipsec.tunnel_list
 """
 
 EXAMPLES = r"""

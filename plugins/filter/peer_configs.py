@@ -21,11 +21,6 @@ description:
   - The text may hold a PSK, so write it with mode 0600 and C(no_log).
 positional: host, hostvars
 options:
-  _input:
-    description: The C(sitevpn_tunnels) list.
-    type: list
-    elements: dict
-    required: true
   host:
     description: The managed gateway.
     type: str
@@ -34,6 +29,8 @@ options:
     description: C(hostvars) (for this gateway's C(sitevpn_hostkey) fact).
     type: dict
     required: true
+extends_documentation_fragment:
+  - sitevpn.ipsec.tunnel_list
 """
 
 EXAMPLES = r"""

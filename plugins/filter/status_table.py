@@ -17,11 +17,6 @@ description:
     V(not-configured) (loaded by hand or left over) or V(unreachable) (no status from the gateway).
 positional: hosts, hostvars, status_var
 options:
-  _input:
-    description: The C(sitevpn_tunnels) list.
-    type: list
-    elements: dict
-    required: true
   hosts:
     description: The gateways (C(ansible_play_hosts_all)).
     type: list
@@ -35,6 +30,8 @@ options:
     description: The name each gateway registered M(sitevpn.ipsec.status_info) under.
     type: str
     default: __sitevpn_status
+extends_documentation_fragment:
+  - sitevpn.ipsec.tunnel_list
 """
 
 EXAMPLES = r"""

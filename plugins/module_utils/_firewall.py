@@ -48,6 +48,11 @@ def _family(cidr):
     return 6 if ":" in cidr else 4
 
 
+def remote_end(tunnel):
+    """The end of a resolved tunnel that is not this gateway."""
+    return tunnel["right" if tunnel["local"] == "left" else "left"]
+
+
 def pairs(tunnels):
     """(tunnel, local subnet, remote subnet, peer address) for every present tunnel."""
     result = []
@@ -55,7 +60,7 @@ def pairs(tunnels):
         if tunnel.get("state", "present") == "absent":
             continue
         local = tunnel[tunnel["local"]]
-        remote = tunnel["right" if tunnel["local"] == "left" else "left"]
+        remote = remote_end(tunnel)
         for lnet in local["subnets"]:
             for rnet in remote["subnets"]:
                 if _family(lnet) == _family(rnet):
@@ -68,7 +73,7 @@ def peers(tunnels):
     for tunnel in tunnels:
         if tunnel.get("state", "present") == "absent":
             continue
-        remote = tunnel["right" if tunnel["local"] == "left" else "left"]
+        remote = remote_end(tunnel)
         if remote["address"] and remote["address"] not in found:
             found.append(remote["address"])
     return found
@@ -154,7 +159,7 @@ def tunnel_mtus(tunnels, wan_mtus):
         if tunnel.get("mtu"):
             result[tunnel["name"]] = tunnel["mtu"]
             continue
-        peer = tunnel["right" if tunnel["local"] == "left" else "left"]["address"]
+        peer = remote_end(tunnel)["address"]
         esp = tunnel.get("esp") or (DEFAULT_ESP_V1 if tunnel.get("ike_version") == 1 else DEFAULT_ESP)
         result[tunnel["name"]] = inner_mtu(esp, wan_mtus.get(peer) or 1500, _family(peer or "0.0.0.0"))
     return result

@@ -186,7 +186,7 @@ class Firewall(object):
         for tunnel in tunnels:
             if tunnel.get("state", "present") == "absent":
                 continue
-            remote = tunnel["right" if tunnel["local"] == "left" else "left"]
+            remote = fw.remote_end(tunnel)
             targets.append(remote["address"])
             for subnet in tunnel[tunnel["local"]]["subnets"]:
                 targets.append(subnet.split("/")[0])

@@ -478,6 +478,8 @@ def main():
         os.unlink(probe)
     if firewall.firewalld:
         firewall.firewalld_ports(fw.peers(tunnels))
+    if backend == "none":
+        mtus = {}           # no rules of ours: nothing clamps (the result must not say otherwise)
     tag = firewall.rules(backend, iptables, tunnels, mtus)
     if backend == "nftables":
         firewall.warn_drop_policies()

@@ -308,3 +308,12 @@ def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_n
         nft_detect(nft_listing(tag))[1:] + unit_enabled() + NO_DROP_POLICIES
     again = gw.run(subst(calls, gw), tunnels=[V6_TUNNEL], output={'changed': False, 'changes': []})
     assert again['routes'] == {'2001:db8:2::/64': 'eth0'}
+
+
+def test_without_a_packet_filter_of_ours_nothing_is_said_to_clamp(gw):
+    """backend none: the user allows IKE/ESP himself; no rules, so no MSS clamping either, and the result
+    says so rather than an MTU no rule enforces."""
+    calls = [{'argv': IP, 'out': ''}, {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False)
+    result = gw.run(subst(calls, gw), backend='none', output={'backend': 'none'})
+    assert result['mtu'] == {}
+    assert 'maxseg' not in open(gw.paths['SCRIPT']).read() and 'TCPMSS' not in open(gw.paths['SCRIPT']).read()

@@ -76,7 +76,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _diagnose, _firewall
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _firewall, _packet_filter
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
@@ -180,7 +180,7 @@ def _probes(tunnels, hostvars):
         if not probe or tunnel["state"] != "present":
             continue
         target = str(probe["to"])
-        if _diagnose._addr(target) is None and target in hostvars:
+        if _packet_filter._addr(target) is None and target in hostvars:
             target = str(_model._hostvar(hostvars, target, "sitevpn_probe_address")
                          or _model._hostvar(hostvars, target, "ansible_host") or target)
         source = _model._hostvar(hostvars, str(probe["from"]), "sitevpn_probe_address")
@@ -231,7 +231,7 @@ def wire_evidence(capture, tf):
     local_nets, remote_nets = tf.get("local_subnets") or [], tf.get("remote_subnets") or []
 
     def in_any(address, nets):
-        return any(_diagnose.in_subnet(address, net) for net in nets)
+        return any(_packet_filter.in_subnet(address, net) for net in nets)
 
     def on_wan(p):
         return wan is None or p.get("iface") in (wan, None)
@@ -452,7 +452,7 @@ def _judge(tunnel, ends, probe, pings, t):
                 where = "%s %s" % (verdict.get("backend"), verdict.get("chain"))
                 t.check("ike_input", host, "fail", "UDP %s from %s: %s by %s" % (
                     port, peer, verdict["verdict"], rule or "the policy of %s" % where), verdict.get("uncertain"))
-                delete = _diagnose.delete_command(verdict.get("backend"), "filter", rule, verdict.get("chain"))
+                delete = _packet_filter.delete_command(verdict.get("backend"), "filter", rule, verdict.get("chain"))
                 severity = "down" if (port == "500" and down_sas) else "degraded"
                 evidence = ["%s: %s: %s" % (host, where, rule or "chain policy %s" % verdict["verdict"])]
                 evidence += ["%s: half-open IKE SA waiting for %s: %s" % (h, host, "; ".join(waiting[h]))
@@ -476,7 +476,7 @@ def _judge(tunnel, ends, probe, pings, t):
                     verdict.get("uncertain"))
         esp = tf.get("esp_input") or {}
         if esp.get("verdict") in ("DROP", "REJECT"):
-            delete = _diagnose.delete_command(esp.get("backend"), "filter", esp.get("rule"), esp.get("chain"))
+            delete = _packet_filter.delete_command(esp.get("backend"), "filter", esp.get("rule"), esp.get("chain"))
             t.check("esp_input", host, "fail", "ESP from %s: %s by %s" % (peer, esp["verdict"], esp.get("rule")))
             t.finding("ESP blocked", "down", host,
                       "On %s the %s %s drops ESP (IP protocol 50) from %s: %s." % (
@@ -584,7 +584,7 @@ def _judge(tunnel, ends, probe, pings, t):
             if fwd.get("verdict") in ("DROP", "REJECT"):
                 t.check("forward", host, "fail", "%s (IPsec, %s): %s by %s" % (
                     fwd["pair"], fwd["direction"], fwd["verdict"], fwd.get("rule") or "chain policy"))
-                delete = _diagnose.delete_command(fwd.get("backend"), "filter", fwd.get("rule"), fwd.get("chain"))
+                delete = _packet_filter.delete_command(fwd.get("backend"), "filter", fwd.get("rule"), fwd.get("chain"))
                 t.finding("forwarded traffic dropped", "down", host,
                           "On %s the %s %s drops the tunnel's traffic %s: %s." % (
                               host, fwd.get("backend"), fwd.get("chain"), fwd["pair"],

@@ -14,6 +14,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _diagnose as d
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _packet_filter as pf
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 
@@ -193,15 +194,15 @@ PEER, ME, LAN1, LAN2 = "203.0.113.10", "198.51.100.10", "172.16.1.0/24", "10.0.0
 
 
 def ike(port=500):
-    return d.packet(PEER, ME, "udp", dport=port, sport=port, iif="eth0")
+    return pf.packet(PEER, ME, "udp", dport=port, sport=port, iif="eth0")
 
 
 def lan_to_lan():
-    return d.packet("172.16.1.1", "10.0.0.1", "icmp", iif="eth1", oif="eth0", ipsec_out=True)
+    return pf.packet("172.16.1.1", "10.0.0.1", "icmp", iif="eth1", oif="eth0", ipsec_out=True)
 
 
 def model(**sources):
-    return d.firewall_model(dict((key.replace("_", "-"), value) for key, value in sources.items()))
+    return pf.firewall_model(dict((key.replace("_", "-"), value) for key, value in sources.items()))
 
 
 # ---- addresses, sockets, routes ---------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_proc_net_udp6_addresses():
 def test_ip_addr_finds_the_lan_interface():
     addresses = d.parse_ip_addr(IP_ADDR)
     assert {"dev": "eth1", "address": "172.16.1.1", "prefixlen": 24, "family": 4} in addresses
-    lan = [a["dev"] for a in addresses if d.in_subnet(a["address"], LAN1)]
+    lan = [a["dev"] for a in addresses if pf.in_subnet(a["address"], LAN1)]
     assert lan == ["eth1"]
 
 
@@ -266,27 +267,27 @@ def test_judge_route_like_the_seeds_netstat_check(line, rc, status, words):
 # ---- iptables ----------------------------------------------------------------------------------
 
 def test_iptables_rule_parts():
-    rule = d.parse_iptables_rule('[5:1332] -A SITEVPN-INPUT -s 203.0.113.10/32 -p udp -m multiport --dports 500,4500 '
+    rule = pf.parse_iptables_rule('[5:1332] -A SITEVPN-INPUT -s 203.0.113.10/32 -p udp -m multiport --dports 500,4500 '
                                  '-m comment --comment "IKE and NAT-T from peer" -j ACCEPT')
     assert rule["chain"] == "SITEVPN-INPUT" and rule["target"] == "ACCEPT" and rule["packets"] == 5
     assert ("src", "203.0.113.10/32", False) in rule["matches"] and ("dport", "500,4500", False) in rule["matches"]
     assert rule["line"].startswith("-A SITEVPN-INPUT")
-    negated = d.parse_iptables_rule("-A POSTROUTING -s 172.16.1.0/24 ! -d 10.0.0.0/24 -o eth0 -j MASQUERADE")
+    negated = pf.parse_iptables_rule("-A POSTROUTING -s 172.16.1.0/24 ! -d 10.0.0.0/24 -o eth0 -j MASQUERADE")
     assert ("dst", "10.0.0.0/24", True) in negated["matches"]
-    unknown = d.parse_iptables_rule("-A INPUT -m set --match-set blocked src -j DROP")
+    unknown = pf.parse_iptables_rule("-A INPUT -m set --match-set blocked src -j DROP")
     assert unknown["unknown"] == ["--match-set blocked src"]
 
 
 def test_healthy_lab_accepts_ike_and_esp_and_exempts_the_tunnel_from_nat():
     fw = model(iptables_legacy=IPTABLES_LEGACY)
     for port in (500, 4500):
-        verdict = d.filter_verdict(fw, "input", ike(port))
+        verdict = pf.filter_verdict(fw, "input", ike(port))
         assert verdict["verdict"] == "ACCEPT"
         assert "IKE and NAT-T from peer" in verdict["accepted_by"][0]
-    assert d.filter_verdict(fw, "input", d.packet(PEER, ME, "esp", iif="eth0"))["verdict"] == "ACCEPT"
-    nat = d.nat_verdict(fw, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
+    assert pf.filter_verdict(fw, "input", pf.packet(PEER, ME, "esp", iif="eth0"))["verdict"] == "ACCEPT"
+    nat = pf.nat_verdict(fw, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
     assert nat["verdict"] == "exempt" and "NAT exemption" in nat["rule"]
-    assert d.exemption_installed(fw, LAN1, LAN2) == {
+    assert pf.exemption_installed(fw, LAN1, LAN2) == {
         "installed": True, "first": True, "where": "iptables-legacy", "jump": True,
         "rule": '-A SITEVPN-POSTROUTING -s 172.16.1.0/24 -d 10.0.0.0/24 -m comment --comment '
                 '"net-to-net: NAT exemption" -j ACCEPT'}
@@ -294,62 +295,62 @@ def test_healthy_lab_accepts_ike_and_esp_and_exempts_the_tunnel_from_nat():
 
 def test_leak_guard_forwards_ipsec_and_drops_the_same_traffic_in_clear():
     fw = model(iptables_legacy=IPTABLES_LEGACY)
-    assert d.filter_verdict(fw, "forward", lan_to_lan())["verdict"] == "ACCEPT"
+    assert pf.filter_verdict(fw, "forward", lan_to_lan())["verdict"] == "ACCEPT"
     clear = dict(lan_to_lan(), ipsec_out=False)
-    verdict = d.filter_verdict(fw, "forward", clear)
+    verdict = pf.filter_verdict(fw, "forward", clear)
     assert verdict["verdict"] == "DROP" and "never in clear" in verdict["rule"]
-    back = d.packet("10.0.0.1", "172.16.1.1", "icmp", iif="eth0", oif="eth1", ipsec_in=True)
-    assert d.filter_verdict(fw, "forward", back)["verdict"] == "ACCEPT"
+    back = pf.packet("10.0.0.1", "172.16.1.1", "icmp", iif="eth0", oif="eth1", ipsec_in=True)
+    assert pf.filter_verdict(fw, "forward", back)["verdict"] == "ACCEPT"
 
 
 def test_udp_500_dropped_ahead_of_our_accept():
     fw = model(iptables_legacy=UDP500_BLOCKED)
-    verdict = d.filter_verdict(fw, "input", ike(500))
+    verdict = pf.filter_verdict(fw, "input", ike(500))
     assert verdict["verdict"] == "DROP"
     assert verdict["rule"] == "-A INPUT -p udp -m udp --dport 500 -j DROP"
     assert (verdict["backend"], verdict["chain"]) == ("iptables-legacy", "filter INPUT")
-    assert d.filter_verdict(fw, "input", ike(4500))["verdict"] == "ACCEPT"
-    assert d.delete_command("iptables-legacy", "filter", verdict["rule"]) == \
+    assert pf.filter_verdict(fw, "input", ike(4500))["verdict"] == "ACCEPT"
+    assert pf.delete_command("iptables-legacy", "filter", verdict["rule"]) == \
         "iptables-legacy -D INPUT -p udp -m udp --dport 500 -j DROP"
 
 
 def test_masquerade_without_our_jump_catches_the_tunnel_traffic():
     fw = model(iptables_legacy=NAT_FAULT)
-    nat = d.nat_verdict(fw, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
+    nat = pf.nat_verdict(fw, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
     assert nat["verdict"] == "masqueraded" and nat["rule"] == "-A POSTROUTING -o eth0 -j MASQUERADE"
-    exemption = d.exemption_installed(fw, LAN1, LAN2)
+    exemption = pf.exemption_installed(fw, LAN1, LAN2)
     assert exemption["installed"] is False and exemption["jump"] is False and exemption["where"] == "iptables-legacy"
 
 
 def test_the_order_of_masquerade_and_our_exemption_decides():
     after = model(iptables_legacy=MASQUERADE_AFTER_US)
-    assert d.nat_verdict(after, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "exempt"
-    assert d.exemption_installed(after, LAN1, LAN2)["first"] is True
+    assert pf.nat_verdict(after, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "exempt"
+    assert pf.exemption_installed(after, LAN1, LAN2)["first"] is True
     before = model(iptables_legacy=MASQUERADE_BEFORE_US)
-    nat = d.nat_verdict(before, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
+    nat = pf.nat_verdict(before, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
     assert nat["verdict"] == "masqueraded"
-    exemption = d.exemption_installed(before, LAN1, LAN2)
+    exemption = pf.exemption_installed(before, LAN1, LAN2)
     assert exemption["installed"] is True and exemption["first"] is False
     # the seed's own fix: -d ! remote on the MASQUERADE rule
     seed = IPTABLES_LEGACY.replace("[0:0] -A POSTROUTING -j SITEVPN-POSTROUTING",
                                    "-A POSTROUTING -s 172.16.1.0/24 ! -d 10.0.0.0/24 -o eth0 -j MASQUERADE")
-    assert d.nat_verdict(model(iptables_legacy=seed),
-                         d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "none"
-    assert d.nat_verdict(model(iptables_legacy=seed),
-                         d.packet("172.16.1.1", "8.8.8.8", "icmp", oif="eth0"))["verdict"] == "masqueraded"
+    assert pf.nat_verdict(model(iptables_legacy=seed),
+                         pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "none"
+    assert pf.nat_verdict(model(iptables_legacy=seed),
+                         pf.packet("172.16.1.1", "8.8.8.8", "icmp", oif="eth0"))["verdict"] == "masqueraded"
 
 
 def test_rules_that_cannot_be_read_are_listed_not_guessed():
     text = IPTABLES_LEGACY.replace("[518:617228] -A INPUT -j SITEVPN-INPUT",
                                    "-A INPUT -m set --match-set blocked src -j DROP\n-A INPUT -j SITEVPN-INPUT")
-    verdict = d.filter_verdict(model(iptables_legacy=text), "input", ike())
+    verdict = pf.filter_verdict(model(iptables_legacy=text), "input", ike())
     assert verdict["verdict"] == "ACCEPT"
     assert verdict["uncertain"] == ["-A INPUT -m set --match-set blocked src -j DROP"]
 
 
 def test_chain_policy_drop_decides_when_no_rule_accepts():
     text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
-    verdict = d.filter_verdict(model(iptables_legacy=text), "input", ike())
+    verdict = pf.filter_verdict(model(iptables_legacy=text), "input", ike())
     assert verdict["verdict"] == "DROP" and verdict["rule"] is None and verdict["chain"] == "filter INPUT"
 
 
@@ -357,36 +358,36 @@ def test_conntrack_states_and_interfaces():
     text = ("*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
             "-A INPUT -i eth+ -p udp -m multiport --dports 500,4500 -j ACCEPT\nCOMMIT\n")
     fw = model(iptables_legacy=text)
-    assert d.filter_verdict(fw, "input", ike())["verdict"] == "ACCEPT"                  # eth+ matches eth0
-    assert d.filter_verdict(fw, "input", dict(ike(), iif="ppp0"))["verdict"] == "DROP"
+    assert pf.filter_verdict(fw, "input", ike())["verdict"] == "ACCEPT"                  # eth+ matches eth0
+    assert pf.filter_verdict(fw, "input", dict(ike(), iif="ppp0"))["verdict"] == "DROP"
 
 
 def test_iptables_nft_flavour_reads_the_same_and_its_nft_tables_are_not_counted_twice():
     fw = model(iptables_nft=IPTABLES_NFT, nft=NFT_OF_IPTABLES_NFT)
     assert fw["nft"] is None                                 # ip filter / ip nat come from iptables-nft-save
-    verdict = d.filter_verdict(fw, "input", ike())
+    verdict = pf.filter_verdict(fw, "input", ike())
     assert verdict["verdict"] == "DROP" and verdict["backend"] == "iptables-nft"
-    nat = d.nat_verdict(fw, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
+    nat = pf.nat_verdict(fw, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
     assert nat["verdict"] == "exempt"
-    assert d.exemption_installed(fw, LAN1, LAN2)["where"] == "iptables-nft"
-    assert d.delete_command("iptables-nft", "nat", "-A POSTROUTING -o eth0 -j MASQUERADE") == \
+    assert pf.exemption_installed(fw, LAN1, LAN2)["where"] == "iptables-nft"
+    assert pf.delete_command("iptables-nft", "nat", "-A POSTROUTING -o eth0 -j MASQUERADE") == \
         "iptables -t nat -D POSTROUTING -o eth0 -j MASQUERADE"
 
 
 def test_nft_view_alone_of_iptables_nft_tables():
     """Without iptables-nft-save, nft's own listing of the same tables is evaluated."""
     fw = model(nft=NFT_OF_IPTABLES_NFT)
-    verdict = d.filter_verdict(fw, "input", ike())
+    verdict = pf.filter_verdict(fw, "input", ike())
     assert verdict["verdict"] == "DROP" and verdict["backend"] == "nft" and verdict["chain"] == "ip filter INPUT"
-    assert d.nat_verdict(fw, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "exempt"
+    assert pf.nat_verdict(fw, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "exempt"
     # xt match policy cannot be read: the FORWARD accept is uncertain, nothing else decides
-    assert d.filter_verdict(fw, "forward", lan_to_lan())["uncertain"]
+    assert pf.filter_verdict(fw, "forward", lan_to_lan())["uncertain"]
 
 
 # ---- nftables -----------------------------------------------------------------------------------
 
 def test_nft_chains_hooks_and_priorities():
-    tables = d.parse_nft_ruleset(NFT_OURS + NFT_HOST_MASQUERADE + NFT_HOST_DROPS_IKE)
+    tables = pf.parse_nft_ruleset(NFT_OURS + NFT_HOST_MASQUERADE + NFT_HOST_DROPS_IKE)
     chains = dict(("%s %s" % (t["name"], c["name"]), c) for t in tables for c in t["chains"].values())
     assert chains["sitevpn_ipsec postrouting"]["priority"] == 50          # listed as "security"
     assert chains["sitevpn_ipsec input"]["priority"] == -10
@@ -402,42 +403,42 @@ def test_nft_chains_hooks_and_priorities():
     ("type filter hook forward priority mangle + 5; policy accept;", -145),
 ])
 def test_nft_priority_spellings(text, priority):
-    tables = d.parse_nft_ruleset("table ip t {\n chain c {\n  %s\n }\n}\n" % text)
+    tables = pf.parse_nft_ruleset("table ip t {\n chain c {\n  %s\n }\n}\n" % text)
     assert tables[0]["chains"]["c"]["priority"] == priority
 
 
 def test_nft_our_exemption_comes_before_the_hosts_masquerade():
     fw = model(nft=NFT_OURS + NFT_HOST_MASQUERADE)
-    nat = d.nat_verdict(fw, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
+    nat = pf.nat_verdict(fw, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))
     assert nat["verdict"] == "exempt" and "snat ip to ip saddr" in nat["rule"]
-    assert d.exemption_installed(fw, LAN1, LAN2)["where"] == "nft"
+    assert pf.exemption_installed(fw, LAN1, LAN2)["where"] == "nft"
     # other traffic is masqueraded as the host wants
-    other = d.nat_verdict(fw, d.packet("172.16.1.1", "8.8.8.8", "icmp", oif="eth0"))
+    other = pf.nat_verdict(fw, pf.packet("172.16.1.1", "8.8.8.8", "icmp", oif="eth0"))
     assert other["verdict"] == "masqueraded" and other["rule"] == 'oifname "eth0" masquerade'
     # without our table, the tunnel traffic is masqueraded too
-    assert d.nat_verdict(model(nft=NFT_HOST_MASQUERADE),
-                         d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "masqueraded"
+    assert pf.nat_verdict(model(nft=NFT_HOST_MASQUERADE),
+                         pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "masqueraded"
 
 
 def test_nft_a_drop_in_another_table_wins_over_our_accept():
     fw = model(nft=NFT_OURS + NFT_HOST_DROPS_IKE)
-    verdict = d.filter_verdict(fw, "input", ike())
+    verdict = pf.filter_verdict(fw, "input", ike())
     assert verdict["verdict"] == "DROP" and verdict["chain"] == "inet filter input"
     assert verdict["rule"] == "udp dport 500 counter packets 0 bytes 0 drop"
     assert verdict["accepted_by"][0].startswith("nft inet sitevpn_ipsec input")
     # ESP is not dropped there; leak guard as in iptables
-    assert d.filter_verdict(fw, "input", d.packet(PEER, ME, "esp", iif="eth0"))["verdict"] == "ACCEPT"
-    assert d.filter_verdict(fw, "forward", lan_to_lan())["verdict"] == "ACCEPT"
-    assert d.filter_verdict(fw, "forward", dict(lan_to_lan(), ipsec_out=False))["verdict"] == "DROP"
+    assert pf.filter_verdict(fw, "input", pf.packet(PEER, ME, "esp", iif="eth0"))["verdict"] == "ACCEPT"
+    assert pf.filter_verdict(fw, "forward", lan_to_lan())["verdict"] == "ACCEPT"
+    assert pf.filter_verdict(fw, "forward", dict(lan_to_lan(), ipsec_out=False))["verdict"] == "DROP"
 
 
 def test_nft_rule_statements():
-    rule = d.parse_nft_rule('ip saddr 203.0.113.10 udp dport { 500, 4500 } accept comment "IKE and NAT-T from peer"')
+    rule = pf.parse_nft_rule('ip saddr 203.0.113.10 udp dport { 500, 4500 } accept comment "IKE and NAT-T from peer"')
     assert rule["verdict"] == "accept" and not rule["unknown"]
     assert ("dport", ["500", "4500"], False) in rule["matches"]
-    negated = d.parse_nft_rule('ip daddr != 10.0.0.0/24 oifname "eth0" masquerade')
+    negated = pf.parse_nft_rule('ip daddr != 10.0.0.0/24 oifname "eth0" masquerade')
     assert ("dst", ["10.0.0.0/24"], True) in negated["matches"]
-    assert d.parse_nft_rule("ip saddr @blocked drop")["unknown"] == ["ip saddr @blocked"]
+    assert pf.parse_nft_rule("ip saddr @blocked drop")["unknown"] == ["ip saddr @blocked"]
 
 
 def test_firewall_roles_own_rendering_is_understood():
@@ -447,9 +448,9 @@ def test_firewall_roles_own_rendering_is_understood():
     script = _firewall.render_nft(tunnels, tag="sitevpn rules x")
     ruleset = script.split("\n", 2)[2]            # drop "table ..." and "delete table ..."
     fw = model(nft=ruleset)
-    assert d.filter_verdict(fw, "input", ike())["verdict"] == "ACCEPT"
-    assert d.nat_verdict(fw, d.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "exempt"
-    assert d.exemption_installed(fw, LAN1, LAN2)["installed"]
+    assert pf.filter_verdict(fw, "input", ike())["verdict"] == "ACCEPT"
+    assert pf.nat_verdict(fw, pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "exempt"
+    assert pf.exemption_installed(fw, LAN1, LAN2)["installed"]
 
 
 def test_a_drop_read_from_nft_with_handles_is_named_with_the_command_that_removes_it():
@@ -459,21 +460,21 @@ def test_a_drop_read_from_nft_with_handles_is_named_with_the_command_that_remove
                '\t\ttype filter hook input priority filter - 20; policy accept;\n'
                '\t\tudp dport 500 drop # handle 2\n'
                '\t}\n}\n')
-    verdict = d.filter_verdict(model(nft=ruleset), "input", ike())
+    verdict = pf.filter_verdict(model(nft=ruleset), "input", ike())
     assert (verdict["verdict"], verdict["backend"], verdict["chain"]) == ("DROP", "nft", "inet lab_filter input")
-    assert d.delete_command("nft", "filter", verdict["rule"], verdict["chain"]) == \
+    assert pf.delete_command("nft", "filter", verdict["rule"], verdict["chain"]) == \
         "nft delete rule inet lab_filter input handle 2"
     # without a handle (a listing without -a) there is no safe command to give
-    assert d.delete_command("nft", "filter", "udp dport 500 drop", "inet lab_filter input") is None
+    assert pf.delete_command("nft", "filter", "udp dport 500 drop", "inet lab_filter input") is None
 
 
 def test_empty_or_missing_rulesets():
     fw = model(iptables_legacy="", nft="")
     assert fw == {"iptables-legacy": None, "iptables-nft": None, "nft": None}
-    assert d.filter_verdict(fw, "input", ike())["verdict"] == "ACCEPT"
-    assert d.nat_verdict(fw, lan_to_lan())["verdict"] == "none"
-    assert d.exemption_installed(fw, LAN1, LAN2)["installed"] is False
-    assert d.delete_command("nft", "filter", "udp dport 500 drop") is None
+    assert pf.filter_verdict(fw, "input", ike())["verdict"] == "ACCEPT"
+    assert pf.nat_verdict(fw, lan_to_lan())["verdict"] == "none"
+    assert pf.exemption_installed(fw, LAN1, LAN2)["installed"] is False
+    assert pf.delete_command("nft", "filter", "udp dport 500 drop") is None
 
 
 # ---- tcpdump -i any ----------------------------------------------------------------------------

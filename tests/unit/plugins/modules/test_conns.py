@@ -21,6 +21,7 @@ import pytest
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _gateway
 from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, live_capture, run_case
 
 PSK = 'a-pre-shared-key-for-the-unit-tests-0123'
@@ -42,8 +43,8 @@ def gw(tmp_path, monkeypatch, capsys):
     conf_dir = tmp_path / 'ipsec.d'
     conf_dir.mkdir()
     monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
-    monkeypatch.setattr(conns, 'CONF_DIR', str(conf_dir))
-    check_dir = fixed_temp_path(monkeypatch, conns, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
+    monkeypatch.setattr(_gateway, 'CONF_DIR', str(conf_dir))
+    check_dir = fixed_temp_path(monkeypatch, _gateway, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
 
     class Gateway(object):
         conf = conf_dir / 'psk.conf'
@@ -292,17 +293,17 @@ def test_a_child_sa_request_the_peer_left_unanswered_is_tried_once_more_on_a_fre
     of retransmits; the run takes it down and tries once more, and only then fails, saying what it saw."""
     from ansible_collections.sitevpn.ipsec.tests.unit.plugins.module_utils.test_attempt import (
         JOURNAL_410_CHILD_UNANSWERED)
-    monkeypatch.setattr(conns, 'REVIVAL_WAIT', 0)
-    monkeypatch.setattr(conns, 'SETTLE_WAIT', 0)
-    monkeypatch.setattr(conns, 'read_tail', lambda path, tail=None: None)
+    monkeypatch.setattr(_gateway, 'REVIVAL_WAIT', 0)
+    monkeypatch.setattr(_gateway, 'SETTLE_WAIT', 0)
+    monkeypatch.setattr(_gateway, 'read_tail', lambda path, tail=None: None)
     tunnel = {'name': 'net-to-net', 'state': 'present', 'auto': 'start', 'local': 'left',
               'left': {'address': '198.51.100.10', 'subnets': ['172.16.1.0/24', '172.16.2.0/24']},
               'right': {'address': '203.0.113.10', 'subnets': ['10.0.0.0/24']}}
-    gateway = conns.Gateway.__new__(conns.Gateway)
+    gateway = _gateway.Gateway.__new__(_gateway.Gateway)
     gateway.module = type('Module', (), {'params': {'timeout': 30, 'reauthenticate': []}, 'check_mode': False})()
     gateway.runner = _Pluto([_Ran('', 124), second_up], JOURNAL_410_CHILD_UNANSWERED, sas_after)
     gateway.major, gateway.results, gateway.changed, gateway._status, gateway._log = 4, {}, [], None, None
-    monkeypatch.setattr(conns, 'brings_up', lambda t: True)
+    monkeypatch.setattr(_gateway, 'brings_up', lambda t: True)
 
     result = gateway.establish([tunnel])
 

@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _gateway
 from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, load_cases, run_case
 
 CASES = load_cases(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'test_conns.yaml'))
@@ -23,7 +24,7 @@ def test_conns_case(case, tmp_path, capsys, monkeypatch):
     conf_dir = str(tmp_path / 'ipsec.d')
     os.mkdir(conf_dir)
     monkeypatch.setattr(_conn, 'CONF_DIR', conf_dir)
-    monkeypatch.setattr(conns, 'CONF_DIR', conf_dir)
+    monkeypatch.setattr(_gateway, 'CONF_DIR', conf_dir)
     # the folder `ipsec addconn --checkconfig` reads gets a known name: {tmp}/check
-    fixed_temp_path(monkeypatch, conns, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
+    fixed_temp_path(monkeypatch, _gateway, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
     run_case(conns, case, tmp_path, capsys, monkeypatch)

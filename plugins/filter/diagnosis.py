@@ -306,8 +306,16 @@ def _remedy_key(tunnel, t):
             "then `ipsec auto --up {name}` on {init}.")
 
 
-def _judge(tunnel, ends, probe, pings, t):
-    """All findings and checks of one tunnel. *ends*: [(side, summary, facts or None, why, tunnel facts, capture)]."""
+class _Judgement(object):
+    """What the steps of one tunnel's judgement hand on to each other (see :func:`_judge`)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+def _readable_ends(c):
+    """The managed ends whose facts could be read (the others are findings), and the words the remedies use."""
+    ends, t, tunnel = c.ends, c.t, c.tunnel
     name = tunnel["name"]
     initiator = tunnel[tunnel["initiator"]]
     init_host = initiator.get("host")
@@ -329,8 +337,12 @@ def _judge(tunnel, ends, probe, pings, t):
             ["Libreswan %s" % facts.get("version") if facts.get("version") else "no Libreswan",
              "log: %s" % ((facts.get("log") or {}).get("source") or "none")]))
         readable.append((side, end, facts, tf or {}, capture))
+    c.fmt, c.init_host, c.managed, c.name, c.readable = fmt, init_host, managed, name, readable
 
-    # -- pluto and the conn ------------------------------------------------------------------
+
+def _judge_pluto(c):
+    """pluto running and the conn loaded on each readable end, and whether its Child SA is there."""
+    managed, name, readable, t = c.managed, c.name, c.readable, c.t
     for side, end, facts, tf, capture in readable:
         host, pluto = end["host"], facts.get("pluto") or {}
         if not facts.get("installed", True):
@@ -375,8 +387,12 @@ def _judge(tunnel, ends, probe, pings, t):
         else:
             t.check("sa", host, "fail", "no Child SA%s" % (", IKE SA established" if tf.get("ike_sa") else ""),
                     evidence)
+    c.all_up, c.running, c.up = all_up, running, up
 
-    # -- the log: the seed's /var/log/messages lines ------------------------------------------
+
+def _judge_log(c):
+    """The log: the seed's /var/log/messages lines since the last Child SA, and the findings they name."""
+    all_up, fmt, readable, t, tunnel = c.all_up, c.fmt, c.readable, c.t, c.tunnel
     current = {}
     for side, end, facts, tf, capture in readable:
         host = end["host"]
@@ -434,8 +450,13 @@ def _judge(tunnel, ends, probe, pings, t):
         t.finding("IKE_AUTH unanswered", "down", ", ".join(hosts),
                   remedy_for("no_ike_auth", tunnel, {"retransmits": sum(s["count"] for _h, s in current["no_ike_auth"])}),
                   log_evidence("no_ike_auth"))
+    c.current, c.down_sas, c.log_evidence = current, down_sas, log_evidence
 
-    # -- UDP 500/4500 and ESP from the peer ------------------------------------------------------
+
+def _judge_ike_path(c):
+    """UDP 500/4500 and ESP from the peer."""
+    (current, down_sas, fmt, log_evidence, name, readable, running, t) = (
+        c.current, c.down_sas, c.fmt, c.log_evidence, c.name, c.readable, c.running, c.t)
     waiting = dict((e[1]["host"], e[3].get("ike_pending") or []) for e in running)
     for side, end, facts, tf, capture in readable:
         host = end["host"]
@@ -527,7 +548,10 @@ def _judge(tunnel, ends, probe, pings, t):
                       "the way drop UDP 500/4500, does this gateway route to it (`ip route get <peer>`)?"
                       % peer_desc, evidence)
 
-    # -- forwarding, routes, NAT, forward chain (the seed's ip_forward, netstat -nr, MASQUERADE) ---------
+
+def _judge_forwarding(c):
+    """Forwarding, routes, NAT, forward chain (the seed's ip_forward, netstat -nr, MASQUERADE)."""
+    name, readable, t = c.name, c.readable, c.t
     for side, end, facts, tf, capture in readable:
         host = end["host"]
         forwarding = facts.get("forwarding") or {}
@@ -594,7 +618,10 @@ def _judge(tunnel, ends, probe, pings, t):
             else:
                 t.check("forward", host, "ok", "%s (IPsec, %s) forwarded" % (fwd["pair"], fwd["direction"]))
 
-    # -- the probe: ping across, counters, tcpdump on both interfaces --------------------------------
+
+def _judge_probe(c):
+    """The probe: ping across, counters, tcpdump on both interfaces."""
+    init_host, name, pings, probe, readable, t = c.init_host, c.name, c.pings, c.probe, c.readable, c.t
     probe_result = None
     if probe:
         probe_result = dict(probe)
@@ -679,8 +706,13 @@ def _judge(tunnel, ends, probe, pings, t):
                   "firewalls\"), and any firewall on the hosts themselves or between them and the gateways."
                   % (probe["from"], probe["address"]),
                   ["ping %s -> %s: 0/%d" % (probe["from"], probe["address"], probe_result.get("sent", 0))])
+    c.probe_result = probe_result
 
-    # -- the SAs themselves, verify ---------------------------------------------------------------------
+
+def _judge_sas(c):
+    """The SAs themselves, verify."""
+    (fmt, managed, name, probe_result, readable, running, t, up) = (
+        c.fmt, c.managed, c.name, c.probe_result, c.readable, c.running, c.t, c.up)
     if readable and not any(up.values()) and not [f for f in t.findings if f["severity"] in ("down", "unknown")]:
         t.finding("tunnel not up", "down", fmt["init"],
                   "No Child SA and nothing above explains it: `ipsec auto --up %s` on %s prints why; "
@@ -706,7 +738,15 @@ def _judge(tunnel, ends, probe, pings, t):
             t.finding("ipsec verify", "degraded", host, "%s: %s" % (
                 check["name"], check.get("remedy") or "see `ipsec verify` on %s" % host),
                 ["%s: %s [%s]" % (host, check["name"], check["status"])])
-    return probe_result
+
+
+def _judge(tunnel, ends, probe, pings, t):
+    """All findings and checks of one tunnel. *ends*: [(side, summary, facts or None, why, tunnel facts, capture)]."""
+    c = _Judgement(tunnel=tunnel, ends=ends, probe=probe, pings=pings, t=t, probe_result=None)
+    for step in (_readable_ends, _judge_pluto, _judge_log, _judge_ike_path,
+                 _judge_forwarding, _judge_probe, _judge_sas):
+        step(c)
+    return c.probe_result
 
 
 def _verdict(t, readable_all, up_all):

@@ -500,6 +500,219 @@ def address(text):
         return None
 
 
+def _name(raw, index, label, names, problems):
+    """The tunnel's conn name, checked (a valid and unique Libreswan conn name)."""
+    name = raw.get("name")
+    if isinstance(name, (bool, int, float)):
+        problems.add(label, "name", "%r is not a string: YAML reads an unquoted name of digits as a number (010 "
+                     "becomes 8); quote the name and start it with a letter" % (name,))
+    elif not name or not isinstance(name, str) or not NAME_RE.match(name):
+        problems.add(label, "name", "%r is not a valid conn name (letters, digits, '_', '.', '-'; at most 48; "
+                                    "starts with a letter or digit)" % (name,))
+    elif name.isdigit():
+        problems.add(label, "name", "%r is all digits, which Libreswan does not take as a conn name; start it with "
+                     "a letter" % name)
+    elif str(name) in names:
+        problems.add(label, "name", "duplicate tunnel name (also tunnel #%d)" % (names[str(name)] + 1))
+    else:
+        names[str(name)] = index
+    return name
+
+
+def _check_pair(left, right, label, problems):
+    """What cannot be true of two ends together: the same host, address or ID, overlapping subnets (the
+    seed's first rule), two address families."""
+    if not left["managed"] and not right["managed"]:
+        problems.add(label, "left/right", "at least one end must be a host of the inventory")
+    if left.get("host") and left.get("host") == right.get("host"):
+        problems.add(label, "right", "both ends are %s" % left["host"])
+    if left["address"] and left["address"] == right["address"]:
+        problems.add(label, "right", "both ends have the address %s" % left["address"])
+    if left["id"] == right["id"]:
+        problems.add(label, "right id", "both ends have the ID %s" % left["id"])
+    for a in left["_nets"]:
+        for b in right["_nets"]:
+            if a == b:
+                problems.add(label, "right_subnets", "%s is on both ends" % a)
+            elif a.first <= b.last and b.first <= a.last:
+                problems.add(label, "right_subnets", "%s overlaps %s of the left end (the seed's first rule: "
+                             "the two sites need different networks)" % (b, a))
+    if left["address"] and right["address"] and \
+            netaddr.IPAddress(left["address"]).version != netaddr.IPAddress(right["address"]).version:
+        problems.add(label, "right", "%s and the left end's %s are of two address families; both gateway "
+                     "addresses must be IPv4 or both IPv6" % (right["address"], left["address"]))
+    # one address family per tunnel: pluto pairs every left subnet with every right one, and a pair of
+    # two families cannot be a Child SA; Libreswan 4.10 cannot even read an IPv6 subnet in a
+    # leftsubnets= list (measured on the lab: "is not a subnet declaration")
+    families = sorted(set(n.version for n in left["_nets"] + right["_nets"]))
+    if len(families) > 1:
+        problems.add(label, "left_subnets/right_subnets", "mixes IPv4 and IPv6 subnets (%s | %s); give each "
+                     "address family a tunnel of its own" % (", ".join(map(str, left["_nets"])),
+                                                             ", ".join(map(str, right["_nets"]))))
+    for end, side in ((left, "left"), (right, "right")):
+        if end["address"] and end["_nets"] and any(netaddr.IPAddress(end["address"]) in n for n in end["_nets"]) \
+                and not end.get("local_address"):
+            problems.add(label, side + "_subnets", "contains the gateway's own public address %s" % end["address"])
+
+
+def _auth(raw, tunnel, left, right, label, problems):
+    """auth and psk: an RSA key or a PSK for every end that needs one, a PSK strong enough."""
+    tunnel["auth"] = raw.get("auth", "rsasig")
+    if tunnel["auth"] not in ("rsasig", "psk"):
+        problems.add(label, "auth", "must be rsasig or psk, not %r" % tunnel["auth"])
+    tunnel["psk"] = raw.get("psk")
+    if tunnel["psk"] is not None:
+        if tunnel["auth"] != "psk":
+            problems.add(label, "psk", "is set but auth is %s" % tunnel["auth"])
+        elif not isinstance(tunnel["psk"], str):
+            problems.add(label, "psk", "must be a string")
+        else:
+            problem = psk_problem(tunnel["psk"])
+            if problem:
+                problems.add(label, "psk", "the pre-shared key " + problem)
+    if tunnel["auth"] == "rsasig":
+        for end, side in ((left, "left"), (right, "right")):
+            if end and not end["managed"] and not end["pubkey"]:
+                problems.add(label, side + ".pubkey", "an unmanaged peer needs its RSA public key (0s... or PEM) "
+                             "for auth rsasig, or use auth psk")
+    if tunnel["auth"] == "psk" and tunnel["psk"] is None and left and right and not (left["managed"] and right["managed"]):
+        problems.add(label, "psk", "a tunnel to an unmanaged peer needs its PSK given (vault it): only managed "
+                     "pairs get a generated one")
+
+
+def _crypto(raw, tunnel, weak_ok, label, problems, warnings):
+    """auto, IKE version, proposals and PFS: modern by default, weak only when allowed, with a warning."""
+    tunnel["auto"] = raw.get("auto", "start")
+    if tunnel["auto"] not in AUTO_VALUES:
+        problems.add(label, "auto", "must be one of %s, not %r" % (", ".join(AUTO_VALUES), tunnel["auto"]))
+    tunnel["ike_version"] = raw.get("ike_version", 2)
+    if isinstance(tunnel["ike_version"], bool) or tunnel["ike_version"] not in (1, 2, "1", "2"):
+        problems.add(label, "ike_version", "must be 1 or 2, not %r" % (tunnel["ike_version"],))
+    else:
+        tunnel["ike_version"] = int(tunnel["ike_version"])
+    for key in ("ike", "esp"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_+;,=-]+$", value)):
+            problems.add(label, key, "%r is not a Libreswan proposal string (e.g. aes_gcm256-sha2_512-dh19)" % (value,))
+            value = None
+        tunnel[key] = value
+        weak = weak_algorithms(value)
+        if weak and not weak_ok:
+            problems.add(label, key, "%s uses weak algorithms (%s); set allow_weak: true on the tunnel if the "
+                         "peer cannot do better" % (value, ", ".join(weak)))
+        elif weak:
+            warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
+                            % (label, key, value, ", ".join(weak)))
+    if tunnel["ike_version"] == 1 and tunnel["ike"] and "gcm" in tunnel["ike"].lower():
+        problems.add(label, "ike", "IKEv1 cannot use AES-GCM for the IKE SA; use e.g. aes256-sha2_256;modp2048")
+    if tunnel["ike_version"] == 1:
+        warnings.append("tunnel %s: IKEv1 is deprecated (RFC 9395); Libreswan needs ikev1-policy=accept, which "
+                        "the tunnel role sets (and restarts ipsec once)" % label)
+    tunnel["pfs"] = _flag(raw, "pfs", True, label, problems)
+    if not tunnel["pfs"] and not weak_ok:
+        problems.add(label, "pfs", "disabling PFS is weak; set allow_weak: true on the tunnel if the peer needs it")
+    elif not tunnel["pfs"]:
+        warnings.append("tunnel %s: PFS is off (allowed by allow_weak)" % label)
+
+
+def _liveness_mtu_initiator(raw, tunnel, left, right, label, problems):
+    """DPD, the tunnel MTU and MSS clamping, and which end initiates."""
+    tunnel["dpd"] = {
+        "delay": _int(raw, "dpd_delay", 10, label, problems),
+        "timeout": _int(raw, "dpd_timeout", 60, label, problems),
+        "action": raw.get("dpd_action", "restart"),
+    }
+    if tunnel["dpd"]["action"] not in DPD_ACTIONS:
+        problems.add(label, "dpd_action", "must be one of %s" % ", ".join(DPD_ACTIONS))
+    if tunnel["dpd"]["delay"] and tunnel["dpd"]["timeout"] <= tunnel["dpd"]["delay"]:
+        problems.add(label, "dpd_timeout", "must be longer than dpd_delay (%s)" % tunnel["dpd"]["delay"])
+    # the largest packet that crosses the tunnel, for TCP MSS clamping of forwarded SYNs (the firewall
+    # role); without it the gateway computes it from its WAN MTU and the ESP overhead of the proposals
+    tunnel["mss_clamping"] = _flag(raw, "mss_clamping", True, label, problems)
+    tunnel["mtu"] = None
+    if raw.get("mtu") is not None:
+        tunnel["mtu"] = _int(raw, "mtu", None, label, problems)
+        ipv6 = any(":" in subnet for end in (left, right) if end for subnet in end.get("subnets") or [])
+        low = 1280 if ipv6 else MTU_RANGE[0]
+        if tunnel["mtu"] is not None and not low <= tunnel["mtu"] <= MTU_RANGE[1]:
+            problems.add(label, "mtu", "%s is not between %d and %d%s" % (
+                tunnel["mtu"], low, MTU_RANGE[1], " (IPv6 subnets need 1280, RFC 8200)" if ipv6 else ""))
+            tunnel["mtu"] = None
+    natted = [side for side, end in (("left", left), ("right", right)) if end and end.get("local_address")]
+    # behind NAT, only the NATed end can open the way (its NAT box has no port forward for IKE)
+    tunnel["initiator"] = raw.get("initiator", natted[0] if len(natted) == 1 else "left")
+    if tunnel["initiator"] not in ("left", "right"):
+        problems.add(label, "initiator", "must be left or right")
+    elif left and right and not tunnel[tunnel["initiator"]]["managed"]:
+        # the managed end initiates when the other one is an appliance we do not run
+        tunnel["initiator"] = "right" if tunnel["initiator"] == "left" else "left"
+
+
+def _options(raw, tunnel, weak_ok, label, problems, warnings):
+    """Extra conn keys (never one the model sets, never a line break or a quote) and updown."""
+    options = raw.get("options") or {}
+    if not isinstance(options, dict):
+        problems.add(label, "options", "must be a dict of extra conn keys")
+        options = {}
+    tunnel["options"] = {}
+    for key, value in options.items():
+        if not isinstance(key, str) or not OPTION_KEY_RE.match(key):
+            problems.add(label, "options", "%r is not a conn keyword" % (key,))
+            continue
+        if key in RESERVED_OPTIONS:
+            problems.add(label, "options", "%s is set by the model (use the tunnel's own field)" % key)
+            continue
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, (str, int)) and not isinstance(value, float):
+            text = str(value)
+        else:
+            problems.add(label, "options", "value of %s must be a string, a whole number or true/false, not %s"
+                         % (key, type(value).__name__))
+            continue
+        if "\n" in text or "\r" in text:
+            problems.add(label, "options", "value of %s contains a line break" % key)
+        elif '"' in text or not text.isprintable() or not text.strip():
+            problems.add(label, "options", "value of %s must be printable text without '\"' (a conn file cannot "
+                         "carry it)" % key)
+        else:
+            weak = weak_algorithms(text) if key in WEAK_OPTION_PROPOSALS else []
+            if (key, text.lower()) in WEAK_OPTION_VALUES:
+                weak.append(WEAK_OPTION_VALUES[(key, text.lower())])
+            if weak and not weak_ok:
+                problems.add(label, "options", "%s=%s uses weak algorithms (%s); set allow_weak: true on the tunnel "
+                             "if the peer cannot do better" % (key, text, ", ".join(weak)))
+            elif weak:
+                warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
+                                % (label, key, text, ", ".join(weak)))
+            # a value with spaces is one value to Libreswan only in quotes
+            tunnel["options"][key] = text if OPTION_PLAIN_RE.match(text) else '"%s"' % text
+    tunnel["updown"] = raw.get("updown", "auto")
+    if tunnel["updown"] not in UPDOWN_VALUES:
+        problems.add(label, "updown", "must be one of %s, not %r (a script of your own goes in options as "
+                     "leftupdown/rightupdown)" % (", ".join(UPDOWN_VALUES), tunnel["updown"]))
+    elif UPDOWN_OPTIONS & set(tunnel["options"]):
+        tunnel["updown"] = "libreswan"
+
+
+def _probe(raw, label, hostvars, problems):
+    """The ping that proves the tunnel: from a LAN host of the inventory to a host or address."""
+    probe = raw.get("probe")
+    if probe is not None:
+        if not isinstance(probe, dict) or "from" not in probe or "to" not in probe:
+            problems.add(label, "probe", "must be a dict with `from` (a LAN host of the inventory) and `to` "
+                         "(a LAN host or an address behind the other end)")
+            probe = None
+        else:
+            _unknown_keys(probe, PROBE_KEYS, label, problems, field="probe")
+            if not isinstance(probe["from"], str) or probe["from"] not in hostvars:
+                problems.add(label, "probe.from", "host %r is not in the inventory" % (probe["from"],))
+            if not isinstance(probe["to"], str) or probe["to"] not in hostvars and address(probe["to"]) is None:
+                problems.add(label, "probe.to", "%r is neither a host of the inventory nor an IP address"
+                             % (probe["to"],))
+    return probe
+
+
 def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=True):
     """Check ``sitevpn_tunnels`` (and ``sitevpn_topologies``) against the inventory.
 
@@ -529,20 +742,7 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
             problems.add(label, "-", "each tunnel must be a dict, not %s" % type(raw).__name__)
             continue
         _unknown_keys(raw, TUNNEL_KEYS, label, problems)
-        name = raw.get("name")
-        if isinstance(name, (bool, int, float)):
-            problems.add(label, "name", "%r is not a string: YAML reads an unquoted name of digits as a number (010 "
-                         "becomes 8); quote the name and start it with a letter" % (name,))
-        elif not name or not isinstance(name, str) or not NAME_RE.match(name):
-            problems.add(label, "name", "%r is not a valid conn name (letters, digits, '_', '.', '-'; at most 48; "
-                                        "starts with a letter or digit)" % (name,))
-        elif name.isdigit():
-            problems.add(label, "name", "%r is all digits, which Libreswan does not take as a conn name; start it with "
-                         "a letter" % name)
-        elif str(name) in names:
-            problems.add(label, "name", "duplicate tunnel name (also tunnel #%d)" % (names[str(name)] + 1))
-        else:
-            names[str(name)] = index
+        name = _name(raw, index, label, names, problems)
         tunnel = {"name": str(name)}
         tunnel["state"] = raw.get("state", "present")
         if tunnel["state"] not in ("present", "absent"):
@@ -551,37 +751,7 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         right = _end(raw.get("right"), "right", raw, label, hostvars, problems)
         tunnel["left"], tunnel["right"] = left, right
         if left and right:
-            if not left["managed"] and not right["managed"]:
-                problems.add(label, "left/right", "at least one end must be a host of the inventory")
-            if left.get("host") and left.get("host") == right.get("host"):
-                problems.add(label, "right", "both ends are %s" % left["host"])
-            if left["address"] and left["address"] == right["address"]:
-                problems.add(label, "right", "both ends have the address %s" % left["address"])
-            if left["id"] == right["id"]:
-                problems.add(label, "right id", "both ends have the ID %s" % left["id"])
-            for a in left["_nets"]:
-                for b in right["_nets"]:
-                    if a == b:
-                        problems.add(label, "right_subnets", "%s is on both ends" % a)
-                    elif a.first <= b.last and b.first <= a.last:
-                        problems.add(label, "right_subnets", "%s overlaps %s of the left end (the seed's first rule: "
-                                     "the two sites need different networks)" % (b, a))
-            if left["address"] and right["address"] and \
-                    netaddr.IPAddress(left["address"]).version != netaddr.IPAddress(right["address"]).version:
-                problems.add(label, "right", "%s and the left end's %s are of two address families; both gateway "
-                             "addresses must be IPv4 or both IPv6" % (right["address"], left["address"]))
-            # one address family per tunnel: pluto pairs every left subnet with every right one, and a pair of
-            # two families cannot be a Child SA; Libreswan 4.10 cannot even read an IPv6 subnet in a
-            # leftsubnets= list (measured on the lab: "is not a subnet declaration")
-            families = sorted(set(n.version for n in left["_nets"] + right["_nets"]))
-            if len(families) > 1:
-                problems.add(label, "left_subnets/right_subnets", "mixes IPv4 and IPv6 subnets (%s | %s); give each "
-                             "address family a tunnel of its own" % (", ".join(map(str, left["_nets"])),
-                                                                     ", ".join(map(str, right["_nets"]))))
-            for end, side in ((left, "left"), (right, "right")):
-                if end["address"] and end["_nets"] and any(netaddr.IPAddress(end["address"]) in n for n in end["_nets"]) \
-                        and not end.get("local_address"):
-                    problems.add(label, side + "_subnets", "contains the gateway's own public address %s" % end["address"])
+            _check_pair(left, right, label, problems)
         own = _flag(raw, "own_ike_sa", own_ike_sa, label, problems)
         if own and left and right and left["managed"] and right["managed"]:
             # Libreswan runs the Child SAs of all conns between the same two addresses and IDs under one
@@ -590,144 +760,12 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
             for end in (left, right):
                 if end["id"].startswith("@"):
                     end["id"] = "@%s.%s" % (tunnel["name"], end["id"][1:])
-        tunnel["auth"] = raw.get("auth", "rsasig")
-        if tunnel["auth"] not in ("rsasig", "psk"):
-            problems.add(label, "auth", "must be rsasig or psk, not %r" % tunnel["auth"])
-        tunnel["psk"] = raw.get("psk")
-        if tunnel["psk"] is not None:
-            if tunnel["auth"] != "psk":
-                problems.add(label, "psk", "is set but auth is %s" % tunnel["auth"])
-            elif not isinstance(tunnel["psk"], str):
-                problems.add(label, "psk", "must be a string")
-            else:
-                problem = psk_problem(tunnel["psk"])
-                if problem:
-                    problems.add(label, "psk", "the pre-shared key " + problem)
-        if tunnel["auth"] == "rsasig":
-            for end, side in ((left, "left"), (right, "right")):
-                if end and not end["managed"] and not end["pubkey"]:
-                    problems.add(label, side + ".pubkey", "an unmanaged peer needs its RSA public key (0s... or PEM) "
-                                 "for auth rsasig, or use auth psk")
-        if tunnel["auth"] == "psk" and tunnel["psk"] is None and left and right and not (left["managed"] and right["managed"]):
-            problems.add(label, "psk", "a tunnel to an unmanaged peer needs its PSK given (vault it): only managed "
-                         "pairs get a generated one")
-        tunnel["auto"] = raw.get("auto", "start")
-        if tunnel["auto"] not in AUTO_VALUES:
-            problems.add(label, "auto", "must be one of %s, not %r" % (", ".join(AUTO_VALUES), tunnel["auto"]))
-        tunnel["ike_version"] = raw.get("ike_version", 2)
-        if isinstance(tunnel["ike_version"], bool) or tunnel["ike_version"] not in (1, 2, "1", "2"):
-            problems.add(label, "ike_version", "must be 1 or 2, not %r" % (tunnel["ike_version"],))
-        else:
-            tunnel["ike_version"] = int(tunnel["ike_version"])
+        _auth(raw, tunnel, left, right, label, problems)
         weak_ok = _flag(raw, "allow_weak", allow_weak, label, problems) is True
-        for key in ("ike", "esp"):
-            value = raw.get(key)
-            if value is not None and (not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_+;,=-]+$", value)):
-                problems.add(label, key, "%r is not a Libreswan proposal string (e.g. aes_gcm256-sha2_512-dh19)" % (value,))
-                value = None
-            tunnel[key] = value
-            weak = weak_algorithms(value)
-            if weak and not weak_ok:
-                problems.add(label, key, "%s uses weak algorithms (%s); set allow_weak: true on the tunnel if the "
-                             "peer cannot do better" % (value, ", ".join(weak)))
-            elif weak:
-                warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
-                                % (label, key, value, ", ".join(weak)))
-        if tunnel["ike_version"] == 1 and tunnel["ike"] and "gcm" in tunnel["ike"].lower():
-            problems.add(label, "ike", "IKEv1 cannot use AES-GCM for the IKE SA; use e.g. aes256-sha2_256;modp2048")
-        if tunnel["ike_version"] == 1:
-            warnings.append("tunnel %s: IKEv1 is deprecated (RFC 9395); Libreswan needs ikev1-policy=accept, which "
-                            "the tunnel role sets (and restarts ipsec once)" % label)
-        tunnel["pfs"] = _flag(raw, "pfs", True, label, problems)
-        if not tunnel["pfs"] and not weak_ok:
-            problems.add(label, "pfs", "disabling PFS is weak; set allow_weak: true on the tunnel if the peer needs it")
-        elif not tunnel["pfs"]:
-            warnings.append("tunnel %s: PFS is off (allowed by allow_weak)" % label)
-        tunnel["dpd"] = {
-            "delay": _int(raw, "dpd_delay", 10, label, problems),
-            "timeout": _int(raw, "dpd_timeout", 60, label, problems),
-            "action": raw.get("dpd_action", "restart"),
-        }
-        if tunnel["dpd"]["action"] not in DPD_ACTIONS:
-            problems.add(label, "dpd_action", "must be one of %s" % ", ".join(DPD_ACTIONS))
-        if tunnel["dpd"]["delay"] and tunnel["dpd"]["timeout"] <= tunnel["dpd"]["delay"]:
-            problems.add(label, "dpd_timeout", "must be longer than dpd_delay (%s)" % tunnel["dpd"]["delay"])
-        # the largest packet that crosses the tunnel, for TCP MSS clamping of forwarded SYNs (the firewall
-        # role); without it the gateway computes it from its WAN MTU and the ESP overhead of the proposals
-        tunnel["mss_clamping"] = _flag(raw, "mss_clamping", True, label, problems)
-        tunnel["mtu"] = None
-        if raw.get("mtu") is not None:
-            tunnel["mtu"] = _int(raw, "mtu", None, label, problems)
-            ipv6 = any(":" in subnet for end in (left, right) if end for subnet in end.get("subnets") or [])
-            low = 1280 if ipv6 else MTU_RANGE[0]
-            if tunnel["mtu"] is not None and not low <= tunnel["mtu"] <= MTU_RANGE[1]:
-                problems.add(label, "mtu", "%s is not between %d and %d%s" % (
-                    tunnel["mtu"], low, MTU_RANGE[1], " (IPv6 subnets need 1280, RFC 8200)" if ipv6 else ""))
-                tunnel["mtu"] = None
-        natted = [side for side, end in (("left", left), ("right", right)) if end and end.get("local_address")]
-        # behind NAT, only the NATed end can open the way (its NAT box has no port forward for IKE)
-        tunnel["initiator"] = raw.get("initiator", natted[0] if len(natted) == 1 else "left")
-        if tunnel["initiator"] not in ("left", "right"):
-            problems.add(label, "initiator", "must be left or right")
-        elif left and right and not tunnel[tunnel["initiator"]]["managed"]:
-            # the managed end initiates when the other one is an appliance we do not run
-            tunnel["initiator"] = "right" if tunnel["initiator"] == "left" else "left"
-        options = raw.get("options") or {}
-        if not isinstance(options, dict):
-            problems.add(label, "options", "must be a dict of extra conn keys")
-            options = {}
-        tunnel["options"] = {}
-        for key, value in options.items():
-            if not isinstance(key, str) or not OPTION_KEY_RE.match(key):
-                problems.add(label, "options", "%r is not a conn keyword" % (key,))
-                continue
-            if key in RESERVED_OPTIONS:
-                problems.add(label, "options", "%s is set by the model (use the tunnel's own field)" % key)
-                continue
-            if isinstance(value, bool):
-                text = "yes" if value else "no"
-            elif isinstance(value, (str, int)) and not isinstance(value, float):
-                text = str(value)
-            else:
-                problems.add(label, "options", "value of %s must be a string, a whole number or true/false, not %s"
-                             % (key, type(value).__name__))
-                continue
-            if "\n" in text or "\r" in text:
-                problems.add(label, "options", "value of %s contains a line break" % key)
-            elif '"' in text or not text.isprintable() or not text.strip():
-                problems.add(label, "options", "value of %s must be printable text without '\"' (a conn file cannot "
-                             "carry it)" % key)
-            else:
-                weak = weak_algorithms(text) if key in WEAK_OPTION_PROPOSALS else []
-                if (key, text.lower()) in WEAK_OPTION_VALUES:
-                    weak.append(WEAK_OPTION_VALUES[(key, text.lower())])
-                if weak and not weak_ok:
-                    problems.add(label, "options", "%s=%s uses weak algorithms (%s); set allow_weak: true on the tunnel "
-                                 "if the peer cannot do better" % (key, text, ", ".join(weak)))
-                elif weak:
-                    warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
-                                    % (label, key, text, ", ".join(weak)))
-                # a value with spaces is one value to Libreswan only in quotes
-                tunnel["options"][key] = text if OPTION_PLAIN_RE.match(text) else '"%s"' % text
-        tunnel["updown"] = raw.get("updown", "auto")
-        if tunnel["updown"] not in UPDOWN_VALUES:
-            problems.add(label, "updown", "must be one of %s, not %r (a script of your own goes in options as "
-                         "leftupdown/rightupdown)" % (", ".join(UPDOWN_VALUES), tunnel["updown"]))
-        elif UPDOWN_OPTIONS & set(tunnel["options"]):
-            tunnel["updown"] = "libreswan"
-        probe = raw.get("probe")
-        if probe is not None:
-            if not isinstance(probe, dict) or "from" not in probe or "to" not in probe:
-                problems.add(label, "probe", "must be a dict with `from` (a LAN host of the inventory) and `to` "
-                             "(a LAN host or an address behind the other end)")
-                probe = None
-            else:
-                _unknown_keys(probe, PROBE_KEYS, label, problems, field="probe")
-                if not isinstance(probe["from"], str) or probe["from"] not in hostvars:
-                    problems.add(label, "probe.from", "host %r is not in the inventory" % (probe["from"],))
-                if not isinstance(probe["to"], str) or probe["to"] not in hostvars and address(probe["to"]) is None:
-                    problems.add(label, "probe.to", "%r is neither a host of the inventory nor an IP address"
-                                 % (probe["to"],))
+        _crypto(raw, tunnel, weak_ok, label, problems, warnings)
+        _liveness_mtu_initiator(raw, tunnel, left, right, label, problems)
+        _options(raw, tunnel, weak_ok, label, problems, warnings)
+        probe = _probe(raw, label, hostvars, problems)
         tunnel["probe"] = probe
         result.append(tunnel)
 

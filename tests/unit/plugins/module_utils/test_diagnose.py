@@ -268,7 +268,7 @@ def test_judge_route_like_the_seeds_netstat_check(line, rc, status, words):
 
 def test_iptables_rule_parts():
     rule = pf.parse_iptables_rule('[5:1332] -A SITEVPN-INPUT -s 203.0.113.10/32 -p udp -m multiport --dports 500,4500 '
-                                 '-m comment --comment "IKE and NAT-T from peer" -j ACCEPT')
+                                  '-m comment --comment "IKE and NAT-T from peer" -j ACCEPT')
     assert rule["chain"] == "SITEVPN-INPUT" and rule["target"] == "ACCEPT" and rule["packets"] == 5
     assert ("src", "203.0.113.10/32", False) in rule["matches"] and ("dport", "500,4500", False) in rule["matches"]
     assert rule["line"].startswith("-A SITEVPN-INPUT")
@@ -335,9 +335,9 @@ def test_the_order_of_masquerade_and_our_exemption_decides():
     seed = IPTABLES_LEGACY.replace("[0:0] -A POSTROUTING -j SITEVPN-POSTROUTING",
                                    "-A POSTROUTING -s 172.16.1.0/24 ! -d 10.0.0.0/24 -o eth0 -j MASQUERADE")
     assert pf.nat_verdict(model(iptables_legacy=seed),
-                         pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "none"
+                          pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "none"
     assert pf.nat_verdict(model(iptables_legacy=seed),
-                         pf.packet("172.16.1.1", "8.8.8.8", "icmp", oif="eth0"))["verdict"] == "masqueraded"
+                          pf.packet("172.16.1.1", "8.8.8.8", "icmp", oif="eth0"))["verdict"] == "masqueraded"
 
 
 def test_rules_that_cannot_be_read_are_listed_not_guessed():
@@ -417,7 +417,7 @@ def test_nft_our_exemption_comes_before_the_hosts_masquerade():
     assert other["verdict"] == "masqueraded" and other["rule"] == 'oifname "eth0" masquerade'
     # without our table, the tunnel traffic is masqueraded too
     assert pf.nat_verdict(model(nft=NFT_HOST_MASQUERADE),
-                         pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "masqueraded"
+                          pf.packet("172.16.1.1", "10.0.0.1", "icmp", oif="eth0"))["verdict"] == "masqueraded"
 
 
 def test_nft_a_drop_in_another_table_wins_over_our_accept():

@@ -123,6 +123,17 @@ def _iface_matches(pattern, iface):
     return iface == pattern
 
 
+def _all_of(results):
+    """A rule matches when every match does: False at the first that does not, None when one cannot be told."""
+    uncertain = False
+    for result in results:
+        if result is None:
+            uncertain = True
+        elif not result:
+            return False
+    return None if uncertain else True
+
+
 def _negate(result, negated):
     if result is None:
         return None
@@ -247,7 +258,11 @@ def _ipt_match(rule, pkt):
     """True, False, or None when the rule uses something this reader cannot evaluate."""
     if rule["unknown"]:
         return None
-    uncertain = False
+    return _all_of(_ipt_results(rule, pkt))
+
+
+def _ipt_results(rule, pkt):
+    """Each match of an iptables rule against *pkt*: True, False or None (cannot tell), as it goes."""
     for kind, value, negated in rule["matches"]:
         if kind == "src":
             result = _address_matches(value, pkt.get("src"))
@@ -275,12 +290,7 @@ def _ipt_match(rule, pkt):
             result = bool(protected) if pol == "ipsec" else not protected
         else:
             result = None
-        result = _negate(result, negated)
-        if result is None:
-            uncertain = True
-        elif not result:
-            return False
-    return None if uncertain else True
+        yield _negate(result, negated)
 
 
 def iptables_walk(table, chain, pkt, uncertain=None, depth=0):
@@ -503,9 +513,14 @@ def parse_nft_rule(text):
 
 
 def _nft_match(rule, pkt):
+    """True, False, or None when the rule uses something this reader cannot evaluate."""
     if rule["unknown"]:
         return None
-    uncertain = False
+    return _all_of(_nft_results(rule, pkt))
+
+
+def _nft_results(rule, pkt):
+    """Each match of an nft rule against *pkt*: True, False or None (cannot tell), as it goes."""
     for kind, values, negated in rule["matches"]:
         if kind in ("src", "dst"):
             results = [_address_matches(value, pkt.get(kind)) for value in values]
@@ -527,12 +542,7 @@ def _nft_match(rule, pkt):
             result = (pkt.get("ctstate") or "NEW") in values
         else:
             result = None
-        result = _negate(result, negated)
-        if result is None:
-            uncertain = True
-        elif not result:
-            return False
-    return None if uncertain else True
+        yield _negate(result, negated)
 
 
 def nft_walk(table, chain_name, pkt, uncertain=None, depth=0):

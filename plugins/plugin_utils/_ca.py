@@ -26,18 +26,16 @@ __metaclass__ = type
 import datetime
 import ipaddress
 
-from ansible.errors import AnsibleError
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._keys import require_cryptography
 
-CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-except ImportError as exc:  # checked where it is needed, with a message that says what to do
+except ImportError:  # _keys.require_cryptography says what to install, where it is needed
     x509 = None
-    CRYPTOGRAPHY_IMPORT_ERROR = exc
 
 CA_RSA_MIN_BITS = 3072       # a CA the collection creates, and the least it accepts without a warning
 RSA_MIN_BITS = 2048          # below this no key is accepted, CA or gateway
@@ -47,12 +45,6 @@ CLOCK_SKEW = datetime.timedelta(minutes=5)   # a new certificate is valid from a
 
 class CertProblem(ValueError):
     pass
-
-
-def _need_cryptography():
-    if x509 is None:
-        raise AnsibleError("sitevpn.ipsec needs the Python package cryptography on the Ansible controller "
-                           "(pip install cryptography): %s" % CRYPTOGRAPHY_IMPORT_ERROR)
 
 
 def _now(now=None):
@@ -79,7 +71,7 @@ def _hash_for(key):
 
 def new_ca(common_name, key_type="ec", bits=CA_RSA_MIN_BITS, days=3650, now=None):
     """(private key, self-signed CA certificate) named CN=*common_name*."""
-    _need_cryptography()
+    require_cryptography()
     if key_type == "ec":
         key = ec.generate_private_key(ec.SECP256R1())
     elif key_type == "rsa":
@@ -116,7 +108,7 @@ def cert_pem(cert):
 
 def load_ca(cert_text, key_text, passphrase=None, now=None):
     """(key, certificate, warnings) of a CA the user brings, or CertProblem saying what is wrong with it."""
-    _need_cryptography()
+    require_cryptography()
     try:
         cert = x509.load_pem_x509_certificate(_bytes(cert_text))
     except ValueError as exc:
@@ -147,10 +139,8 @@ def load_ca(cert_text, key_text, passphrase=None, now=None):
     weak = key_problem(cert.public_key())
     if weak:
         raise CertProblem("the CA certificate %s has %s" % (cert.subject.rfc4514_string(), weak))
-    warnings = []
-    if key_problem(cert.public_key(), CA_RSA_MIN_BITS):
-        warnings.append("the CA certificate %s has %s" % (cert.subject.rfc4514_string(),
-                                                          key_problem(cert.public_key(), CA_RSA_MIN_BITS)))
+    short = key_problem(cert.public_key(), CA_RSA_MIN_BITS)
+    warnings = ["the CA certificate %s has %s" % (cert.subject.rfc4514_string(), short)] if short else []
     return key, cert, warnings
 
 
@@ -181,7 +171,7 @@ def subject_alt_names(ids):
 def sign_csr(ca_key, ca_cert, csr_text, ids=(), days=365, now=None, serial=None):
     """A gateway certificate for a CSR: the CSR's subject and key, the IDs as subjectAltName, signed by the CA,
     valid for *days* but never past the CA. CertProblem for a CSR whose signature or key is not good."""
-    _need_cryptography()
+    require_cryptography()
     try:
         csr = x509.load_pem_x509_csr(_bytes(csr_text))
     except ValueError as exc:

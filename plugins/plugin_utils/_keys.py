@@ -50,11 +50,16 @@ def _record_numbers(record):
     return int.from_bytes(exponent, "big"), int.from_bytes(modulus, "big")
 
 
-def load(text):
-    """An RSA public key object from ``0s...`` (RFC 3110), ``0x...`` or PEM text."""
+def require_cryptography():
+    """AnsibleError saying what to install when the controller has no cryptography (the CA needs it too)."""
     if rsa is None:
         raise AnsibleError("sitevpn.ipsec needs the Python package cryptography on the Ansible controller "
                            "(pip install cryptography): %s" % CRYPTOGRAPHY_IMPORT_ERROR)
+
+
+def load(text):
+    """An RSA public key object from ``0s...`` (RFC 3110), ``0x...`` or PEM text."""
+    require_cryptography()
     if not isinstance(text, str) or not text.strip():
         raise KeyProblem("the public key is empty")
     value = text.strip()

@@ -200,20 +200,20 @@ class Firewall(object):
         lookup = route_lookup(out)
         return route_devices(lookup, ipv4), lookup
 
-    # -- routes toward remote IPv6 subnets ---------------------------------------------------------
-
     @staticmethod
     def wan_mtus(tunnels, lookup):
-        """Peer address -> MTU of the interface the route toward it leaves by, for the tunnels that clamp the
-        TCP MSS and leave their MTU to the gateway (a path MTU the kernel learnt later is not used: it comes and
-        goes, and the rules would change with it)."""
+        """Peer address -> MTU of the interface the route toward it leaves by (:func:`fw.tunnel_mtus` takes
+        what it needs; a path MTU the kernel learnt later is not used: it comes and goes, and the rules would
+        change with it)."""
         result = {}
-        for peer in fw.peers([t for t in tunnels if t.get("mss_clamping", True) and not t.get("mtu")]):
+        for peer in fw.peers(tunnels):
             route = lookup.get(peer) or {}
             text = read(os.path.join(SYS_NET, route["dev"], "mtu")) if route.get("dev") else None
             if (text or "").strip().isdigit():
                 result[peer] = int(text.strip())
         return result
+
+    # -- routes toward remote IPv6 subnets ---------------------------------------------------------
 
     def routes(self, tunnels, lookup, recorded):
         """Install the routes :func:`fw.wanted_routes` asks for, drop those no tunnel needs any more, and keep

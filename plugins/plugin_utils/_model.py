@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import difflib
 import re
+import zlib
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -64,8 +65,13 @@ WEAK_OPTION_VALUES = {("phase2", "ah"): "AH (no encryption)", ("sha2-truncbug", 
 TUNNEL_KEYS = {
     "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
     "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
-    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown", "mtu", "mss_clamping",
+    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown", "mtu", "mss_clamping", "mode",
+    "interface_id",
 }
+MODES = ("policy", "route")
+#: interface numbers a route-based tunnel may use: ipsec1 is pluto's own (4.x and 5.x create and delete a
+#: device of that name to test for XFRM interfaces, and refuse them all when one exists), 0 maps to another if_id
+INTERFACE_ID_RANGE = (2, 65535)
 #: the smallest and largest tunnel MTU a user may give (IPv4's minimum datagram, a jumbo frame); 1280 with IPv6
 MTU_RANGE = (576, 9216)
 UPDOWN_VALUES = ("auto", "libreswan")
@@ -695,6 +701,63 @@ def _options(raw, tunnel, weak_ok, label, problems, warnings):
         tunnel["updown"] = "libreswan"
 
 
+def default_interface_id(name):
+    """The XFRM interface number of a route-based tunnel that names none: from its name, so it stays the
+    same whatever other tunnels come and go (ipsec1000 ... ipsec9999)."""
+    return 1000 + zlib.crc32(name.encode("utf-8")) % 9000
+
+
+def _mode(raw, tunnel, label, problems):
+    """Policy-based (a Child SA per pair of subnets) or route-based (one XFRM interface ``ipsec<N>`` per
+    tunnel, a 0/0 Child SA, routes deciding what goes in)."""
+    tunnel["mode"] = raw.get("mode", "policy")
+    tunnel["interface_id"] = None
+    if tunnel["mode"] not in MODES:
+        problems.add(label, "mode", "must be policy or route, not %r" % (tunnel["mode"],))
+        return
+    if tunnel["mode"] != "route":
+        if raw.get("interface_id") is not None:
+            problems.add(label, "interface_id", "only a tunnel with mode: route has an interface")
+        return
+    number = _int(raw, "interface_id", default_interface_id(tunnel["name"]), label, problems)
+    if number is not None and not INTERFACE_ID_RANGE[0] <= number <= INTERFACE_ID_RANGE[1]:
+        problems.add(label, "interface_id", "%s is not between %d and %d (ipsec1 is Libreswan's own test device)"
+                     % (number, INTERFACE_ID_RANGE[0], INTERFACE_ID_RANGE[1]))
+    tunnel["interface_id"] = number
+    if tunnel["ike_version"] == 1:
+        problems.add(label, "mode", "route-based tunnels need IKEv2 (ike_version: 2)")
+    if not all(end and end["managed"] for end in (tunnel["left"], tunnel["right"])):
+        # peer_config.yml would hand an appliance the subnets, not the 0.0.0.0/0 selectors it must offer
+        problems.add(label, "mode", "route-based tunnels need both ends in the inventory for now; a tunnel to "
+                     "an unmanaged peer is policy-based")
+    if raw.get("updown") == "libreswan":
+        problems.add(label, "updown", "a route-based tunnel runs without Libreswan's _updown (the collection keeps "
+                     "the interface and its routes); leave updown at auto")
+    # the keys that give _updown work, or name an interface of their own
+    conflicting = sorted(set(tunnel["options"]) & UPDOWN_OPTIONS)
+    if conflicting:
+        problems.add(label, "options", "%s cannot be set on a route-based tunnel: mode: route runs without "
+                     "Libreswan's _updown and manages the interface, its MTU (the tunnel's mtu) and its routes"
+                     % ", ".join(conflicting))
+    tunnel["updown"] = "auto"
+
+
+def _check_interfaces(tunnels, problems):
+    """Per gateway: every route-based tunnel has an interface number of its own."""
+    seen = {}
+    for tunnel in tunnels:
+        if tunnel["state"] == "absent" or tunnel.get("mode") != "route" or tunnel["interface_id"] is None:
+            continue
+        for side in ("left", "right"):
+            host = (tunnel[side] or {}).get("host")
+            if not host:
+                continue
+            other = seen.setdefault((host, tunnel["interface_id"]), tunnel["name"])
+            if other != tunnel["name"]:
+                problems.add(tunnel["name"], "interface_id", "ipsec%d on %s is already tunnel %s's; give one of "
+                             "them another interface_id" % (tunnel["interface_id"], host, other))
+
+
 def _probe(raw, label, hostvars, problems):
     """The ping that proves the tunnel: from a LAN host of the inventory to a host or address."""
     probe = raw.get("probe")
@@ -765,12 +828,14 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         _crypto(raw, tunnel, weak_ok, label, problems, warnings)
         _liveness_mtu_initiator(raw, tunnel, left, right, label, problems)
         _options(raw, tunnel, weak_ok, label, problems, warnings)
+        _mode(raw, tunnel, label, problems)
         probe = _probe(raw, label, hostvars, problems)
         tunnel["probe"] = probe
         result.append(tunnel)
 
     _check_across(result, problems)
     _check_psk_pairs(result, problems)
+    _check_interfaces(result, problems)
     if problems.items:
         raise ModelError(problems.items)
     for tunnel in result:

@@ -299,6 +299,30 @@ BAD = [
          'net-to-net', 'mtu', "'auto' is not a whole number"),
     case('mss_clamping-quoted', [n2n(mss_clamping='no')],
          'net-to-net', 'mss_clamping', 'must be true or false'),
+    # --- route-based tunnels: an interface of their own, IKEv2, no _updown work
+    case('mode-unknown', [n2n(mode='vti')],
+         'net-to-net', 'mode', "must be policy or route, not 'vti'"),
+    case('interface_id-without-route-mode', [n2n(interface_id=5)],
+         'net-to-net', 'interface_id', 'only a tunnel with mode: route has an interface'),
+    case('interface_id-of-libreswans-test-device', [n2n(mode='route', interface_id=1)],
+         'net-to-net', 'interface_id', "1 is not between 2 and 65535 (ipsec1 is Libreswan's own test device)"),
+    case('interface_id-not-a-number', [n2n(mode='route', interface_id='ipsec5')],
+         'net-to-net', 'interface_id', "'ipsec5' is not a whole number"),
+    case('route-mode-with-ikev1', [n2n(mode='route', ike_version=1, auth='psk', psk='x' * 40)],
+         'net-to-net', 'mode', 'route-based tunnels need IKEv2'),
+    case('route-mode-to-an-unmanaged-peer', [n2n(mode='route', right={'address': '203.0.113.50'}, auth='psk',
+                                                  psk='x' * 40)],
+         'net-to-net', 'mode', 'route-based tunnels need both ends in the inventory for now'),
+    case('route-mode-with-updown-options', [n2n(mode='route', options={'vti-interface': 'vti0', 'metric': '5'})],
+         'net-to-net', 'options', 'metric, vti-interface cannot be set on a route-based tunnel'),
+    case('route-mode-with-libreswans-updown', [n2n(mode='route', updown='libreswan')],
+         'net-to-net', 'updown', "a route-based tunnel runs without Libreswan's _updown"),
+    case('two-route-tunnels-on-one-interface',
+         [n2n(mode='route', interface_id=7),
+          {'name': 'voice', 'left': 'vpn1', 'right': 'vpn3', 'left_subnets': '172.16.9.0/24',
+           'right_subnets': '10.3.0.0/24', 'mode': 'route', 'interface_id': 7}],
+         'voice', 'interface_id', "ipsec7 on vpn1 is already tunnel net-to-net's; give one of them another "
+                                  "interface_id"),
     case('dpd_timeout-equal-to-delay', [n2n(dpd_delay=30, dpd_timeout=30)],
          'net-to-net', 'dpd_timeout', 'must be longer than dpd_delay (30)'),
     case('dpd_timeout-below-delay', [n2n(dpd_delay=30, dpd_timeout=10)],
@@ -565,7 +589,19 @@ def test_defaults_are_filled_in():
         'auth': 'rsasig', 'psk': None, 'auto': 'start', 'ike_version': 2, 'ike': None, 'esp': None,
         'pfs': True, 'dpd': {'delay': 10, 'timeout': 60, 'action': 'restart'}, 'initiator': 'left',
         'options': {}, 'probe': None, 'updown': 'auto', 'mtu': None, 'mss_clamping': True,
+        'mode': 'policy', 'interface_id': None,
     }
+
+
+def test_a_route_based_tunnel_gets_an_interface_number_from_its_name_that_other_tunnels_do_not_move():
+    """ipsec1000 ... ipsec9999 from the name: the same on every run, whatever tunnels are added before it."""
+    alone = normalize([n2n(mode='route')], HOSTVARS)[0][0]
+    assert alone['mode'] == 'route' and 1000 <= alone['interface_id'] <= 9999
+    assert alone['interface_id'] == _model.default_interface_id('net-to-net')
+    with_another = normalize([n2n(name='aaa', mode='route', left_subnets='172.16.7.0/24',
+                                  right_subnets='10.7.0.0/24'), n2n(mode='route')], HOSTVARS)[0]
+    assert with_another[1]['interface_id'] == alone['interface_id']
+    assert normalize([n2n(mode='route', interface_id=42)], HOSTVARS)[0][0]['interface_id'] == 42
 
 
 def test_updown_is_auto_or_libreswan_and_names_the_field():

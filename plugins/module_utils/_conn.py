@@ -67,16 +67,35 @@ def _side_lines(tunnel, side, local):
     if side == local and end.get("local_address"):
         address = end["local_address"]   # behind NAT: the address on the box
     lines = ["%s=%s" % (side, address), "%sid=%s" % (side, end["id"])]
-    lines += _subnet_lines(side, end["subnets"])
+    if is_route_based(tunnel):
+        # route-based: the widest selectors of the tunnel's family; routes into the interface choose
+        lines.append("%ssubnet=%s" % (side, wide_selector(tunnel)))
+    else:
+        lines += _subnet_lines(side, end["subnets"])
     if tunnel["auth"] == "rsasig":
         lines.append("%srsasigkey=%s" % (side, end["pubkey"]))
     if end.get("nexthop"):
         lines.append("%snexthop=%s" % (side, end["nexthop"]))
     if end.get("sourceip"):
         lines.append("%ssourceip=%s" % (side, end["sourceip"]))
-    if side == local and tunnel.get("updown_disabled"):
+    if side == local and (tunnel.get("updown_disabled") or is_route_based(tunnel)):
         lines.append("%supdown=%%disabled" % side)
     return lines
+
+
+def is_route_based(tunnel):
+    return tunnel.get("mode") == "route"
+
+
+def interface_name(tunnel):
+    """The XFRM interface of a route-based tunnel (Libreswan's ``ipsec-interface=N`` is device ``ipsecN``)."""
+    return "ipsec%d" % tunnel["interface_id"]
+
+
+def wide_selector(tunnel):
+    """``0.0.0.0/0`` or ``::/0``: the family of the tunnel's subnets (one family per tunnel)."""
+    subnets = tunnel["left"]["subnets"] + tunnel["right"]["subnets"]
+    return "::/0" if any(":" in subnet for subnet in subnets) else "0.0.0.0/0"
 
 
 def updown_needed(tunnel, routes):
@@ -92,6 +111,8 @@ def updown_needed(tunnel, routes):
     """
     if tunnel.get("updown", "auto") != "auto":
         return "updown: %s" % tunnel.get("updown")
+    if is_route_based(tunnel):
+        return None     # the firewall module keeps the interface and its routes
     local = tunnel["local"]
     if tunnel[local].get("sourceip"):
         return "a source IP (the script adds the address and the route)"
@@ -132,6 +153,10 @@ def render_conn(tunnel, major):
             lines.append("retransmit-timeout=%ss" % timeout)
         if major < 5:     # 5.x: "obsolete keyword ignored: dpdaction"
             lines.append("dpdaction=%s" % dpd.get("action", "restart"))
+    if is_route_based(tunnel):
+        # the firewall module created the interface before pluto (at boot: sitevpn-ipsec-routes.service);
+        # pluto uses a device that exists and leaves it in place when it stops
+        lines.append("ipsec-interface=%d" % tunnel["interface_id"])
     for key in sorted(tunnel.get("options") or {}):
         lines.append("%s=%s" % (key, tunnel["options"][key]))
     lines.append("auto=%s" % tunnel.get("auto", "start"))
@@ -165,7 +190,7 @@ def psk_0s(psk):
 def sub_connections(tunnel):
     """Names pluto gives the tunnel's connections: NAME, or NAME/1x1 ... for several subnets."""
     left, right = tunnel["left"]["subnets"], tunnel["right"]["subnets"]
-    if len(left) == 1 and len(right) == 1:
+    if (len(left) == 1 and len(right) == 1) or is_route_based(tunnel):
         return [tunnel["name"]]
     lcount = len(left) if len(left) > 1 else 0
     rcount = len(right) if len(right) > 1 else 0

@@ -363,3 +363,33 @@ def test_file_paths():
     """One file per tunnel under /etc/ipsec.d."""
     assert _conn.conf_path('net-to-net') == '/etc/ipsec.d/net-to-net.conf'
     assert _conn.secrets_path('net-to-net') == '/etc/ipsec.d/net-to-net.secrets'
+
+
+# --- route-based tunnels (mode: route) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize('major', [4, 5])
+def test_a_route_based_tunnel_is_one_wide_child_sa_on_its_interface_without_updown(major):
+    """0.0.0.0/0 both ways, ipsec-interface=N, no _updown on this end: routes into ipsecN decide."""
+    tunnel = tunnel_for('vpn1', mode='route', interface_id=42)
+    text = _conn.render_conn(tunnel, major)
+    assert value_of(text, 'leftsubnet') == value_of(text, 'rightsubnet') == '0.0.0.0/0'
+    assert value_of(text, 'ipsec-interface') == '42'
+    assert value_of(text, 'leftupdown') == '%disabled' and value_of(text, 'rightupdown') is None
+    assert _conn.interface_name(tunnel) == 'ipsec42'
+    assert _conn.updown_needed(tunnel, []) is None     # no route carries 10.0.0.0/24 yet: the interface's will
+    assert '172.16.1.0/24' not in text and '10.0.0.0/24' not in text
+
+
+def test_subnets_of_a_route_based_tunnel_do_not_change_its_conn():
+    """Adding subnets is a matter of routes: the conn (and so the SAs) stays as it was; one connection."""
+    one = tunnel_for('vpn1', mode='route')
+    more = tunnel_for('vpn1', mode='route', left_subnets=['172.16.1.0/24', '172.16.2.0/24'],
+                      right_subnets=['10.0.0.0/24', '10.0.9.0/24'])
+    assert _conn.render_conn(one, 4) == _conn.render_conn(more, 4)
+    assert _conn.sub_connections(more) == ['net-to-net']
+
+
+def test_a_route_based_ipv6_tunnel_selects_all_of_ipv6():
+    tunnel = tunnel_for('vpn1', mode='route', left_subnets='2001:db8:1::/64', right_subnets='2001:db8:2::/64')
+    assert value_of(_conn.render_conn(tunnel, 5), 'rightsubnet') == '::/0'

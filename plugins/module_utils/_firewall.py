@@ -68,6 +68,17 @@ def pairs(tunnels):
     return result
 
 
+def route_interface(tunnel):
+    """``ipsec<N>`` of a route-based tunnel (as :func:`_conn.interface_name`), None for a policy-based one."""
+    return "ipsec%d" % tunnel["interface_id"] if tunnel.get("mode") == "route" else None
+
+
+def route_interfaces(tunnels):
+    """Tunnel name -> its XFRM interface, for the present route-based tunnels."""
+    return dict((t["name"], route_interface(t)) for t in tunnels
+                if t.get("state", "present") != "absent" and route_interface(t))
+
+
 def peers(tunnels):
     found = []
     for tunnel in tunnels:
@@ -152,17 +163,17 @@ def tunnel_mtus(tunnels, wan_mtus):
     """Tunnel name -> its MTU, for the present tunnels that clamp the TCP MSS: the ``mtu`` a user gave, else
     what :func:`inner_mtu` makes of *wan_mtus* (peer address -> MTU of the interface toward it; 1500 where
     unknown) and the tunnel's ESP proposals (the defaults of its IKE version when it has none)."""
-    result = {}
-    for tunnel in tunnels:
-        if tunnel.get("state", "present") == "absent" or not tunnel.get("mss_clamping", True):
-            continue
-        if tunnel.get("mtu"):
-            result[tunnel["name"]] = tunnel["mtu"]
-            continue
-        peer = remote_end(tunnel)["address"]
-        esp = tunnel.get("esp") or (DEFAULT_ESP_V1 if tunnel.get("ike_version") == 1 else DEFAULT_ESP)
-        result[tunnel["name"]] = inner_mtu(esp, wan_mtus.get(peer) or 1500, _family(peer or "0.0.0.0"))
-    return result
+    return dict((tunnel["name"], tunnel_mtu(tunnel, wan_mtus)) for tunnel in tunnels
+                if tunnel.get("state", "present") != "absent" and tunnel.get("mss_clamping", True))
+
+
+def tunnel_mtu(tunnel, wan_mtus):
+    """One tunnel's MTU: the ``mtu`` a user gave, else :func:`inner_mtu` of its ESP proposals over the WAN."""
+    if tunnel.get("mtu"):
+        return tunnel["mtu"]
+    peer = remote_end(tunnel)["address"]
+    esp = tunnel.get("esp") or (DEFAULT_ESP_V1 if tunnel.get("ike_version") == 1 else DEFAULT_ESP)
+    return inner_mtu(esp, wan_mtus.get(peer) or 1500, _family(peer or "0.0.0.0"))
 
 
 def ipv6_pairs(tunnels):
@@ -175,33 +186,60 @@ def first_address(cidr):
     return str(ipaddress.ip_network(u"%s" % cidr, strict=False).network_address)
 
 
-def wanted_routes(tunnels, lookup, recorded):
-    """{remote subnet: interface} of the routes this gateway needs for its IPv6 tunnels.
+def wanted_routes(tunnels, lookup, recorded, policy_ipv6=True):
+    """{remote subnet: interface} of the routes this gateway keeps for its tunnels.
 
-    Policy-based IPsec only sees a packet the kernel routed: a remote subnet that no route carries
-    ("Network is unreachable", usual for IPv6 LANs behind an IPv4-only WAN) never meets the tunnel's
-    policy, and Libreswan's ``_updown`` adds no route then. Such a subnet gets a route through the
-    interface toward the peer, and only where nothing else routes it: a route of the host (a default
-    route, a routing daemon's) is left to do its job. *lookup* is {address: parsed ``ip route get``}
-    (absent when unreachable), *recorded* the routes a previous run installed ({subnet: interface}),
+    A route-based tunnel's remote subnets are routed into its XFRM interface: that route is what sends a
+    packet into the tunnel. Policy-based IPsec only sees a packet the kernel routed: an IPv6 remote subnet
+    that no route carries ("Network is unreachable", usual for IPv6 LANs behind an IPv4-only WAN) never
+    meets the tunnel's policy, and Libreswan's ``_updown`` adds no route then. Such a subnet gets a route
+    through the interface toward the peer, and only where nothing else routes it: a route of the host (a
+    default route, a routing daemon's) is left to do its job. *lookup* is {address: parsed ``ip route
+    get``} (absent when unreachable), *recorded* the routes a previous run installed ({subnet: interface}),
     which stay wanted while their tunnel does (they are why the subnet is routed now).
     """
     wanted = {}
-    for _name, _lnet, rnet, peer in ipv6_pairs(tunnels):
+    interfaces = route_interfaces(tunnels)
+    for name, _lnet, rnet, peer in pairs(tunnels):
+        if name in interfaces:
+            wanted[rnet] = interfaces[name]
+            continue
+        if _family(rnet) != 6 or not policy_ipv6:
+            continue
         toward_peer = (lookup.get(peer) or {}).get("dev")
         if not toward_peer:
             continue
         carried = (lookup.get(first_address(rnet)) or {}).get("dev")
-        if rnet in recorded or not carried:
+        if (rnet in recorded and not recorded[rnet].startswith("ipsec")) or not carried:
             wanted[rnet] = toward_peer
     return wanted
 
 
-def render_routes_script(routes):
+def wanted_links(tunnels, lookup, wan_mtus):
+    """{interface: {if_id, dev, mtu}} of the XFRM interfaces of the route-based tunnels: bound to the interface
+    toward the peer, as big as the tunnel's MTU (so the gateway itself answers "fragmentation needed")."""
+    links = {}
+    for tunnel in tunnels:
+        name = route_interface(tunnel)
+        if tunnel.get("state", "present") == "absent" or not name:
+            continue
+        dev = (lookup.get(remote_end(tunnel)["address"]) or {}).get("dev")
+        links[name] = {"if_id": tunnel["interface_id"], "dev": dev, "mtu": tunnel_mtu(tunnel, wan_mtus)}
+    return links
+
+
+def render_routes_script(routes, links=None):
     lines = ["#!/bin/sh",
-             "%s. Routes toward remote IPv6 subnets that no other route carries (policy-based IPsec needs" % MARKER,
-             "# a route to see the packet). Run at boot by sitevpn-ipsec-routes.service and by the firewall module.",
+             "%s. The XFRM interfaces of route-based tunnels and the routes into them, and routes toward" % MARKER,
+             "# remote IPv6 subnets that no other route carries (policy-based IPsec needs a route to see the packet).",
+             "# Run at boot before ipsec by sitevpn-ipsec-routes.service, and by the firewall module.",
              "rc=0"]
+    for name in sorted(links or {}):
+        link = links[name]
+        dev = " dev %s" % link["dev"] if link.get("dev") else ""
+        lines.append("[ -e /sys/class/net/%s ] || ip link add %s type xfrm%s if_id %d || rc=1"
+                     % (name, name, dev, link["if_id"]))
+        lines.append("ip link set %s mtu %d up || rc=1" % (name, link["mtu"]))
     for subnet in sorted(routes):
         lines.append("ip -%d route replace %s dev %s || rc=1" % (_family(subnet), subnet, routes[subnet]))
     return "\n".join(lines + ["exit $rc"]) + "\n"
@@ -217,8 +255,21 @@ def parse_routes_script(text):
     return found
 
 
+def parse_links_script(text):
+    """{interface: {if_id, dev, mtu}} of a script :func:`render_routes_script` wrote."""
+    found = {}
+    for line in (text or "").splitlines():
+        match = re.match(r"^\[ -e /sys/class/net/\S+ \] \|\| ip link add (\S+) type xfrm(?: dev (\S+))? if_id (\d+) ", line)
+        if match:
+            found[match.group(1)] = {"if_id": int(match.group(3)), "dev": match.group(2), "mtu": None}
+        match = re.match(r"^ip link set (\S+) mtu (\d+) up ", line)
+        if match and match.group(1) in found:
+            found[match.group(1)]["mtu"] = int(match.group(2))
+    return found
+
+
 def render_routes_unit(script):
-    return _oneshot_unit("Puts back the routes of the IPsec tunnels' remote IPv6 subnets at boot.", [
+    return _oneshot_unit("Puts back the tunnels' XFRM interfaces and routes at boot, before ipsec.", [
         "Description=sitevpn.ipsec routes toward remote subnets no other route carries",
         "Wants=network-online.target", "After=network-online.target", "Before=ipsec.service"], script)
 
@@ -244,6 +295,7 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard
     """An nft script that replaces our table atomically. *mtus*: tunnel name -> the largest packet that
     crosses it, for the tunnels whose forwarded TCP SYNs get their MSS clamped to fit."""
     rules_in, rules_fwd, rules_nat = [], [], []
+    interfaces = route_interfaces(tunnels)
     for peer in peers(tunnels):
         fam = "ip" if _family(peer) == 4 else "ip6"
         if allow_ike:
@@ -258,8 +310,17 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard
                 rules_fwd.append('%s saddr %s %s daddr %s tcp flags & (syn | rst) == syn tcp option maxseg size %d-65535 '
                                  'tcp option maxseg size set %d comment "%s: TCP MSS"'
                                  % (fam, src, fam, dst, value + 1, value, _comment(name)))
-        rules_fwd.append('%s saddr %s %s daddr %s meta ipsec exists accept comment "%s"' % (fam, rnet, fam, lnet, _comment(name)))
-        rules_fwd.append('%s saddr %s %s daddr %s rt ipsec exists accept comment "%s"' % (fam, lnet, fam, rnet, _comment(name)))
+        if name in interfaces:
+            # route-based: decrypted packets come out of the tunnel's interface, and what goes into it is encrypted
+            rules_fwd.append('iifname "%s" %s saddr %s %s daddr %s accept comment "%s"'
+                             % (interfaces[name], fam, rnet, fam, lnet, _comment(name)))
+            rules_fwd.append('oifname "%s" %s saddr %s %s daddr %s accept comment "%s"'
+                             % (interfaces[name], fam, lnet, fam, rnet, _comment(name)))
+        else:
+            rules_fwd.append('%s saddr %s %s daddr %s meta ipsec exists accept comment "%s"'
+                             % (fam, rnet, fam, lnet, _comment(name)))
+            rules_fwd.append('%s saddr %s %s daddr %s rt ipsec exists accept comment "%s"'
+                             % (fam, lnet, fam, rnet, _comment(name)))
         if leak_guard:
             for src, dst in ((rnet, lnet), (lnet, rnet)):
                 rules_fwd.append('%s saddr %s %s daddr %s drop comment "%s: never in clear"'
@@ -287,6 +348,7 @@ def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_
     """iptables-restore --noflush input for our three chains (declaring a chain flushes it); *mtus* as for
     :func:`render_nft` (TCPMSS --set-mss never raises an MSS)."""
     lines = ["*filter", ":SITEVPN-INPUT - [0:0]", ":SITEVPN-FORWARD - [0:0]"]
+    interfaces = route_interfaces(tunnels)
     for peer in peers(tunnels):
         if _family(peer) != 4:
             continue
@@ -301,10 +363,16 @@ def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_
             for src, dst in ((lnet, rnet), (rnet, lnet)):
                 lines.append('-A SITEVPN-FORWARD -s %s -d %s -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment '
                              '"%s: TCP MSS" -j TCPMSS --set-mss %d' % (src, dst, _comment(name), mss(mtus[name], 4)))
-        lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir in --pol ipsec -m comment --comment "%s" -j ACCEPT'
-                     % (rnet, lnet, _comment(name)))
-        lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir out --pol ipsec -m comment --comment "%s" -j ACCEPT'
-                     % (lnet, rnet, _comment(name)))
+        if name in interfaces:
+            lines.append('-A SITEVPN-FORWARD -i %s -s %s -d %s -m comment --comment "%s" -j ACCEPT'
+                         % (interfaces[name], rnet, lnet, _comment(name)))
+            lines.append('-A SITEVPN-FORWARD -o %s -s %s -d %s -m comment --comment "%s" -j ACCEPT'
+                         % (interfaces[name], lnet, rnet, _comment(name)))
+        else:
+            lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir in --pol ipsec -m comment --comment "%s" '
+                         '-j ACCEPT' % (rnet, lnet, _comment(name)))
+            lines.append('-A SITEVPN-FORWARD -s %s -d %s -m policy --dir out --pol ipsec -m comment --comment "%s" '
+                         '-j ACCEPT' % (lnet, rnet, _comment(name)))
         if leak_guard:
             for src, dst in ((rnet, lnet), (lnet, rnet)):
                 lines.append('-A SITEVPN-FORWARD -s %s -d %s -m comment --comment "%s: never in clear" -j DROP'

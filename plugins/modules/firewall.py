@@ -90,6 +90,9 @@ options:
         unreachable. A subnet the host already routes (a default route, a routing daemon) is left alone.
       - Tunnels with IPv6 subnets also get IPv6 forwarding, and router advertisements stay accepted on the
         interfaces toward the peers (C(accept_ra=2)).
+      - Route-based tunnels (C(mode=route)) get their XFRM interface C(ipsec<interface_id>) and the routes of their
+        remote subnets into it whatever this says (without them nothing enters the tunnel); the same unit puts them
+        back at boot, before ipsec.
     type: bool
     default: true
 attributes:
@@ -123,10 +126,15 @@ sysctl:
   returned: always
   type: dict
 routes:
-  description: The routes toward remote IPv6 subnets this gateway keeps (subnet -> interface).
+  description: The routes this gateway keeps (subnet -> interface) into route-based tunnels and toward remote IPv6 subnets.
   returned: always
   type: dict
-  sample: {"2001:db8:2::/64": "eth0"}
+  sample: {"2001:db8:2::/64": "eth0", "10.0.0.0/24": "ipsec4711"}
+interfaces:
+  description: The XFRM interfaces of route-based tunnels (name -> if_id, the device they are bound to, MTU).
+  returned: always
+  type: dict
+  sample: {"ipsec4711": {"if_id": 4711, "dev": "eth0", "mtu": 1438}}
 mtu:
   description:
     - Per tunnel that clamps the TCP MSS, its MTU (given, or the WAN interface's MTU minus the ESP overhead) and the MSS
@@ -143,6 +151,7 @@ rules_tag:
 import hashlib
 import json
 import os
+import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -178,9 +187,9 @@ class Firewall(object):
 
     # -- which interfaces carry the tunnels --------------------------------------------------
 
-    def interfaces(self, tunnels, ipv6_targets=()):
+    def interfaces(self, tunnels, extra_targets=()):
         """(interfaces of the IPv4 tunnels, {address: parsed `ip route get`}) from one `ip` for every address:
-        the peers, the local IPv4 subnets, and *ipv6_targets* (fifty tunnels are a hundred lookups; each
+        the peers, the local IPv4 subnets, and *extra_targets* (fifty tunnels are a hundred lookups; each
         process costs in a slow guest)."""
         targets = []
         for tunnel in tunnels:
@@ -192,7 +201,7 @@ class Firewall(object):
                 targets.append(subnet.split("/")[0])
         ipv4 = sorted(set(t for t in targets if ":" not in t))
         # IPv6 peers too: the MTU toward each peer sizes the tunnel's MSS clamping
-        everything = ipv4 + sorted((set(ipv6_targets) | set(fw.peers(tunnels))) - set(ipv4))
+        everything = ipv4 + sorted((set(extra_targets) | set(fw.peers(tunnels))) - set(ipv4))
         if not everything:
             return [], {}
         rc, out, dummy = self.cmd([self.module.get_bin_path("ip", required=True), "-o", "-force", "-batch", "-"],
@@ -213,29 +222,66 @@ class Firewall(object):
                 result[peer] = int(text.strip())
         return result
 
-    # -- routes toward remote IPv6 subnets ---------------------------------------------------------
+    # -- XFRM interfaces of route-based tunnels, routes into them and toward remote IPv6 subnets ---------
 
-    def routes(self, tunnels, lookup, recorded):
-        """Install the routes :func:`fw.wanted_routes` asks for, drop those no tunnel needs any more, and keep
-        them in a script the boot unit runs. Nothing at all on a gateway without IPv6 tunnels."""
-        wanted = fw.wanted_routes(tunnels, lookup, recorded) if self.module.params["routes"] else {}
-        if not wanted and not recorded and read(ROUTES_SCRIPT) is None:
-            return wanted
+    def routes(self, tunnels, lookup, recorded, recorded_links, wan_mtus):
+        """Install the interfaces of :func:`fw.wanted_links` and the routes :func:`fw.wanted_routes` asks for,
+        drop those no tunnel needs any more, and keep them in a script the boot unit runs before ipsec.
+        Nothing at all on a gateway without route-based or IPv6 tunnels. Returns (routes, interfaces)."""
+        wanted = fw.wanted_routes(tunnels, lookup, recorded, policy_ipv6=self.module.params["routes"])
+        links = fw.wanted_links(tunnels, lookup, wan_mtus)
+        if not wanted and not links and not recorded and read(ROUTES_SCRIPT) is None:
+            return wanted, links
         ip = self.module.get_bin_path("ip", required=True)
         for subnet, dev in sorted(recorded.items()):
-            if subnet not in wanted:
-                self.changes.append("route %s removed" % subnet)
+            if wanted.get(subnet) not in (None, dev) or subnet not in wanted:
+                self.changes.append("route %s dev %s removed" % (subnet, dev))
                 if not self.module.check_mode:
-                    self.cmd([ip, "-6", "route", "del", subnet, "dev", dev], check=False)
+                    self.cmd([ip, "-%d" % (6 if ":" in subnet else 4), "route", "del", subnet, "dev", dev], check=False)
+        for name in sorted(set(recorded_links) - set(links)):
+            if os.path.exists(os.path.join(SYS_NET, name)):
+                self.changes.append("interface %s removed" % name)
+                if not self.module.check_mode:
+                    self.cmd([ip, "link", "del", name], check=False)
+        created = set(name for name, link in sorted(links.items()) if self.link(ip, name, link, recorded_links.get(name)))
         for subnet, dev in sorted(wanted.items()):
             live = (lookup.get(fw.first_address(subnet)) or {}).get("dev")
-            if recorded.get(subnet) != dev or live != dev:
+            if recorded.get(subnet) != dev or live != dev or dev in created:
                 self.changes.append("route %s dev %s" % (subnet, dev))
                 if not self.module.check_mode:
-                    self.cmd([ip, "-6", "route", "replace", subnet, "dev", dev])
+                    self.cmd([ip, "-%d" % (6 if ":" in subnet else 4), "route", "replace", subnet, "dev", dev])
+        self.routes_unit(wanted, links)
+        return wanted, links
+
+    def link(self, ip, name, link, recorded):
+        """One XFRM interface as *link* says: created where missing or bound otherwise than the last run left
+        it (then its routes went with it), its MTU, up. True when it was (re)created."""
+        path = os.path.join(SYS_NET, name)
+        same = recorded is not None and (recorded["if_id"], recorded["dev"]) == (link["if_id"], link["dev"])
+        if os.path.exists(path) and same:
+            mtu = (read(os.path.join(path, "mtu")) or "").strip()
+            flags = (read(os.path.join(path, "flags")) or "").strip()
+            up = bool(re.match(r"^0x[0-9a-f]+$", flags) and int(flags, 16) & 1)
+            if mtu == str(link["mtu"]) and up:
+                return False
+            self.changes.append("interface %s mtu %d up" % (name, link["mtu"]))
+            if not self.module.check_mode:
+                self.cmd([ip, "link", "set", name, "mtu", str(link["mtu"]), "up"])
+            return False
+        self.changes.append("interface %s (xfrm if_id %d%s, mtu %d)"
+                            % (name, link["if_id"], " on %s" % link["dev"] if link["dev"] else "", link["mtu"]))
+        if not self.module.check_mode:
+            if os.path.exists(path):
+                self.cmd([ip, "link", "del", name], check=False)
+            self.cmd([ip, "link", "add", name, "type", "xfrm"] + (["dev", link["dev"]] if link["dev"] else [])
+                     + ["if_id", str(link["if_id"])])
+            self.cmd([ip, "link", "set", name, "mtu", str(link["mtu"]), "up"])
+        return True
+
+    def routes_unit(self, wanted, links):
         systemctl = self.module.get_bin_path("systemctl")
         name = os.path.basename(ROUTES_UNIT)
-        if not wanted:
+        if not wanted and not links:
             for path in (ROUTES_UNIT, ROUTES_SCRIPT):
                 if os.path.exists(path):
                     self.changes.append(path + " removed")
@@ -243,8 +289,8 @@ class Firewall(object):
                         if path == ROUTES_UNIT and systemctl:
                             self.cmd([systemctl, "disable", name], check=False)
                         os.unlink(path)
-            return wanted
-        for path, text, mode in ((ROUTES_SCRIPT, fw.render_routes_script(wanted), 0o755),
+            return
+        for path, text, mode in ((ROUTES_SCRIPT, fw.render_routes_script(wanted, links), 0o755),
                                  (ROUTES_UNIT, fw.render_routes_unit(ROUTES_SCRIPT), 0o644)):
             if read(path) != text:
                 self.changes.append(path)
@@ -256,7 +302,6 @@ class Firewall(object):
             self.changes.append("enable " + name)
             if not self.module.check_mode:
                 self.cmd([systemctl, "enable", name])
-        return wanted
 
     # -- kernel settings ---------------------------------------------------------------------------
 
@@ -456,18 +501,22 @@ def main():
     if module.params["state"] == "rolled_back":
         firewall.roll_back()
         module.exit_json(changed=bool(firewall.changes), changes=firewall.changes)
-    recorded_routes = fw.parse_routes_script(read(ROUTES_SCRIPT))
+    routes_script = read(ROUTES_SCRIPT)
+    recorded_routes, recorded_links = fw.parse_routes_script(routes_script), fw.parse_links_script(routes_script)
     ipv6 = fw.ipv6_pairs(tunnels)
-    # where IPv6 subnets are tunnelled: the peers (which interface) and the remote subnets (routed at all?)
-    ipv6_targets = set(peer for _n, _l, _r, peer in ipv6) | \
-        set(fw.first_address(subnet) for subnet in [pair[2] for pair in ipv6] + list(recorded_routes))
-    interfaces, lookup = firewall.interfaces(tunnels, ipv6_targets)
+    routed = [rnet for name, _l, rnet, _p in fw.pairs(tunnels) if name in fw.route_interfaces(tunnels)]
+    # where IPv6 subnets are tunnelled: the peers (which interface) and the remote subnets (routed at all?);
+    # the remote subnets of route-based tunnels (routed into their interface?)
+    extra_targets = set(peer for _n, _l, _r, peer in ipv6) | \
+        set(fw.first_address(subnet) for subnet in [pair[2] for pair in ipv6] + list(recorded_routes) + routed)
+    interfaces, lookup = firewall.interfaces(tunnels, extra_targets)
     ipv6_wan = sorted(set((lookup.get(peer) or {}).get("dev") for _n, _l, _r, peer in ipv6) - {None}) \
         if ipv6 else None
     wanted = fw.sysctls(interfaces, module.params["forwarding"], module.params["rp_filter"], ipv6_wan)
     changed_sysctl = firewall.sysctl(wanted)
-    routes = firewall.routes(tunnels, lookup, recorded_routes)
-    mtus = fw.tunnel_mtus(tunnels, firewall.wan_mtus(tunnels, lookup))
+    wan_mtus = firewall.wan_mtus(tunnels, lookup)
+    routes, links = firewall.routes(tunnels, lookup, recorded_routes, recorded_links, wan_mtus)
+    mtus = fw.tunnel_mtus(tunnels, wan_mtus)
     probe_fd, probe = tempfile.mkstemp(prefix="sitevpn-nft-")
     try:
         with os.fdopen(probe_fd, "w") as handle:
@@ -493,7 +542,7 @@ def main():
         module.warn(warning)
     result = dict(changed=bool(firewall.changes), changes=firewall.changes, backend=backend,
                   iptables=iptables, firewalld=firewall.firewalld, rules_tag=tag,
-                  sysctl={"wanted": wanted, "changed": changed_sysctl}, routes=routes,
+                  sysctl={"wanted": wanted, "changed": changed_sysctl}, routes=routes, interfaces=links,
                   mtu=dict((name, {"mtu": mtu, "mss": dict(("ipv%d" % family, fw.mss(mtu, family)) for family in (4, 6))})
                            for name, mtu in mtus.items()))
     if module._diff:

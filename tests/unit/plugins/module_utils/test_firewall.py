@@ -473,3 +473,49 @@ def test_a_changed_mtu_changes_the_tag(backend):
     tags = set(_firewall.render_script(backend, tunnels, mtus=mtus)[1]
                for mtus in ({'net-to-net': 1438}, {'net-to-net': 1300}, None))
     assert len(tags) == 3
+
+
+# --- route-based tunnels: an XFRM interface, routes into it, rules by interface -----------------------
+
+ROUTED = dict(V6, name='routed', mode='route', interface_id=42,
+              left={'address': '198.51.100.10', 'subnets': ['172.16.1.0/24']},
+              right={'address': '203.0.113.10', 'subnets': ['10.0.0.0/24', '10.0.9.0/24']})
+
+
+def test_the_remote_subnets_of_a_route_based_tunnel_are_routed_into_its_interface_whatever_else_routes_them():
+    found = lookup(**{'203.0.113.10': 'eth0', '10.0.0.0': 'eth0'})        # the default route carries it too
+    assert _firewall.wanted_routes([ROUTED], found, {}) == {'10.0.0.0/24': 'ipsec42', '10.0.9.0/24': 'ipsec42'}
+    assert _firewall.wanted_routes([dict(ROUTED, state='absent')], found, {'10.0.0.0/24': 'ipsec42'}) == {}
+
+
+def test_the_interface_is_bound_to_the_wan_toward_the_peer_and_as_big_as_the_tunnel():
+    found = lookup(**{'203.0.113.10': 'eth0'})
+    assert _firewall.wanted_links([ROUTED], found, {'203.0.113.10': 1500}) == {
+        'ipsec42': {'if_id': 42, 'dev': 'eth0', 'mtu': 1438}}
+    assert _firewall.wanted_links([dict(ROUTED, mtu=1300)], found, {})['ipsec42']['mtu'] == 1300
+    assert _firewall.wanted_links([V6], found, {}) == {}
+
+
+def test_the_routes_script_creates_the_interfaces_first_and_reads_them_back():
+    links = {'ipsec42': {'if_id': 42, 'dev': 'eth0', 'mtu': 1438}}
+    routes = {'10.0.0.0/24': 'ipsec42'}
+    script = _firewall.render_routes_script(routes, links)
+    lines = script.splitlines()
+    assert lines.index('[ -e /sys/class/net/ipsec42 ] || ip link add ipsec42 type xfrm dev eth0 if_id 42 || rc=1') < \
+        lines.index('ip -4 route replace 10.0.0.0/24 dev ipsec42 || rc=1')
+    assert 'ip link set ipsec42 mtu 1438 up || rc=1' in lines
+    assert _firewall.parse_links_script(script) == links
+    assert _firewall.parse_routes_script(script) == routes
+    assert 'Before=ipsec.service' in _firewall.render_routes_unit(_firewall.ROUTES_SCRIPT)
+
+
+def test_route_based_forwarding_is_accepted_by_interface_and_the_leak_guard_stays():
+    forward = chain(_firewall.render_nft([ROUTED]), 'forward')
+    assert 'iifname "ipsec42" ip saddr 10.0.0.0/24 ip daddr 172.16.1.0/24 accept comment "routed"' in forward
+    assert 'oifname "ipsec42" ip saddr 172.16.1.0/24 ip daddr 10.0.9.0/24 accept comment "routed"' in forward
+    assert 'ip saddr 172.16.1.0/24 ip daddr 10.0.0.0/24 drop comment "routed: never in clear"' in forward
+    assert not [rule for rule in forward if 'ipsec exists' in rule]
+    rules = _firewall.render_iptables([ROUTED])
+    assert '-A SITEVPN-FORWARD -i ipsec42 -s 10.0.0.0/24 -d 172.16.1.0/24 -m comment --comment "routed" -j ACCEPT' in rules
+    assert '-A SITEVPN-FORWARD -o ipsec42 -s 172.16.1.0/24 -d 10.0.0.0/24 -m comment --comment "routed" -j ACCEPT' in rules
+    assert '--pol ipsec' not in rules

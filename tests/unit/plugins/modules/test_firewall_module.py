@@ -317,3 +317,62 @@ def test_without_a_packet_filter_of_ours_nothing_is_said_to_clamp(gw):
     result = gw.run(subst(calls, gw), backend='none', output={'backend': 'none'})
     assert result['mtu'] == {}
     assert 'maxseg' not in open(gw.paths['SCRIPT']).read() and 'TCPMSS' not in open(gw.paths['SCRIPT']).read()
+
+
+# -- a route-based tunnel: its XFRM interface and the route into it, kept at boot ---------------------------
+
+ROUTED_TUNNEL = {'name': 'routed', 'local': 'left', 'mode': 'route', 'interface_id': 42,
+                 'left': {'address': '192.0.2.1', 'subnets': ['172.16.1.0/24']},
+                 'right': {'address': '198.51.100.1', 'subnets': ['10.0.0.0/24']}}
+
+
+def test_a_route_based_tunnel_gets_its_interface_and_route_now_and_at_boot_and_a_rerun_changes_nothing(gw, tmp_path):
+    gw.paths.update(ROUTES_SCRIPT=str(tmp_path / 'routes.sh'), ROUTES_UNIT=str(tmp_path / ROUTES_UNIT_NAME))
+    for key, value in fw.sysctls(['eth0', 'eth1']).items():
+        path = os.path.join(gw.paths['PROC_SYS'], *key.split('.'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write(value + '\n')
+    # the default route carries the remote LAN before the run; the route into ipsec42 must win anyway
+    lookups = {'argv': IP, 'out': '198.51.100.1 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n'
+                                  '10.0.0.0 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n'
+                                  'local 172.16.1.0 dev lo table local src 172.16.1.1 uid 0 \\    cache \n'}
+    mtus = fw.tunnel_mtus([ROUTED_TUNNEL], {})
+    dummy, tag = fw.render_script('nftables', [ROUTED_TUNNEL], mtus=mtus)
+    ip = '/usr/sbin/ip'
+    calls = [lookups,
+             {'argv': [ip, 'link', 'add', 'ipsec42', 'type', 'xfrm', 'dev', 'eth0', 'if_id', '42']},
+             {'argv': [ip, 'link', 'set', 'ipsec42', 'mtu', '1438', 'up']},
+             {'argv': [ip, '-4', 'route', 'replace', '10.0.0.0/24', 'dev', 'ipsec42']},
+             {'argv': [SYSTEMCTL, 'daemon-reload']},
+             {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME], 'rc': 1},
+             {'argv': [SYSTEMCTL, 'enable', ROUTES_UNIT_NAME]}] + nft_detect('')[1:] + [
+        {'argv': ['{script}']},
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
+        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+    result = gw.run(subst(calls, gw), tunnels=[ROUTED_TUNNEL], output={'changed': True})
+    assert result['routes'] == {'10.0.0.0/24': 'ipsec42'}
+    assert result['interfaces'] == {'ipsec42': {'if_id': 42, 'dev': 'eth0', 'mtu': 1438}}
+    assert 'ip link add ipsec42 type xfrm dev eth0 if_id 42' in open(gw.paths['ROUTES_SCRIPT']).read()
+
+    # the rerun: ipsec42 is there, up, 1438 bytes, the route leads into it - nothing to do
+    os.makedirs(os.path.join(gw.paths['SYS_NET'], 'ipsec42'))
+    for name, value in (('mtu', '1438'), ('flags', '0x1091')):
+        with open(os.path.join(gw.paths['SYS_NET'], 'ipsec42', name), 'w') as handle:
+            handle.write(value + '\n')
+    lookups = {'argv': IP, 'out': '198.51.100.1 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n'
+                                  '10.0.0.0 dev ipsec42 src 192.0.2.1 uid 0 \\    cache \n'
+                                  'local 172.16.1.0 dev lo table local src 172.16.1.1 uid 0 \\    cache \n'}
+    calls = [lookups, {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME]}] + \
+        nft_detect(nft_listing(tag))[1:] + unit_enabled() + NO_DROP_POLICIES
+    again = gw.run(subst(calls, gw), tunnels=[ROUTED_TUNNEL], output={'changed': False, 'changes': []})
+    assert again['routes'] == {'10.0.0.0/24': 'ipsec42'}
+
+    # someone set the interface down: the next run brings it up, nothing else
+    with open(os.path.join(gw.paths['SYS_NET'], 'ipsec42', 'flags'), 'w') as handle:
+        handle.write('0x1090\n')
+    calls = [lookups, {'argv': [ip, 'link', 'set', 'ipsec42', 'mtu', '1438', 'up']},
+             {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME]}] + \
+        nft_detect(nft_listing(tag))[1:] + unit_enabled() + NO_DROP_POLICIES
+    fixed = gw.run(subst(calls, gw), tunnels=[ROUTED_TUNNEL], output={'changed': True})
+    assert fixed['changes'] == ['interface ipsec42 mtu 1438 up']

@@ -112,17 +112,21 @@ def parse_ip_addr(text):
     return found
 
 
-def judge_route(route, wan_dev, lan_devs):
-    """Does the route toward the remote subnet leave by the WAN (toward the peer)? ``(status, why)``.
-
-    status: ``ok``, ``fail`` (unreachable, local, or out by a LAN interface) or ``warn`` (another interface).
-    """
+def judge_route(route, wan_dev, lan_devs, interface=None):
+    """Does the route toward the remote subnet leave by the WAN (toward the peer), or by a route-based
+    tunnel's *interface*? ``(status, why)``: ``ok``, ``fail`` (unreachable, local, out by a LAN interface,
+    past the *interface*) or ``warn`` (another interface)."""
     kind = route.get("type")
     if kind in ("error", "unreachable", "blackhole", "prohibit", "throw"):
         return "fail", "no usable route: %s" % (route.get("error") or route.get("line") or kind)
     if kind == "local":
         return "fail", "the address is local on this gateway (the remote subnet overlaps a local one)"
     dev = route.get("dev")
+    if interface and dev == interface:
+        return "ok", "leaves by %s, the tunnel's interface" % dev
+    if interface:
+        return "fail", "leaves by %s, not into the tunnel's interface %s: the route the firewall role keeps is " \
+                       "missing (sitevpn-ipsec-routes.service)" % (dev, interface)
     if wan_dev and dev == wan_dev:
         return "ok", "leaves by %s%s, toward the peer" % (dev, " via %s" % route["via"] if route.get("via") else "")
     if dev in (lan_devs or []):
@@ -132,9 +136,7 @@ def judge_route(route, wan_dev, lan_devs):
     return "warn", "leaves by %s, not by %s toward the peer" % (dev, wan_dev)
 
 
-# ---------------------------------------------------------------------------
-# tcpdump -n -i any
-# ---------------------------------------------------------------------------
+# -- tcpdump -n -i any -------------------------------------------------------
 
 # '05:55:28.718302 eth0  Out IP 198.51.100.10 > 203.0.113.10: ESP(spi=0x8834b64f,seq=0x4), length 120'
 _TCPDUMP_RE = re.compile(
@@ -369,6 +371,7 @@ def tunnel_view(tunnel):
         "remote_subnets": list(remote.get("subnets") or []),
         "auth": tunnel.get("auth"),
         "peer_id": remote.get("id"),
+        "interface": "ipsec%d" % tunnel["interface_id"] if tunnel.get("mode") == "route" else None,
     }
 
 
@@ -530,7 +533,7 @@ class Gatherer(object):
         for net in view["remote_subnets"]:
             target = first_address(net)
             route = routes.get(target) or {}
-            verdict, why = judge_route(route, wan_dev, lan_devs)
+            verdict, why = judge_route(route, wan_dev, lan_devs, view.get("interface"))
             facts["routes"].append({"subnet": net, "target": target, "status": verdict, "why": why,
                                     "line": route.get("line")})
         my = view["my_address"]
@@ -546,12 +549,13 @@ class Gatherer(object):
                 if _net(lnet) is None or _net(rnet) is None or _net(lnet).version != _net(rnet).version:
                     continue
                 src, dst = first_address(lnet), first_address(rnet)
-                nat = nat_verdict(model, packet(src, dst, "icmp", oif=wan_dev, ipsec_out=True))
+                tunnel_dev = view.get("interface") or wan_dev      # route-based: in and out by its interface
+                nat = nat_verdict(model, packet(src, dst, "icmp", oif=tunnel_dev, ipsec_out=True))
                 nat.update(pair="%s -> %s" % (lnet, rnet), exemption=exemption_installed(model, lnet, rnet))
                 facts["nat"].append(nat)
-                out = filter_verdict(model, "forward", packet(src, dst, "icmp", iif=lan_dev, oif=wan_dev,
+                out = filter_verdict(model, "forward", packet(src, dst, "icmp", iif=lan_dev, oif=tunnel_dev,
                                                               ipsec_out=True))
-                back = filter_verdict(model, "forward", packet(dst, src, "icmp", iif=wan_dev, oif=lan_dev,
+                back = filter_verdict(model, "forward", packet(dst, src, "icmp", iif=tunnel_dev, oif=lan_dev,
                                                                ipsec_in=True))
                 facts["forward"].append(dict(out, pair="%s -> %s" % (lnet, rnet), direction="out"))
                 facts["forward"].append(dict(back, pair="%s -> %s" % (rnet, lnet), direction="in"))

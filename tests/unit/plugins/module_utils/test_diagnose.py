@@ -264,6 +264,25 @@ def test_judge_route_like_the_seeds_netstat_check(line, rc, status, words):
     assert verdict == status and words in why
 
 
+@pytest.mark.parametrize("line, status, words", [
+    ("10.0.0.1 dev ipsec42 src 198.51.100.10 uid 0", "ok", "leaves by ipsec42, the tunnel's interface"),
+    ("10.0.0.1 via 198.51.100.1 dev eth0 src 198.51.100.10 uid 0", "fail",
+     "not into the tunnel's interface ipsec42: the route the firewall role keeps is missing"),
+])
+def test_a_route_based_tunnels_remote_subnet_must_be_routed_into_its_interface(line, status, words):
+    """Out by the WAN is right for a policy-based tunnel, and wrong for a route-based one: in clear or dropped."""
+    verdict, why = d.judge_route(d.parse_route_get(line, 0), "eth0", ["eth1"], "ipsec42")
+    assert verdict == status and words in why
+
+
+def test_the_view_of_a_route_based_tunnel_names_its_interface():
+    tunnel = {"name": "routed", "local": "left", "mode": "route", "interface_id": 42,
+              "left": {"address": "198.51.100.10", "subnets": ["172.16.1.0/24"]},
+              "right": {"address": "203.0.113.10", "subnets": ["10.0.0.0/24"]}}
+    assert d.tunnel_view(tunnel)["interface"] == "ipsec42"
+    assert d.tunnel_view(dict(tunnel, mode="policy"))["interface"] is None
+
+
 # ---- iptables ----------------------------------------------------------------------------------
 
 def test_iptables_rule_parts():

@@ -18,6 +18,8 @@ import re
 import time
 import zlib
 
+import pytest
+
 from labtest import SERVER1, SERVER2, assert_encrypted_both_ways, encrypted
 
 TUNNEL = {"name": "net-to-net", "left": "vpn1", "right": "vpn2", "auth": "psk",
@@ -40,8 +42,9 @@ def xfrm_links(lab, gateway):
     return links
 
 
-def test_a_route_based_tunnel_routes_into_its_interface_and_subnets_change_routes_not_sas(lab_for, tmp_path):
-    lab = lab_for("seed")
+@pytest.mark.parametrize("topology", ["seed", "mixed"], ids=["libreswan-4.10", "vpn2-on-libreswan-5"])
+def test_a_route_based_tunnel_routes_into_its_interface_and_subnets_change_routes_not_sas(lab_for, tmp_path, topology):
+    lab = lab_for(topology)
     lab.vars(sitevpn_tunnels=[TUNNEL])
     run = lab.playbook()
     assert run.rc == 0, run.out[-3000:]

@@ -568,10 +568,17 @@ def _judge_forwarding(c):
                       + _wire_lines(host, capture, tf, name))
         else:
             t.check("forwarding", host, "ok", "IP forwarding is on")
+        if tf.get("interface"):
+            _judge_interface(t, host, tf)
         for route in tf.get("routes") or []:
             label = "ip route get %s: %s" % (route["target"], route.get("line") or "-")
             t.check("route", host, route["status"], "toward %s %s" % (route["subnet"], route["why"]), [label])
-            if route["status"] == "fail":
+            if route["status"] == "fail" and tf.get("interface"):
+                t.finding("route into the tunnel's interface missing", "down", host,
+                          "On %s the route toward %s %s. Without it nothing enters the route-based tunnel: re-run "
+                          "playbooks/site-to-site.yml, or `systemctl restart sitevpn-ipsec-routes` on %s." % (
+                              host, route["subnet"], route["why"], host), ["%s: %s" % (host, label)])
+            elif route["status"] == "fail":
                 t.finding("route toward the remote subnet", "degraded", host,
                           "On %s the route toward %s %s; it must leave by %s toward the peer %s (the seed's "
                           "leftnexthop/rightnexthop and `netstat -nr` check): fix or remove that route." % (
@@ -617,6 +624,20 @@ def _judge_forwarding(c):
                           ["%s: %s" % (host, fwd.get("rule") or "policy of %s" % fwd.get("chain"))])
             else:
                 t.check("forward", host, "ok", "%s (IPsec, %s) forwarded" % (fwd["pair"], fwd["direction"]))
+
+
+def _judge_interface(t, host, tf):
+    """A route-based tunnel's XFRM interface: there and up, or the tunnel carries nothing."""
+    name, state = tf["interface"], tf.get("interface_state")
+    if state == "up":
+        t.check("interface", host, "ok", "%s is up" % name)
+        return
+    t.check("interface", host, "fail", "%s is %s" % (name, state), ["%s: /sys/class/net/%s: %s" % (host, name, state)])
+    t.finding("tunnel interface %s" % state, "down", host,
+              "On %s the route-based tunnel's interface %s is %s, so nothing is routed into the tunnel: re-run "
+              "playbooks/site-to-site.yml, or `systemctl restart sitevpn-ipsec-routes` on %s (it creates the "
+              "interface, sets it up and puts its routes back)." % (host, name, state, host),
+              ["%s: %s %s" % (host, name, state)])
 
 
 def _judge_probe(c):

@@ -30,7 +30,7 @@ import re
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _verify
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_route_get
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, parse_route_get
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._packet_filter import (
     _addr, _net, exemption_installed, filter_verdict, firewall_model, in_subnet, nat_verdict, packet)
 
@@ -525,7 +525,7 @@ class Gatherer(object):
         lan_devs = sorted(set(a["dev"] for a in addresses for net in view["local_subnets"]
                               if in_subnet(a["address"], net)))
         lan_dev = lan_devs[0] if lan_devs else None
-        facts = dict(view)
+        facts = dict(view, interface_state=interface_state(view["interface"]) if view.get("interface") else None)
         facts.update(conn_state(status, traffic, view["name"]))
         facts["wan_dev"], facts["lan_devs"] = wan_dev, lan_devs
         facts["peer_route"] = wan_route

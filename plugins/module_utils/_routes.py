@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
 import re
 
 ROUTE_TYPES = ("unicast", "local", "broadcast", "multicast", "unreachable", "blackhole", "prohibit", "throw", "nat",
@@ -86,3 +87,13 @@ def route_devices(lookup, addresses=None):
     *addresses*, only the interfaces of those."""
     return sorted(set(route["dev"] for address, route in lookup.items()
                       if addresses is None or address in addresses) - {None, "lo"})
+
+
+def interface_state(name, sys_net="/sys/class/net"):
+    """``up``, ``down`` (administratively: IFF_UP unset) or ``missing``: an interface as sysfs shows it."""
+    try:
+        with open(os.path.join(sys_net, name, "flags")) as handle:
+            flags = handle.read().strip()
+    except (IOError, OSError):
+        return "missing"
+    return "up" if re.match(r"^0x[0-9a-fA-F]+$", flags) and int(flags, 16) & 1 else "down"

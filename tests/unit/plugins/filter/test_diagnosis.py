@@ -352,6 +352,40 @@ def test_route_through_the_lan_is_degraded():
     assert tunnel["cause"] == "route toward the remote subnet (vpn1)"
 
 
+def route_based(hostvars, state="up"):
+    """The healthy lab as a route-based tunnel: both gateways route the remote LAN into ipsec42."""
+    for host in GATEWAYS:
+        facts = tf(hostvars, host)
+        facts.update(interface="ipsec42", interface_state=state)
+        facts["routes"][0].update(why="leaves by ipsec42, the tunnel's interface",
+                                  line="%s dev ipsec42 src %s uid 0" % (facts["routes"][0]["target"], SITE[host]["me"]))
+    return hostvars
+
+
+def test_a_route_based_tunnel_with_its_interface_up_and_routed_into_is_healthy():
+    tunnel = only_tunnel(judge(route_based(healthy())))
+    assert tunnel["verdict"] == "OK", tunnel
+
+
+@pytest.mark.parametrize("state", ["missing", "down"])
+def test_a_route_based_tunnels_interface_missing_or_down_is_named_with_the_unit_that_puts_it_back(state):
+    tunnel = only_tunnel(judge(route_based(healthy(), state)))
+    assert tunnel["verdict"] == "DOWN"
+    assert tunnel["cause"] == "tunnel interface %s (vpn1)" % state
+    assert "systemctl restart sitevpn-ipsec-routes" in tunnel["findings"][0]["remedy"]
+
+
+def test_a_route_based_tunnels_subnet_routed_past_its_interface_is_down_not_degraded():
+    """Out by the WAN is right for a policy-based tunnel; for a route-based one nothing enters the tunnel."""
+    hostvars = route_based(healthy())
+    tf(hostvars, "vpn2")["routes"][0].update(status="fail", why="leaves by eth0, not into the tunnel's interface "
+                                             "ipsec42: the route the firewall role keeps is missing")
+    tunnel = only_tunnel(judge(hostvars))
+    assert tunnel["verdict"] == "DOWN"
+    assert tunnel["cause"] == "route into the tunnel's interface missing (vpn2)"
+    assert "sitevpn-ipsec-routes" in tunnel["findings"][0]["remedy"]
+
+
 def test_verify_failure_is_degraded_with_verifys_remedy():
     hostvars = healthy()
     hostvars["vpn2"][CHECKS_VAR]["verify"]["checks"].append(

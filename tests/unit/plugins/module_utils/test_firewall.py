@@ -519,3 +519,12 @@ def test_route_based_forwarding_is_accepted_by_interface_and_the_leak_guard_stay
     assert '-A SITEVPN-FORWARD -i ipsec42 -s 10.0.0.0/24 -d 172.16.1.0/24 -m comment --comment "routed" -j ACCEPT' in rules
     assert '-A SITEVPN-FORWARD -o ipsec42 -s 172.16.1.0/24 -d 10.0.0.0/24 -m comment --comment "routed" -j ACCEPT' in rules
     assert '--pol ipsec' not in rules
+
+
+def test_an_interface_is_up_down_or_missing_as_sysfs_shows_it(tmp_path):
+    from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state
+    for name, flags in (('ipsec42', '0x1091'), ('ipsec43', '0x1090')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'flags').write_text(flags + '\n')
+    assert [interface_state(name, str(tmp_path)) for name in ('ipsec42', 'ipsec43', 'ipsec44')] == \
+        ['up', 'down', 'missing']

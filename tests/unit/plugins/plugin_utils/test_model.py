@@ -137,6 +137,11 @@ BAD = [
          'vpn1-vpn3', 'right_subnets', 'which vpn1 already reaches through tunnel vpn1-vpn2'),
     case('remote-overlaps-remote-of-another-tunnel', hub(vpn3_remote='10.0.0.0/16'),
          'vpn1-vpn3', 'right_subnets', '10.0.0.0/16 overlaps 10.0.0.0/24'),
+    # a policy-based tunnel's remote LAN inside a route-based one's: the route and the policy would shadow
+    case('policy-tunnel-shadowed-by-a-route-based-one',
+         [dict(hub(vpn3_remote='10.0.0.0/16')[0], mode='route'), hub(vpn3_remote='10.0.0.0/16')[1]],
+         'vpn1-vpn3', 'right_subnets', '10.0.0.0/16 overlaps 10.0.0.0/24, which vpn1 already reaches through '
+                                       'tunnel vpn1-vpn2'),
     case('remote-overlaps-local-of-another-tunnel', hub(vpn3_remote='172.16.0.0/16'),
          'vpn1-vpn3', 'right_subnets', 'a local subnet of vpn1 in tunnel vpn1-vpn2'),
     case('local-overlaps-remote-of-another-tunnel', hub(vpn3_remote='10.0.3.0/24', vpn3_local='10.0.0.0/16'),

@@ -32,7 +32,8 @@ from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _verify
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, parse_route_get
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._packet_filter import (
-    _addr, _net, exemption_installed, filter_verdict, firewall_model, in_subnet, nat_verdict, packet)
+    exemption_installed, filter_verdict, firewall_model, nat_verdict, packet)
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._rule_match import _addr, _net, in_subnet
 
 IKE_PORT = 500
 NAT_T_PORT = 4500

@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _diagnose as d
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _packet_filter as pf
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._rule_match import in_subnet
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 
@@ -234,7 +235,7 @@ def test_proc_net_udp6_addresses():
 def test_ip_addr_finds_the_lan_interface():
     addresses = d.parse_ip_addr(IP_ADDR)
     assert {"dev": "eth1", "address": "172.16.1.1", "prefixlen": 24, "family": 4} in addresses
-    lan = [a["dev"] for a in addresses if pf.in_subnet(a["address"], LAN1)]
+    lan = [a["dev"] for a in addresses if in_subnet(a["address"], LAN1)]
     assert lan == ["eth1"]
 
 

@@ -449,6 +449,116 @@ def _empty_up_result(text=None):
     }
 
 
+def _note_up_name(names, parsed, line):
+    """Remember the connection a line names: pluto lines by their prefix, other text by 'named "X"'."""
+    if parsed is not None:
+        if parsed['name'] not in names and parsed['tag'] is None:
+            names.append(parsed['name'])
+    else:
+        quoted = re.search(r'named "([^"]*)"', line)
+        if quoted and quoted.group(1) not in names:
+            names.append(quoted.group(1))
+
+
+def _ike_version_hint(story):
+    """1 or 2 when *story* tells which IKE version is spoken, else None."""
+    if _V2_HINT_RE.search(story):
+        return 2
+    if _V1_HINT_RE.search(story):
+        return 1
+    return None
+
+
+def _note_up_child(children, parsed, message, story, line):
+    """Record a Child SA this line reports established, or mark those with its serial deleted."""
+    serial = parsed['serial'] if parsed else None
+    child_match = _CHILD_UP_RE.search(story)
+    if child_match and not _DELETE_WORD_RE.search(story[:child_match.start()]):
+        children.append(_parse_child_line(parsed, message, line))
+    elif serial is not None and _CHILD_DELETED_RE.match(story):
+        for child in children:
+            if child['serial'] == serial:
+                child['deleted'] = True
+
+
+def _note_up_ike(scan, serial, message, story, line):
+    """Record an IKE SA this line reports established and any IKE algorithm block it prints."""
+    if _IKE_UP_RE.search(story) and not _DELETE_WORD_RE.search(story):
+        scan['ike_established'].append((serial, line))
+    for block in _ALGO_BLOCK_RE.findall(message):
+        if '=>' not in block and 'cipher=' in block:
+            scan['ike_algos'][serial] = (_kv_dict(block), block.strip())
+
+
+def _scan_up_lines(pairs):
+    """First phase of :func:`parse_auto_up`: collect what every output line tells."""
+    scan = {
+        'ike_version': None,
+        'children': [],
+        'ike_algos': {},        # serial -> (dict, raw)
+        'ike_established': [],  # [(serial, line)]
+        'errors': [],
+        'last_pluto': None,     # (message, line) of the last line that is a pluto log line
+        'names': [],
+    }
+    for _code, line in pairs:
+        if not line.strip():
+            continue
+        parsed, message = _message_of(line)
+        _note_up_name(scan['names'], parsed, line)
+        if parsed is not None:
+            scan['last_pluto'] = (message, line)
+
+        story = _story(message)
+        if scan['ike_version'] is None:
+            scan['ike_version'] = _ike_version_hint(story)
+
+        _note_up_child(scan['children'], parsed, message, story, line)
+        _note_up_ike(scan, parsed['serial'] if parsed else None, message, story, line)
+
+        kind = _classify_message(message, parsed and parsed['tag'])
+        if kind:
+            scan['errors'].append({'kind': kind, 'line': line})
+    return scan
+
+
+def _chosen_ike_sa(children, ike_established, ike_algos):
+    """The ``ike_sa`` entry: the IKE SA carrying the last live Child SA, else the last one up."""
+    wanted = None
+    for child in children:
+        if child['ike_serial'] is not None and not child['deleted']:
+            wanted = child['ike_serial']
+    chosen = ike_established[-1]
+    for serial, line in ike_established:
+        if wanted is not None and serial == wanted:
+            chosen = (serial, line)
+    algos, raw = ike_algos.get(chosen[0], ({}, None))
+    algos = dict(algos)
+    if 'group' not in algos and 'ke' in algos:
+        algos['group'] = algos['ke']
+    return {'serial': chosen[0], 'algorithms': algos, 'algorithms_raw': raw, 'line': chosen[1]}
+
+
+def _set_up_failure(result, errors, last_pluto):
+    """Fill ``error`` and ``exit_hint`` of a :func:`parse_auto_up` result that is not established."""
+    error = _pick_error(errors)
+    if error is None and last_pluto is not None:
+        message, line = last_pluto
+        if not _PROGRESS_RE.match(message):
+            error = {'kind': 'other', 'line': line}
+    if error is None and last_pluto is None:
+        # Nothing pluto-shaped at all (e.g. a usage message): report the first line.
+        for line in result['lines']:
+            if line.strip():
+                error = {'kind': 'other', 'line': line}
+                break
+    result['error'] = error
+    if error is not None:
+        result['exit_hint'] = 'failed'
+    elif last_pluto is not None:
+        result['exit_hint'] = 'in_progress'
+
+
 @_never_raise(_empty_up_result)
 def parse_auto_up(text):
     """Parse ``ipsec auto --up NAME`` / ``ipsec up NAME`` (also Openswan ``ipsec auto --up``).
@@ -492,95 +602,24 @@ def parse_auto_up(text):
     result['lines'] = [line for _code, line in pairs]
     result['codes'] = [code for code, _line in pairs]
 
-    children = []
-    ike_algos = {}          # serial -> (dict, raw)
-    ike_established = []    # [(serial, line)]
-    errors = []
-    last_pluto = None       # (message, line) of the last line that is a pluto log line
-    names = []
-
-    for _code, line in pairs:
-        if not line.strip():
-            continue
-        parsed, message = _message_of(line)
-        if parsed is not None:
-            if parsed['name'] not in names and parsed['tag'] is None:
-                names.append(parsed['name'])
-            last_pluto = (message, line)
-        else:
-            quoted = re.search(r'named "([^"]*)"', line)
-            if quoted and quoted.group(1) not in names:
-                names.append(quoted.group(1))
-
-        story = _story(message)
-        if result['ike_version'] is None:
-            if _V2_HINT_RE.search(story):
-                result['ike_version'] = 2
-            elif _V1_HINT_RE.search(story):
-                result['ike_version'] = 1
-
-        serial = parsed['serial'] if parsed else None
-
-        child_match = _CHILD_UP_RE.search(story)
-        if child_match and not _DELETE_WORD_RE.search(story[:child_match.start()]):
-            children.append(_parse_child_line(parsed, message, line))
-        elif serial is not None and _CHILD_DELETED_RE.match(story):
-            for child in children:
-                if child['serial'] == serial:
-                    child['deleted'] = True
-
-        if _IKE_UP_RE.search(story) and not _DELETE_WORD_RE.search(story):
-            ike_established.append((serial, line))
-
-        for block in _ALGO_BLOCK_RE.findall(message):
-            if '=>' not in block and 'cipher=' in block:
-                ike_algos[serial] = (_kv_dict(block), block.strip())
-
-        kind = _classify_message(message, parsed and parsed['tag'])
-        if kind:
-            errors.append({'kind': kind, 'line': line})
-
+    scan = _scan_up_lines(pairs)
+    children = scan['children']
+    names = scan['names']
+    result['ike_version'] = scan['ike_version']
     result['child_sas'] = children
-    result['errors'] = errors
+    result['errors'] = scan['errors']
     result['connections'] = names
     result['connection'] = names[0] if names else None
     result['established'] = any(not child['deleted'] for child in children)
 
-    if ike_established:
-        wanted = None
-        for child in children:
-            if child['ike_serial'] is not None and not child['deleted']:
-                wanted = child['ike_serial']
-        chosen = ike_established[-1]
-        for serial, line in ike_established:
-            if wanted is not None and serial == wanted:
-                chosen = (serial, line)
-        algos, raw = ike_algos.get(chosen[0], ({}, None))
-        algos = dict(algos)
-        if 'group' not in algos and 'ke' in algos:
-            algos['group'] = algos['ke']
-        result['ike_sa'] = {'serial': chosen[0], 'algorithms': algos, 'algorithms_raw': raw, 'line': chosen[1]}
+    if scan['ike_established']:
+        result['ike_sa'] = _chosen_ike_sa(children, scan['ike_established'], scan['ike_algos'])
 
     if result['established']:
         result['exit_hint'] = 'established'
         return result
 
-    error = _pick_error(errors)
-    if error is None and last_pluto is not None:
-        message, line = last_pluto
-        if not _PROGRESS_RE.match(message):
-            error = {'kind': 'other', 'line': line}
-    if error is None and last_pluto is None:
-        # Nothing pluto-shaped at all (e.g. a usage message): report the first line.
-        for line in result['lines']:
-            if line.strip():
-                error = {'kind': 'other', 'line': line}
-                break
-    result['error'] = error
-    if error is not None:
-        result['exit_hint'] = 'failed'
-    elif last_pluto is not None:
-        result['exit_hint'] = 'in_progress'
+    _set_up_failure(result, scan['errors'], scan['last_pluto'])
     return result
 
 
@@ -865,6 +904,84 @@ def _parse_state_line(match, line):
     }
 
 
+def _merge_sa_detail(result, states_by_serial, match, line):
+    """Merge an SA detail line (``esp.XXXX@peer ... Traffic: ...``) into the state with its serial.
+
+    When the detail line comes first, a placeholder state without a story holds the details
+    until the state line itself arrives (see :func:`_add_state_line`).
+    """
+    serial = int(match.group('serial'))
+    rest = match.group('rest') or ''
+    state = states_by_serial.get(serial)
+    if state is None:
+        state = _parse_state_line(match, line)
+        state.update({'description': None, 'kind': None, 'established': False, 'events': None})
+        states_by_serial[serial] = state
+        result['states'].append(state)
+    state['sa_details'] = rest
+    state['extra_lines'].append(line)
+    for proto, direction, value in _TRAFFIC_KV_RE.findall(rest):
+        number = _BYTES_RE.match(value)
+        state['traffic'][proto + direction] = int(number.group(1)) if number else value
+
+
+def _add_state_line(result, states_by_serial, match, line):
+    """Add one ``#N: ...`` line to ``result['states']`` (SA detail lines merge into their state)."""
+    serial = int(match.group('serial'))
+    rest = match.group('rest') or ''
+    if _SA_DETAIL_RE.match(rest) or (serial in states_by_serial and 'Traffic:' in rest):
+        _merge_sa_detail(result, states_by_serial, match, line)
+        return
+    state = _parse_state_line(match, line)
+    if serial in states_by_serial and states_by_serial[serial]['description'] is None:
+        # detail line came first: keep its SA details
+        old = states_by_serial[serial]
+        state['sa_details'] = old['sa_details']
+        state['traffic'] = old['traffic']
+        state['extra_lines'] = old['extra_lines']
+        result['states'][result['states'].index(old)] = state
+    else:
+        result['states'].append(state)
+    states_by_serial[serial] = state
+
+
+def _note_status_summary(result, line):
+    """Totals, SA counts, interfaces and the kernel interface; True when *line* was one of them."""
+    total = _TOTAL_RE.match(line)
+    if total:
+        for word, number in _WORD_COUNT_RE.findall(total.group('rest')):
+            result['totals'][word] = int(number)
+        return True
+    sa_count = _SA_COUNT_RE.match(line)
+    if sa_count:
+        key = 'ike_sas' if sa_count.group('what') == 'IKE' else 'ipsec_sas'
+        result['totals'][key] = dict((word, int(number)) for word, number
+                                     in _PAREN_COUNT_RE.findall(sa_count.group('rest')))
+        return True
+    iface = _INTERFACE_RE.match(line)
+    if iface:
+        result['interfaces'].append({'name': iface.group('name'), 'detail': iface.group('detail'),
+                                     'line': line})
+        return True
+    kernel = _KERNEL_IF_RE.match(line)
+    if kernel:
+        result['kernel_interface'] = kernel.group(1)
+        return True
+    return False
+
+
+def _add_conn_line(result, match, line):
+    """Add one ``"name"...: ...`` line to its connection in ``result['connections']``."""
+    instance = _instance_text(match.group('inst'))
+    key = _conn_key(match.group('name'), instance)
+    conn = result['connections'].get(key)
+    if conn is None:
+        conn = _new_connection(match.group('name'), instance, match.group('addr'))
+        result['connections'][key] = conn
+    conn['lines'].append(line)
+    _parse_conn_rest(conn, match.group('rest'))
+
+
 @_never_raise(_empty_status)
 def parse_status(text):
     """Parse ``ipsec status`` / ``ipsec auto --status`` / ``ipsec whack --status``.
@@ -905,65 +1022,13 @@ def parse_status(text):
 
         state_match = _STATE_LINE_RE.match(stripped)
         if state_match:
-            serial = int(state_match.group('serial'))
-            rest = state_match.group('rest') or ''
-            if _SA_DETAIL_RE.match(rest) or (serial in states_by_serial and 'Traffic:' in rest):
-                state = states_by_serial.get(serial)
-                if state is None:
-                    state = _parse_state_line(state_match, stripped)
-                    state.update({'description': None, 'kind': None, 'established': False, 'events': None})
-                    states_by_serial[serial] = state
-                    result['states'].append(state)
-                state['sa_details'] = rest
-                state['extra_lines'].append(stripped)
-                for proto, direction, value in _TRAFFIC_KV_RE.findall(rest):
-                    number = _BYTES_RE.match(value)
-                    state['traffic'][proto + direction] = int(number.group(1)) if number else value
-                continue
-            state = _parse_state_line(state_match, stripped)
-            if serial in states_by_serial and states_by_serial[serial]['description'] is None:
-                # detail line came first: keep its SA details
-                old = states_by_serial[serial]
-                state['sa_details'] = old['sa_details']
-                state['traffic'] = old['traffic']
-                state['extra_lines'] = old['extra_lines']
-                result['states'][result['states'].index(old)] = state
-            else:
-                result['states'].append(state)
-            states_by_serial[serial] = state
+            _add_state_line(result, states_by_serial, state_match, stripped)
             continue
-
-        total = _TOTAL_RE.match(stripped)
-        if total:
-            for word, number in _WORD_COUNT_RE.findall(total.group('rest')):
-                result['totals'][word] = int(number)
+        if _note_status_summary(result, stripped):
             continue
-        sa_count = _SA_COUNT_RE.match(stripped)
-        if sa_count:
-            key = 'ike_sas' if sa_count.group('what') == 'IKE' else 'ipsec_sas'
-            result['totals'][key] = dict((word, int(number)) for word, number
-                                         in _PAREN_COUNT_RE.findall(sa_count.group('rest')))
-            continue
-        iface = _INTERFACE_RE.match(stripped)
-        if iface:
-            result['interfaces'].append({'name': iface.group('name'), 'detail': iface.group('detail'),
-                                         'line': stripped})
-            continue
-        kernel = _KERNEL_IF_RE.match(stripped)
-        if kernel:
-            result['kernel_interface'] = kernel.group(1)
-            continue
-
         conn_match = _CONN_LINE_RE.match(stripped)
         if conn_match:
-            instance = _instance_text(conn_match.group('inst'))
-            key = _conn_key(conn_match.group('name'), instance)
-            conn = result['connections'].get(key)
-            if conn is None:
-                conn = _new_connection(conn_match.group('name'), instance, conn_match.group('addr'))
-                result['connections'][key] = conn
-            conn['lines'].append(stripped)
-            _parse_conn_rest(conn, conn_match.group('rest'))
+            _add_conn_line(result, conn_match, stripped)
             continue
 
         if result['version'] is None and _VERSION_RE.search(stripped):

@@ -77,7 +77,27 @@ def _gateway_state(gateway):
 
 
 def diagnose_topology(report, title="sitevpn.ipsec diagnose"):
-    lines = ["graph sitevpn {"]
+    lines = ["graph sitevpn {"] + _header(report, title)
+
+    # one cluster per site (a gateway, its subnets, the LAN hosts probes ping from)
+    ends = _sites(report)
+    gateways = report.get("gateways") or {}
+    ordered = sorted(ends.items())
+    left_count = (len(ordered) + 1) // 2
+    for index, (name, entry) in enumerate(ordered):
+        # the seed's Figure 35-1: LAN, gateway, the Internet in the middle, gateway, LAN
+        lines += _site_cluster(index, name, entry, gateways, index < left_count)
+
+    # the tunnels, coloured by verdict
+    lines += _tunnel_edges(report, ends)
+
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _header(report: dict, title: str) -> list:
+    """The graph's title (with the counts and the colour legend), its defaults and the Internet node."""
+    lines = []
     summary = report.get("summary") or {}
     counts = "%d tunnel(s): %d OK, %d degraded, %d down, %d unknown" % (
         summary.get("tunnels", 0), summary.get("ok", 0), summary.get("degraded", 0), summary.get("down", 0),
@@ -95,8 +115,11 @@ def diagnose_topology(report, title="sitevpn.ipsec diagnose"):
     lines.append("  edge %s;" % _attrs(fontname="Helvetica", fontsize="9"))
     lines.append("  internet %s;" % _attrs(label="Internet", shape="ellipse", style="dashed", color="#757575",
                                            fontcolor="#616161"))
+    return lines
 
-    # one cluster per site (a gateway, its subnets, the LAN hosts probes ping from)
+
+def _sites(report: dict) -> dict:
+    """Site name -> {end, subnets, hosts}: every end of every tunnel, its subnets and the probes' LAN hosts in it."""
     ends = {}
     for tunnel in report.get("tunnels") or []:
         for side in ("left", "right"):
@@ -115,57 +138,65 @@ def diagnose_topology(report, title="sitevpn.ipsec diagnose"):
                 hosts = ends[owner].setdefault("hosts", [])
                 if (label or address) and (label, address) not in hosts:
                     hosts.append((label, address))
-    gateways = report.get("gateways") or {}
-    ordered = sorted(ends.items())
-    left_count = (len(ordered) + 1) // 2
-    for index, (name, entry) in enumerate(ordered):
-        end = entry["end"]
-        # the seed's Figure 35-1: LAN, gateway, the Internet in the middle, gateway, LAN
-        left = index < left_count
+    return ends
 
-        def link(a, b, **attrs):
-            first, second = (a, b) if left else (b, a)
-            lines.append("    %s -- %s %s;" % (first, second, _attrs(**attrs)))
-        gateway = gateways.get(name) or {}
-        managed = end.get("managed") and name in gateways
-        state, words = _gateway_state(gateway) if managed else ("UNKNOWN", "not managed")
-        node = "gw_%d" % index
-        entry["node"] = node
-        site = gateway.get("site") or name
-        lines.append("  subgraph cluster_%d {" % index)
-        lines.append("    graph %s;" % _attrs(label="site %s" % site if site != name else "site of %s" % name,
-                                              style="rounded", color="#90a4ae", fontcolor="#455a64"))
-        details = [name, end.get("address") or ""]
-        if managed and gateway.get("version"):
-            details.append("Libreswan %s, %s" % (gateway["version"], words))
-        elif managed:
-            details.append(words)
-        else:
-            details.append("peer (not managed here)")
-        lines.append("    %s %s;" % (node, _attrs(label="\n".join(d for d in details if d), shape="box3d",
-                                                  fillcolor=FILLS[state], color=COLOURS[state],
-                                                  style="filled" if managed else "filled,dashed")))
-        hosts = entry.get("hosts") or []
-        for sub_index, subnet in enumerate(entry["subnets"]):
-            subnet_node = "%s_net%d" % (node, sub_index)
-            lines.append("    %s %s;" % (subnet_node, _attrs(label=subnet, shape="note", fillcolor="#eceff1",
-                                                             color="#78909c")))
-            link(subnet_node, node, color="#78909c")
-            for host_index, (host, address) in enumerate(hosts):
-                if (address and not _in(address, subnet)) or (not address and sub_index):
-                    continue
-                host_node = "%s_lan%d" % (node, host_index)
-                label = "%s\n%s" % (host, address) if host and address else (host or address)
-                lines.append("    %s %s;" % (host_node, _attrs(label=label, shape="box", fillcolor="white",
-                                                               color="#b0bec5")))
-                link(host_node, subnet_node, color="#b0bec5")
-        lines.append("  }")
-        if left:
-            lines.append("  %s -- internet %s;" % (node, _attrs(color="#bdbdbd", style="dashed")))
-        else:
-            lines.append("  internet -- %s %s;" % (node, _attrs(color="#bdbdbd", style="dashed")))
 
-    # the tunnels, coloured by verdict
+def _site_cluster(index: int, name: str, entry: dict, gateways: dict, left: bool) -> list:
+    """The cluster of one site: its gateway, subnets and LAN hosts, and the gateway's link to the Internet.
+
+    Sets ``entry["node"]``, the gateway's node the tunnels' edges join. *left*: the site is drawn left of
+    the Internet.
+    """
+    lines = []
+    end = entry["end"]
+
+    def link(a, b, **attrs):
+        first, second = (a, b) if left else (b, a)
+        lines.append("    %s -- %s %s;" % (first, second, _attrs(**attrs)))
+    gateway = gateways.get(name) or {}
+    managed = end.get("managed") and name in gateways
+    state, words = _gateway_state(gateway) if managed else ("UNKNOWN", "not managed")
+    node = "gw_%d" % index
+    entry["node"] = node
+    site = gateway.get("site") or name
+    lines.append("  subgraph cluster_%d {" % index)
+    lines.append("    graph %s;" % _attrs(label="site %s" % site if site != name else "site of %s" % name,
+                                          style="rounded", color="#90a4ae", fontcolor="#455a64"))
+    details = [name, end.get("address") or ""]
+    if managed and gateway.get("version"):
+        details.append("Libreswan %s, %s" % (gateway["version"], words))
+    elif managed:
+        details.append(words)
+    else:
+        details.append("peer (not managed here)")
+    lines.append("    %s %s;" % (node, _attrs(label="\n".join(d for d in details if d), shape="box3d",
+                                              fillcolor=FILLS[state], color=COLOURS[state],
+                                              style="filled" if managed else "filled,dashed")))
+    hosts = entry.get("hosts") or []
+    for sub_index, subnet in enumerate(entry["subnets"]):
+        subnet_node = "%s_net%d" % (node, sub_index)
+        lines.append("    %s %s;" % (subnet_node, _attrs(label=subnet, shape="note", fillcolor="#eceff1",
+                                                         color="#78909c")))
+        link(subnet_node, node, color="#78909c")
+        for host_index, (host, address) in enumerate(hosts):
+            if (address and not _in(address, subnet)) or (not address and sub_index):
+                continue
+            host_node = "%s_lan%d" % (node, host_index)
+            label = "%s\n%s" % (host, address) if host and address else (host or address)
+            lines.append("    %s %s;" % (host_node, _attrs(label=label, shape="box", fillcolor="white",
+                                                           color="#b0bec5")))
+            link(host_node, subnet_node, color="#b0bec5")
+    lines.append("  }")
+    if left:
+        lines.append("  %s -- internet %s;" % (node, _attrs(color="#bdbdbd", style="dashed")))
+    else:
+        lines.append("  internet -- %s %s;" % (node, _attrs(color="#bdbdbd", style="dashed")))
+    return lines
+
+
+def _tunnel_edges(report: dict, ends: dict) -> list:
+    """One edge per tunnel between the gateways' nodes, coloured by its verdict and labelled with its cause."""
+    lines = []
     for tunnel in report.get("tunnels") or []:
         left, right = ends[tunnel["left"]["name"]]["node"], ends[tunnel["right"]["name"]]["node"]
         verdict = tunnel["verdict"]
@@ -176,9 +207,7 @@ def diagnose_topology(report, title="sitevpn.ipsec diagnose"):
             fontcolor=COLOURS.get(verdict, COLOURS["UNKNOWN"]), penwidth="3",
             style="solid" if verdict in ("OK", "DEGRADED") else "bold", constraint="false",
             tooltip=tunnel.get("line") or tunnel["name"])))
-
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 class FilterModule(object):

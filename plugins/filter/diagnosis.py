@@ -76,7 +76,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _firewall, _packet_filter
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _firewall, _packet_filter, _rule_match
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
@@ -180,7 +180,7 @@ def _probes(tunnels, hostvars):
         if not probe or tunnel["state"] != "present":
             continue
         target = str(probe["to"])
-        if _packet_filter._addr(target) is None and target in hostvars:
+        if _rule_match._addr(target) is None and target in hostvars:
             target = str(_model._hostvar(hostvars, target, "sitevpn_probe_address")
                          or _model._hostvar(hostvars, target, "ansible_host") or target)
         source = _model._hostvar(hostvars, str(probe["from"]), "sitevpn_probe_address")
@@ -231,7 +231,7 @@ def wire_evidence(capture, tf):
     local_nets, remote_nets = tf.get("local_subnets") or [], tf.get("remote_subnets") or []
 
     def in_any(address, nets):
-        return any(_packet_filter.in_subnet(address, net) for net in nets)
+        return any(_rule_match.in_subnet(address, net) for net in nets)
 
     def on_wan(p):
         return wan is None or p.get("iface") in (wan, None)
@@ -455,84 +455,112 @@ def _judge_log(c):
 
 def _judge_ike_path(c):
     """UDP 500/4500 and ESP from the peer."""
-    (current, down_sas, fmt, log_evidence, name, readable, running, t) = (
-        c.current, c.down_sas, c.fmt, c.log_evidence, c.name, c.readable, c.running, c.t)
-    waiting = dict((e[1]["host"], e[3].get("ike_pending") or []) for e in running)
-    for side, end, facts, tf, capture in readable:
+    waiting = dict((e[1]["host"], e[3].get("ike_pending") or []) for e in c.running)
+    for side, end, facts, tf, capture in c.readable:
         host = end["host"]
-        peer = tf.get("peer_address")
-        listening = tf.get("listening") or {}
         wire = wire_evidence(capture, tf) if capture else None
+        for port in ("500", "4500"):
+            _judge_ike_port(c, host, tf, port, waiting, wire)
+        _judge_esp_input(c.t, host, tf)
+        if (facts.get("pluto") or {}).get("running"):
+            _judge_listening(c.t, host, facts, tf, c.down_sas)
+        if wire is not None:
+            _judge_wire_ike(c.t, host, tf, wire)
+    _judge_no_answer(c, waiting)
+
+
+def _judge_ike_port(c: _Judgement, host: str, tf: dict, port: str, waiting: dict, wire) -> None:
+    """IKE on UDP *port* from the peer into *host*: accepted, or dropped by a rule or a chain's policy.
+
+    *waiting*: host -> its half-open IKE SAs; *wire*: what the capture of *host* shows, or None.
+    """
+    current, down_sas, fmt, name, t = c.current, c.down_sas, c.fmt, c.name, c.t
+    peer = tf.get("peer_address")
+    verdict = (tf.get("ike_input") or {}).get(port) or {}
+    if verdict.get("verdict") in ("DROP", "REJECT"):
         peer_waiting = [h for h, w in waiting.items() if h != host and w]
         peer_log = [("%s: %s" % (h, s["line"])) for kind in ("timeout", "retransmit")
                     for h, s in current.get(kind, []) if h != host]
-        for port in ("500", "4500"):
-            verdict = (tf.get("ike_input") or {}).get(port) or {}
-            if verdict.get("verdict") in ("DROP", "REJECT"):
-                rule = verdict.get("rule")
-                where = "%s %s" % (verdict.get("backend"), verdict.get("chain"))
-                t.check("ike_input", host, "fail", "UDP %s from %s: %s by %s" % (
-                    port, peer, verdict["verdict"], rule or "the policy of %s" % where), verdict.get("uncertain"))
-                delete = _packet_filter.delete_command(verdict.get("backend"), "filter", rule, verdict.get("chain"))
-                severity = "down" if (port == "500" and down_sas) else "degraded"
-                evidence = ["%s: %s: %s" % (host, where, rule or "chain policy %s" % verdict["verdict"])]
-                evidence += ["%s: half-open IKE SA waiting for %s: %s" % (h, host, "; ".join(waiting[h]))
-                             for h in peer_waiting]
-                evidence += peer_log[:2]
-                if wire and wire["ike_in"]:
-                    evidence.append("%s: IKE from %s arrives on the wire (%d packets seen by tcpdump, none "
-                                    "answered): %s" % (host, peer, len(wire["ike_in"]), wire["ike_in"][0]))
-                t.finding("UDP %s blocked" % port, severity, host,
-                          "On %s the %s %s drops IKE (UDP %s) from %s before the firewall role's accept rule is "
-                          "reached: %s%s Then `ipsec auto --up %s` on %s (or wait for the retry)." % (
-                              host, verdict.get("backend"), verdict.get("chain"), port, peer,
-                              "remove that rule (`%s`)" % delete if delete else
-                              "accept UDP 500 and 4500 from %s ahead of it" % peer,
-                              "." if delete else " (re-running playbooks/site-to-site.yml puts our accept rule first "
-                              "for iptables).", name, fmt["init"]), evidence)
-            else:
-                accepted = verdict.get("accepted_by") or []
-                t.check("ike_input", host, "ok", "UDP %s from %s accepted%s" % (
-                    port, peer, " by %s" % accepted[0] if accepted else " (no rule drops it)"),
-                    verdict.get("uncertain"))
-        esp = tf.get("esp_input") or {}
-        if esp.get("verdict") in ("DROP", "REJECT"):
-            delete = _packet_filter.delete_command(esp.get("backend"), "filter", esp.get("rule"), esp.get("chain"))
-            t.check("esp_input", host, "fail", "ESP from %s: %s by %s" % (peer, esp["verdict"], esp.get("rule")))
-            t.finding("ESP blocked", "down", host,
-                      "On %s the %s %s drops ESP (IP protocol 50) from %s: %s." % (
-                          host, esp.get("backend"), esp.get("chain"), peer,
-                          "remove that rule (`%s`)" % delete if delete else "accept ESP from the peer ahead of it"),
-                      ["%s: %s" % (host, esp.get("rule") or "chain policy")])
-        else:
-            t.check("esp_input", host, "ok", "ESP from %s accepted" % peer)
-        if (facts.get("pluto") or {}).get("running"):
-            missing = [p for p in ("500", "4500") if not listening.get(p)]
-            if missing:
-                t.check("listening", host, "fail", "pluto does not listen on UDP %s at %s" % (
-                    "/".join(missing), tf.get("my_address")), (facts.get("pluto") or {}).get("ike_sockets"))
-                t.finding("pluto not listening", "down" if "500" in missing and down_sas else "degraded", host,
-                          "pluto has no socket on UDP %s at %s: is %s really an address of %s (`ip addr`)? "
-                          "`ipsec auto --listen` makes pluto look at the interfaces again." % (
-                              "/".join(missing), tf.get("my_address"), tf.get("my_address"), host),
-                          ["%s: sockets %s" % (host, ", ".join((facts.get("pluto") or {}).get("ike_sockets") or []))])
-            else:
-                t.check("listening", host, "ok", "pluto listens on UDP 500 and 4500 at %s" % tf.get("my_address"))
-        if wire is not None:
-            for finding in t.findings:
-                if finding["cause"] == "pluto stopped" and wire["peer_refused"] and finding["gateway"] != host:
-                    finding["evidence"].append("%s: tcpdump: the peer answers IKE with ICMP port unreachable: %s"
-                                               % (host, wire["peer_refused"][0]))
-            if wire["peer_refused"]:
-                t.check("wire_ike", host, "warn", "the peer answers IKE with ICMP port unreachable (no pluto there)",
-                        wire["peer_refused"][:2])
-            elif wire["ike_in"] or wire["ike_out"]:
-                # a liveness probe whose answer came after the capture ended is no problem on a live tunnel
-                t.check("wire_ike", host, "ok" if wire["ike_in"] or tf.get("child_sa") else "warn",
-                        "IKE on the wire: %d from %s, %d to it" % (len(wire["ike_in"]), peer, len(wire["ike_out"])),
-                        (wire["ike_in"] + wire["ike_out"])[:3])
+        rule = verdict.get("rule")
+        where = "%s %s" % (verdict.get("backend"), verdict.get("chain"))
+        t.check("ike_input", host, "fail", "UDP %s from %s: %s by %s" % (
+            port, peer, verdict["verdict"], rule or "the policy of %s" % where), verdict.get("uncertain"))
+        delete = _packet_filter.delete_command(verdict.get("backend"), "filter", rule, verdict.get("chain"))
+        severity = "down" if (port == "500" and down_sas) else "degraded"
+        evidence = ["%s: %s: %s" % (host, where, rule or "chain policy %s" % verdict["verdict"])]
+        evidence += ["%s: half-open IKE SA waiting for %s: %s" % (h, host, "; ".join(waiting[h]))
+                     for h in peer_waiting]
+        evidence += peer_log[:2]
+        if wire and wire["ike_in"]:
+            evidence.append("%s: IKE from %s arrives on the wire (%d packets seen by tcpdump, none "
+                            "answered): %s" % (host, peer, len(wire["ike_in"]), wire["ike_in"][0]))
+        t.finding("UDP %s blocked" % port, severity, host,
+                  "On %s the %s %s drops IKE (UDP %s) from %s before the firewall role's accept rule is "
+                  "reached: %s%s Then `ipsec auto --up %s` on %s (or wait for the retry)." % (
+                      host, verdict.get("backend"), verdict.get("chain"), port, peer,
+                      "remove that rule (`%s`)" % delete if delete else
+                      "accept UDP 500 and 4500 from %s ahead of it" % peer,
+                      "." if delete else " (re-running playbooks/site-to-site.yml puts our accept rule first "
+                      "for iptables).", name, fmt["init"]), evidence)
+    else:
+        accepted = verdict.get("accepted_by") or []
+        t.check("ike_input", host, "ok", "UDP %s from %s accepted%s" % (
+            port, peer, " by %s" % accepted[0] if accepted else " (no rule drops it)"),
+            verdict.get("uncertain"))
 
-    # no answer at all, and nothing on either end explains it
+
+def _judge_esp_input(t: _Tunnel, host: str, tf: dict) -> None:
+    """ESP (IP protocol 50) from the peer into *host*: accepted, or dropped."""
+    peer = tf.get("peer_address")
+    esp = tf.get("esp_input") or {}
+    if esp.get("verdict") in ("DROP", "REJECT"):
+        delete = _packet_filter.delete_command(esp.get("backend"), "filter", esp.get("rule"), esp.get("chain"))
+        t.check("esp_input", host, "fail", "ESP from %s: %s by %s" % (peer, esp["verdict"], esp.get("rule")))
+        t.finding("ESP blocked", "down", host,
+                  "On %s the %s %s drops ESP (IP protocol 50) from %s: %s." % (
+                      host, esp.get("backend"), esp.get("chain"), peer,
+                      "remove that rule (`%s`)" % delete if delete else "accept ESP from the peer ahead of it"),
+                  ["%s: %s" % (host, esp.get("rule") or "chain policy")])
+    else:
+        t.check("esp_input", host, "ok", "ESP from %s accepted" % peer)
+
+
+def _judge_listening(t: _Tunnel, host: str, facts: dict, tf: dict, down_sas: bool) -> None:
+    """A running pluto's IKE sockets on *host*: UDP 500 and 4500 at the tunnel's own address."""
+    listening = tf.get("listening") or {}
+    missing = [p for p in ("500", "4500") if not listening.get(p)]
+    if missing:
+        t.check("listening", host, "fail", "pluto does not listen on UDP %s at %s" % (
+            "/".join(missing), tf.get("my_address")), (facts.get("pluto") or {}).get("ike_sockets"))
+        t.finding("pluto not listening", "down" if "500" in missing and down_sas else "degraded", host,
+                  "pluto has no socket on UDP %s at %s: is %s really an address of %s (`ip addr`)? "
+                  "`ipsec auto --listen` makes pluto look at the interfaces again." % (
+                      "/".join(missing), tf.get("my_address"), tf.get("my_address"), host),
+                  ["%s: sockets %s" % (host, ", ".join((facts.get("pluto") or {}).get("ike_sockets") or []))])
+    else:
+        t.check("listening", host, "ok", "pluto listens on UDP 500 and 4500 at %s" % tf.get("my_address"))
+
+
+def _judge_wire_ike(t: _Tunnel, host: str, tf: dict, wire: dict) -> None:
+    """IKE on the wire of *host* (its capture): the peer's ICMP port unreachable backs a stopped pluto there."""
+    peer = tf.get("peer_address")
+    for finding in t.findings:
+        if finding["cause"] == "pluto stopped" and wire["peer_refused"] and finding["gateway"] != host:
+            finding["evidence"].append("%s: tcpdump: the peer answers IKE with ICMP port unreachable: %s"
+                                       % (host, wire["peer_refused"][0]))
+    if wire["peer_refused"]:
+        t.check("wire_ike", host, "warn", "the peer answers IKE with ICMP port unreachable (no pluto there)",
+                wire["peer_refused"][:2])
+    elif wire["ike_in"] or wire["ike_out"]:
+        # a liveness probe whose answer came after the capture ended is no problem on a live tunnel
+        t.check("wire_ike", host, "ok" if wire["ike_in"] or tf.get("child_sa") else "warn",
+                "IKE on the wire: %d from %s, %d to it" % (len(wire["ike_in"]), peer, len(wire["ike_out"])),
+                (wire["ike_in"] + wire["ike_out"])[:3])
+
+
+def _judge_no_answer(c: _Judgement, waiting: dict) -> None:
+    """No answer at all, and nothing on either end explains it: the peer, or the path to it."""
+    current, down_sas, log_evidence, readable, t = c.current, c.down_sas, c.log_evidence, c.readable, c.t
     if down_sas and not t.has("pluto stopped", "UDP 500 blocked", "wrong key", "no common proposal",
                               "traffic selectors refused", "peer refuses the DH group", "IKE_AUTH unanswered", "gateway not read", "conn not loaded",
                               "Libreswan not installed", "pluto not listening"):
@@ -642,22 +670,8 @@ def _judge_interface(t, host, tf):
 
 def _judge_probe(c):
     """The probe: ping across, counters, tcpdump on both interfaces."""
-    init_host, name, pings, probe, readable, t = c.init_host, c.name, c.pings, c.probe, c.readable, c.t
-    probe_result = None
-    if probe:
-        probe_result = dict(probe)
-        outcome = pings.get((probe["from"], probe["address"]))
-        if outcome is None:
-            probe_result["status"] = "not run"
-            t.check("probe", probe["from"], "skip", "ping %s was not run" % probe["address"])
-        elif "error" in outcome:
-            probe_result.update(status="error", error=outcome["error"])
-            t.check("probe", probe["from"], "warn", "could not ping from %s: %s" % (probe["from"], outcome["error"]))
-        else:
-            probe_result.update(outcome, status="answered" if outcome["received"] > 0 else "lost")
-            t.check("probe", probe["from"], "ok" if outcome["received"] > 0 else "fail",
-                    "ping %s -> %s: %d/%d answered" % (probe["from"], probe["address"], outcome["received"],
-                                                       outcome["sent"]))
+    init_host, name, probe, readable, t = c.init_host, c.name, c.probe, c.readable, c.t
+    probe_result = _probe_outcome(t, probe, c.pings) if probe else None
     answered = probe_result is not None and probe_result.get("status") == "answered"
     lost = probe_result is not None and probe_result.get("status") == "lost"
     pinged = answered or lost
@@ -668,39 +682,7 @@ def _judge_probe(c):
         host = end["host"]
         if not capture or not pinged:
             continue
-        cap = capture.get("capture") or {}
-        captured = cap.get("available") and not cap.get("error")
-        wire = wire_evidence(capture, tf)
-        saw_probe[host] = bool(captured and (wire["lan_icmp"] or wire["esp_out"] or wire["esp_in"]
-                                             or wire["clear_out_wan"]))
-        # a capture that started after the last ping (a slow host) saw nothing: no conclusion from it
-        missed = captured and answered and not saw_probe[host]
-        delta = deltas[host]
-        if delta is not None:
-            status = "ok" if delta["rose"] else ("warn" if missed else "fail")
-            t.check("counters", host, status, "SA bytes in+out %s -> %s while the probe ran%s" % (
-                delta["before"], delta["after"] if delta["after"] is not None else "no SA",
-                " (the capture missed the probe)" if missed and not delta["rose"] else ""))
-        if not captured:
-            t.check("tcpdump", host, "skip", "no capture: %s" % (cap.get("error") or "tcpdump missing"))
-            continue
-        summary = "WAN %s: ESP out %d / in %d, ICMP in clear toward %s %d; LAN %s: ICMP %d" % (
-            tf.get("wan_dev"), len(wire["esp_out"]), len(wire["esp_in"]), ",".join(tf.get("remote_subnets") or []),
-            len(wire["clear_out_wan"]), ",".join(tf.get("lan_devs") or []) or "-", len(wire["lan_icmp"]))
-        if wire["clear_out_wan"]:
-            t.check("tcpdump", host, "fail", summary, wire["clear_out_wan"][:3])
-            if not t.has("NAT exemption missing"):
-                t.finding("traffic leaves in clear", "down", host,
-                          "On %s the probe's packets leave by %s in clear instead of as ESP: something rewrites or "
-                          "routes them around the IPsec policy (NAT, a policy routing rule, or no policy for the "
-                          "pair: `ip xfrm policy`)." % (host, tf.get("wan_dev")), wire["clear_out_wan"][:3])
-        elif wire["esp_out"] or wire["esp_in"]:
-            t.check("tcpdump", host, "ok", summary, (wire["lan_icmp"][:1] + wire["esp_out"][:1] + wire["esp_in"][:1]))
-        elif missed:
-            t.check("tcpdump", host, "warn", summary + " (the capture started after the probe: run the diagnose "
-                    "again, or raise sitevpn_diagnose_ping_count)")
-        else:
-            t.check("tcpdump", host, "warn" if answered else "fail", summary, wire["lan_icmp"][:2])
+        saw_probe[host] = _judge_probe_end(t, host, tf, capture, deltas[host], answered)
     if answered:
         init_delta = deltas.get(init_host)
         if init_delta is not None and not init_delta["rose"] and saw_probe.get(init_host):
@@ -728,6 +710,63 @@ def _judge_probe(c):
                   % (probe["from"], probe["address"]),
                   ["ping %s -> %s: 0/%d" % (probe["from"], probe["address"], probe_result.get("sent", 0))])
     c.probe_result = probe_result
+
+
+def _probe_outcome(t: _Tunnel, probe: dict, pings: dict) -> dict:
+    """The probe's ping as the report shows it (not run, error, answered or lost), and its check."""
+    probe_result = dict(probe)
+    outcome = pings.get((probe["from"], probe["address"]))
+    if outcome is None:
+        probe_result["status"] = "not run"
+        t.check("probe", probe["from"], "skip", "ping %s was not run" % probe["address"])
+    elif "error" in outcome:
+        probe_result.update(status="error", error=outcome["error"])
+        t.check("probe", probe["from"], "warn", "could not ping from %s: %s" % (probe["from"], outcome["error"]))
+    else:
+        probe_result.update(outcome, status="answered" if outcome["received"] > 0 else "lost")
+        t.check("probe", probe["from"], "ok" if outcome["received"] > 0 else "fail",
+                "ping %s -> %s: %d/%d answered" % (probe["from"], probe["address"], outcome["received"],
+                                                   outcome["sent"]))
+    return probe_result
+
+
+def _judge_probe_end(t: _Tunnel, host: str, tf: dict, capture: dict, delta, answered: bool) -> bool:
+    """The SA counters and the capture of one gateway while the probe ran; whether the capture saw the probe.
+
+    *delta*: the tunnel's SA byte counters on *host* before and after the probe (see ``_delta``), or None.
+    """
+    cap = capture.get("capture") or {}
+    captured = cap.get("available") and not cap.get("error")
+    wire = wire_evidence(capture, tf)
+    saw_probe = bool(captured and (wire["lan_icmp"] or wire["esp_out"] or wire["esp_in"] or wire["clear_out_wan"]))
+    # a capture that started after the last ping (a slow host) saw nothing: no conclusion from it
+    missed = captured and answered and not saw_probe
+    if delta is not None:
+        status = "ok" if delta["rose"] else ("warn" if missed else "fail")
+        t.check("counters", host, status, "SA bytes in+out %s -> %s while the probe ran%s" % (
+            delta["before"], delta["after"] if delta["after"] is not None else "no SA",
+            " (the capture missed the probe)" if missed and not delta["rose"] else ""))
+    if not captured:
+        t.check("tcpdump", host, "skip", "no capture: %s" % (cap.get("error") or "tcpdump missing"))
+        return saw_probe
+    summary = "WAN %s: ESP out %d / in %d, ICMP in clear toward %s %d; LAN %s: ICMP %d" % (
+        tf.get("wan_dev"), len(wire["esp_out"]), len(wire["esp_in"]), ",".join(tf.get("remote_subnets") or []),
+        len(wire["clear_out_wan"]), ",".join(tf.get("lan_devs") or []) or "-", len(wire["lan_icmp"]))
+    if wire["clear_out_wan"]:
+        t.check("tcpdump", host, "fail", summary, wire["clear_out_wan"][:3])
+        if not t.has("NAT exemption missing"):
+            t.finding("traffic leaves in clear", "down", host,
+                      "On %s the probe's packets leave by %s in clear instead of as ESP: something rewrites or "
+                      "routes them around the IPsec policy (NAT, a policy routing rule, or no policy for the "
+                      "pair: `ip xfrm policy`)." % (host, tf.get("wan_dev")), wire["clear_out_wan"][:3])
+    elif wire["esp_out"] or wire["esp_in"]:
+        t.check("tcpdump", host, "ok", summary, (wire["lan_icmp"][:1] + wire["esp_out"][:1] + wire["esp_in"][:1]))
+    elif missed:
+        t.check("tcpdump", host, "warn", summary + " (the capture started after the probe: run the diagnose "
+                "again, or raise sitevpn_diagnose_ping_count)")
+    else:
+        t.check("tcpdump", host, "warn" if answered else "fail", summary, wire["lan_icmp"][:2])
+    return saw_probe
 
 
 def _judge_sas(c):

@@ -468,26 +468,40 @@ def expand_topologies(topologies, hostvars, problems):
             continue
         subnets = dict((m, _host_subnets(m, hostvars, label, "sitevpn_subnets of %s" % m, problems)) for m in members)
         if "hub" in topo:
-            for spoke in spokes:
-                hub_side = list(subnets[hub])
-                if spoke_to_spoke:
-                    hub_side += [n for other in spokes if other != spoke for n in subnets[other]]
-                tunnel = dict({"initiator": "right", "probe": _topology_probe(spoke, hub, hostvars)}, **defaults)
-                tunnel.update(name="%s-%s" % (name, spoke), left=hub, right=spoke,
-                              left_subnets=hub_side, right_subnets=subnets[spoke])
-                if tunnel.get("probe") is None:
-                    tunnel.pop("probe")
-                tunnels.append(tunnel)
+            tunnels.extend(_hub_tunnels(name, hub, spokes, subnets, spoke_to_spoke, defaults, hostvars))
         else:
-            ordered = sorted(members)
-            for i, a in enumerate(ordered):
-                for b in ordered[i + 1:]:
-                    tunnel = dict({"probe": _topology_probe(a, b, hostvars)}, **defaults)
-                    tunnel.update(name="%s-%s-%s" % (name, a, b), left=a, right=b,
-                                  left_subnets=subnets[a], right_subnets=subnets[b])
-                    if tunnel.get("probe") is None:
-                        tunnel.pop("probe")
-                    tunnels.append(tunnel)
+            tunnels.extend(_mesh_tunnels(name, members, subnets, defaults, hostvars))
+    return tunnels
+
+
+def _hub_tunnels(name, hub, spokes, subnets, spoke_to_spoke, defaults, hostvars):
+    """The tunnels of a checked hub-and-spoke topology: ``<name>-<spoke>``, the hub left, the spoke initiating."""
+    tunnels = []
+    for spoke in spokes:
+        hub_side = list(subnets[hub])
+        if spoke_to_spoke:
+            hub_side += [n for other in spokes if other != spoke for n in subnets[other]]
+        tunnel = dict({"initiator": "right", "probe": _topology_probe(spoke, hub, hostvars)}, **defaults)
+        tunnel.update(name="%s-%s" % (name, spoke), left=hub, right=spoke,
+                      left_subnets=hub_side, right_subnets=subnets[spoke])
+        if tunnel.get("probe") is None:
+            tunnel.pop("probe")
+        tunnels.append(tunnel)
+    return tunnels
+
+
+def _mesh_tunnels(name, members, subnets, defaults, hostvars):
+    """The tunnels of a checked full mesh: ``<name>-<a>-<b>`` for every pair, in inventory-name order."""
+    tunnels = []
+    ordered = sorted(members)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            tunnel = dict({"probe": _topology_probe(a, b, hostvars)}, **defaults)
+            tunnel.update(name="%s-%s-%s" % (name, a, b), left=a, right=b,
+                          left_subnets=subnets[a], right_subnets=subnets[b])
+            if tunnel.get("probe") is None:
+                tunnel.pop("probe")
+            tunnels.append(tunnel)
     return tunnels
 
 

@@ -8,33 +8,36 @@ lists every problem, each naming the tunnel and the field. Nothing here touches
 a managed host: the preflight action and the ``host_tunnels`` filter both run
 on the controller, before any host is changed.
 
-Address and subnet work is netaddr's; key parsing is cryptography's (see
-``_keys``).
+Parts of the model live in modules of their own, all private: ``_ends`` (one
+end of a tunnel; address and subnet work is netaddr's, key parsing is
+cryptography's, see ``_keys``), ``_topologies`` (``sitevpn_topologies`` made
+into tunnels), ``_crypto_checks`` (weak algorithms and PSKs) and
+``_model_base`` (what they all share). The names other code uses are
+re-exported here (``__all__``): callers import ``_model`` only.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import difflib
 import re
 import zlib
 
-from ansible.errors import AnsibleError
-from ansible.module_utils.parsing.convert_bool import boolean
-
-NETADDR_IMPORT_ERROR = None
-try:
-    import netaddr
-except ImportError as exc:  # checked where it is needed, with a message that says what to do
-    netaddr = None
-    NETADDR_IMPORT_ERROR = exc
-
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import NAME_RE, OPTION_KEY_RE
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _keys
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._crypto_checks import (
+    WEAK_OPTION_PROPOSALS, WEAK_OPTION_VALUES, _crypto, psk_problem, weak_algorithms)
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._ends import _check_pair, _end, address, require_netaddr
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model_base import (
+    TUNNEL_KEYS, ModelError, _did_you_mean, _flag, _hostvar, _Problems, _unknown_keys, strict_bool)
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._topologies import expand_topologies
 
-# \Z, not $: "$" also matches before a trailing newline, which would end the line in a conn file
-ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)\Z")
+# what the action, the filters and the tests use (some of it defined in the modules above)
+__all__ = [
+    "PROBE_KEYS", "TUNNEL_KEYS", "VARIABLES", "VARIABLE_PREFIXES", "ModelError", "address",
+    "default_interface_id", "normalize", "psk_owner", "psk_pair", "psk_problem", "psk_representatives", "strict_bool",
+    "unknown_variables", "weak_algorithms", "_Problems", "_hostvar", "_label",
+]
+
 # an option value that needs no quotes in a conn file; others are quoted, and a value with '"' is refused
 OPTION_PLAIN_RE = re.compile(r"^[A-Za-z0-9_.,:;/%@+=*{}\[\]-]+\Z")
 # keys the model owns: setting them through `options` would contradict the model
@@ -43,31 +46,7 @@ RESERVED_OPTIONS = {
     "leftrsasigkey", "rightrsasigkey", "authby", "auto", "ike", "esp", "ikev2", "keyexchange", "pfs",
     "dpddelay", "dpdtimeout", "dpdaction", "also", "leftnexthop", "rightnexthop", "leftsourceip", "rightsourceip",
 }
-AUTO_VALUES = ("start", "add", "ondemand")
 DPD_ACTIONS = ("restart", "clear", "hold")
-MIN_PSK_BYTES = 20   # the seed: "Make them long (over 20 bytes)"
-
-# Weak algorithms, as Libreswan spells them in ike=/esp= strings.
-WEAK_TOKENS = {
-    "3des": "3DES (64-bit block)", "des": "DES", "md5": "MD5", "sha1": "SHA-1", "sha": "SHA-1",
-    "null": "no encryption", "modp768": "DH group 1", "modp1024": "DH group 2", "modp1536": "DH group 5",
-    "dh1": "DH group 1", "dh2": "DH group 2", "dh5": "DH group 5", "dh22": "DH group 22", "dh23": "DH group 23",
-    "dh24": "DH group 24", "blowfish": "Blowfish", "cast": "CAST", "aes_cbc64": "64-bit", "serpent": "Serpent",
-    # Libreswan's other spellings (lib/libswan/ike_alg_*.c)
-    "sha1_96": "SHA-1", "hmac_sha1": "SHA-1", "hmac_sha1_96": "SHA-1", "md5_96": "MD5", "hmac_md5": "MD5",
-    "hmac_md5_96": "MD5", "3des_cbc": "3DES (64-bit block)", "des_cbc": "DES",
-}
-# conn keywords of `options` that carry proposals (checked like ike/esp), and values that are weak in themselves
-WEAK_OPTION_PROPOSALS = ("phase2alg", "ah", "pfsgroup")
-WEAK_OPTION_VALUES = {("phase2", "ah"): "AH (no encryption)", ("sha2-truncbug", "yes"): "SHA-2 truncated to 96 bits",
-                      ("sha2_truncbug", "yes"): "SHA-2 truncated to 96 bits"}
-
-TUNNEL_KEYS = {
-    "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
-    "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
-    "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown", "mtu", "mss_clamping", "mode",
-    "interface_id",
-}
 MODES = ("policy", "route")
 #: interface numbers a route-based tunnel may use: ipsec1 is pluto's own (4.x and 5.x create and delete a
 #: device of that name to test for XFRM interfaces, and refuse them all when one exists), 0 maps to another if_id
@@ -84,7 +63,6 @@ UPDOWN_OPTIONS = {
     "leftmodecfgclient", "rightmodecfgclient", "leftmodecfgserver", "rightmodecfgserver", "modecfgdns",
     "modecfgdomains",
 }
-PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop"}
 PROBE_KEYS = {"from", "to"}
 
 
@@ -123,210 +101,11 @@ def unknown_variables(names):
     return result
 
 
-class ModelError(Exception):
-    """Every problem found, each as (tunnel, field, message)."""
-
-    def __init__(self, problems):
-        self.problems = problems
-        super(ModelError, self).__init__(self.message)
-
-    @property
-    def message(self):
-        lines = ["%d problem%s in sitevpn_tunnels (no host was touched):" % (
-            len(self.problems), "" if len(self.problems) == 1 else "s")]
-        for tunnel, field, text in self.problems:
-            lines.append("  - tunnel %s, field %s: %s" % (tunnel, field, text))
-        return "\n".join(lines)
-
-
-class _Problems(object):
-    def __init__(self):
-        self.items = []
-
-    def add(self, tunnel, field, text):
-        self.items.append((tunnel, field, text))
-
-
-def _did_you_mean(word, known):
-    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.75)
-    return " (did you mean %s?)" % close[0] if close else ""
-
-
-def _unknown_keys(mapping, known, label, problems, field=None, what=""):
-    """Refuse keys that are not strings (YAML's on/off/yes/no and numbers) and keys the model does not
-    know, with the known ones listed: a typo must not silently mean "default"."""
-    for key in mapping:
-        if not isinstance(key, str):
-            problems.add(label, field or str(key), "the key %r is not a string: YAML reads unquoted on/off/yes/no/"
-                         "true/false and numbers as other types; quote the key (known: %s)"
-                         % (key, ", ".join(sorted(known))))
-    unknown = sorted(k for k in mapping if isinstance(k, str) and k not in known)
-    if unknown:
-        hints = "".join(_did_you_mean(k, known) for k in unknown)
-        problems.add(label, field or ", ".join(unknown), "unknown key(s) %s%s%s; known: %s"
-                     % (", ".join(unknown), what, hints, ", ".join(sorted(known))))
-
-
 def _label(raw, index):
     name = raw.get("name") if isinstance(raw, dict) else None
     if not name and name != 0:
         return "#%d" % (index + 1)
     return str(name) if str(name).isprintable() else repr(str(name))   # one line per problem, always
-
-
-def _subnets(value, label, field, problems):
-    if value is None or value == "" or value == []:
-        problems.add(label, field, "at least one subnet is required (CIDR, e.g. 172.16.1.0/24)")
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        problems.add(label, field, "must be a CIDR or a list of CIDRs, not %s" % type(value).__name__)
-        return []
-    result = []
-    for item in value:
-        text = str(item).strip()
-        try:
-            if "/" not in text:
-                raise netaddr.AddrFormatError("no prefix length")
-            net = netaddr.IPNetwork(text)
-            int(text.split("/", 1)[1])
-        except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
-            problems.add(label, field, "%r is not a valid CIDR subnet (%s)" % (text, exc))
-            continue
-        if net.ip != net.network:
-            problems.add(label, field, "%s has host bits set; did you mean %s/%d?" % (text, net.network, net.prefixlen))
-            continue
-        if net.version != 4 and net.version != 6:
-            problems.add(label, field, "%s is neither IPv4 nor IPv6" % text)
-            continue
-        result.append(net)
-    for i, a in enumerate(result):
-        for b in result[i + 1:]:
-            if a in b or b in a or a.first <= b.last and b.first <= a.last:
-                problems.add(label, field, "%s and %s overlap" % (a, b))
-    return result
-
-
-def _address(value, label, field, problems, allow_special=False):
-    text = str(value or "").strip()
-    if allow_special and text.startswith("%"):
-        return text
-    try:
-        addr = netaddr.IPAddress(text)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        problems.add(label, field, "%r is not an IP address" % text)
-        return None
-    if addr.is_loopback() or addr.is_multicast() or str(addr) in ("0.0.0.0", "255.255.255.255", "::"):
-        problems.add(label, field, "%s cannot be a gateway address" % addr)
-        return None
-    return str(addr)
-
-
-NEXTHOP_WORDS = ("%defaultroute", "%direct")
-
-
-def _nexthop(value, label, field, problems):
-    """leftnexthop=/rightnexthop=: Libreswan's two words, or an address. The value goes into a conn file
-    as it is, so anything else (a newline would add a keyword of its own) is refused."""
-    if value is None:
-        return None
-    text = str(value)
-    if text in NEXTHOP_WORDS:
-        return text
-    try:
-        return str(netaddr.IPAddress(text))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        problems.add(label, field, "%r is not a next hop (an IP address, %s)" % (text, " or ".join(NEXTHOP_WORDS)))
-        return None
-
-
-def _is_ip(text):
-    return address(text) is not None
-
-
-def strict_bool(value):
-    """True/False from YAML or a string ('false' from -e is false); raises TypeError otherwise.
-    For variables, which `-e key=value` hands over as strings."""
-    return boolean(value, strict=True)
-
-
-def _flag(mapping, key, default, label, problems):
-    """A true/false field of a tunnel or topology: a YAML boolean, nothing else ("false" in quotes is a
-    string, and a string would be true to Jinja). ``default`` comes from a variable (strict_bool)."""
-    if key not in mapping:
-        return default
-    value = mapping[key]
-    if not isinstance(value, bool):
-        problems.add(label, key, "must be true or false (a YAML boolean, unquoted), not %r" % (value,))
-        return default
-    return value
-
-
-def _hostvar(hostvars, host, key, default=None):
-    try:
-        value = hostvars[host].get(key)
-    except (KeyError, AttributeError):
-        return default
-    return default if value is None else value
-
-
-def _end(raw_end, side, raw, label, hostvars, problems):
-    """One side of a tunnel: an inventory host, or an unmanaged peer given inline."""
-    field = side
-    if isinstance(raw_end, str):
-        if raw_end not in hostvars:
-            problems.add(label, field, "host %r is not in the inventory" % raw_end)
-            return None
-        address = _hostvar(hostvars, raw_end, "sitevpn_public_address") or \
-            _hostvar(hostvars, raw_end, "ansible_host") or raw_end
-        end = {
-            "host": raw_end, "managed": True,
-            "address": _address(address, label, "%s (sitevpn_public_address of %s)" % (field, raw_end), problems),
-            "local_address": None, "id": str(_hostvar(hostvars, raw_end, "sitevpn_id", "@" + raw_end)),
-            "nexthop": _nexthop(_hostvar(hostvars, raw_end, "sitevpn_nexthop", "%defaultroute"), label,
-                                "%s (sitevpn_nexthop of %s)" % (field, raw_end), problems),
-            "pubkey": None,
-        }
-        local = _hostvar(hostvars, raw_end, "sitevpn_local_address")
-        if local:
-            end["local_address"] = _address(local, label, "%s (sitevpn_local_address of %s)" % (field, raw_end), problems)
-    elif isinstance(raw_end, dict):
-        _unknown_keys(raw_end, PEER_KEYS, label, problems, field=field, what=" for an unmanaged peer")
-        for key in ("name", "id"):   # both reach files as they are: one printable line
-            if raw_end.get(key) is not None and (not isinstance(raw_end[key], str) or not raw_end[key].isprintable()):
-                problems.add(label, "%s.%s" % (field, key), "must be a string of printable characters (one line)")
-        if raw_end.get("pubkey") is not None and not isinstance(raw_end["pubkey"], str):
-            problems.add(label, field + ".pubkey", "must be a string (0s... or PEM)")
-        address = _address(raw_end.get("address"), label, field + ".address", problems)
-        end = {
-            "host": None, "managed": False, "name": raw_end.get("name") or address,
-            "address": address, "local_address": None,
-            "id": str(raw_end.get("id") or address), "pubkey": None,
-            "nexthop": _nexthop(raw_end.get("nexthop"), label, field + ".nexthop", problems),
-        }
-        if raw_end.get("local_address") is not None:
-            # behind NAT: the address on the peer itself, for the conn its administrator gets (peer_config)
-            end["local_address"] = _address(raw_end["local_address"], label, field + ".local_address", problems)
-        if raw_end.get("pubkey") and isinstance(raw_end["pubkey"], str):
-            try:
-                end["pubkey"] = _keys.to_rfc3110(raw_end["pubkey"])
-            except _keys.KeyProblem as exc:
-                problems.add(label, field + ".pubkey", str(exc))
-    else:
-        problems.add(label, field, "must be an inventory hostname or a dict describing an unmanaged peer")
-        return None
-    if end["id"] and not ID_RE.match(end["id"]) and not _is_ip(end["id"]):
-        problems.add(label, "%s id" % field, "%r is not a usable IKE ID (use @name or an IP address)" % end["id"])
-    subnets = _subnets(raw.get(side + "_subnets"), label, side + "_subnets", problems)
-    end["subnets"] = [str(n) for n in subnets]
-    end["_nets"] = subnets
-    sourceip = raw.get(side + "_sourceip")
-    if sourceip:
-        end["sourceip"] = _address(sourceip, label, side + "_sourceip", problems)
-        if end["sourceip"] and not any(netaddr.IPAddress(end["sourceip"]) in n for n in subnets):
-            problems.add(label, side + "_sourceip", "%s is not inside %s" % (end["sourceip"], ", ".join(end["subnets"])))
-    return end
 
 
 def psk_pair(tunnel):
@@ -349,30 +128,6 @@ def psk_owner(tunnel):
     return tunnel["left"]["host"] if tunnel["left"]["managed"] else tunnel["right"]["host"]
 
 
-def weak_algorithms(proposal):
-    """The weak pieces of an ike=/esp= string, as human words."""
-    found = []
-    for token in re.split(r"[^a-z0-9_]+", (proposal or "").lower()):
-        if token in WEAK_TOKENS and WEAK_TOKENS[token] not in found:
-            found.append(WEAK_TOKENS[token])
-    return found
-
-
-def psk_problem(psk):
-    """Why a PSK is too weak, or None."""
-    raw = psk.encode("utf-8") if isinstance(psk, str) else bytes(psk)
-    if len(raw) < MIN_PSK_BYTES:
-        return "is %d bytes; use at least %d (the seed's rule), better 32+ random bytes" % (len(raw), MIN_PSK_BYTES)
-    if len(set(raw)) < 8:
-        return "has only %d distinct characters; use a random key" % len(set(raw))
-    for size in range(1, len(raw) // 2 + 1):
-        if len(raw) % size == 0 and raw[:size] * (len(raw) // size) == raw:
-            return "is one short pattern repeated; use a random key"
-    if "\n" in psk or "\r" in psk:
-        return "contains a line break"
-    return None
-
-
 def _int(raw, key, default, label, problems, minimum=0):
     value = raw.get(key, default)
     if isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*\Z", value):
@@ -384,140 +139,6 @@ def _int(raw, key, default, label, problems, minimum=0):
     if value < minimum:
         problems.add(label, key, "must be at least %d" % minimum)
     return value
-
-
-TOPOLOGY_KEYS = {"name", "hub", "spokes", "spoke_to_spoke", "mesh", "defaults"}
-TOPOLOGY_OWNED_KEYS = {"name", "left", "right", "left_subnets", "right_subnets"}
-
-
-def _host_subnets(host, hostvars, label, field, problems):
-    subnets = _hostvar(hostvars, host, "sitevpn_subnets")
-    if not subnets:
-        problems.add(label, field, "host %s has no sitevpn_subnets (the LANs behind it)" % host)
-        return []
-    return [subnets] if isinstance(subnets, str) else list(subnets)
-
-
-def _topology_probe(left, right, hostvars):
-    source, target = _hostvar(hostvars, left, "sitevpn_probe_host"), _hostvar(hostvars, right, "sitevpn_probe_host")
-    return {"from": source, "to": target} if source and target else None
-
-
-def expand_topologies(topologies, hostvars, problems):
-    """``sitevpn_topologies`` -> tunnels with unique, stable names.
-
-    A hub and its spokes: ``<name>-<spoke>``, hub on the left, the spoke initiating (spokes are
-    the ones behind NAT or dynamic links); with ``spoke_to_spoke``, each spoke's tunnel also
-    carries the other spokes' subnets, so spokes reach each other through the hub.
-    A full mesh of a group: ``<name>-<a>-<b>`` for every pair, in inventory-name order.
-    Subnets come from each host's ``sitevpn_subnets``; ``defaults`` apply to every tunnel.
-    """
-    tunnels = []
-    if not topologies:
-        return tunnels
-    if not isinstance(topologies, (list, tuple)):
-        problems.add("-", "sitevpn_topologies", "must be a list")
-        return tunnels
-    for index, topo in enumerate(topologies):
-        label = "topology %s" % ((topo.get("name") if isinstance(topo, dict) else None) or "#%d" % (index + 1))
-        if not isinstance(topo, dict):
-            problems.add(label, "-", "each topology must be a dict")
-            continue
-        _unknown_keys(topo, TOPOLOGY_KEYS, label, problems)
-        spoke_to_spoke = _flag(topo, "spoke_to_spoke", False, label, problems)
-        name = topo.get("name")
-        if not name or not NAME_RE.match(str(name)):
-            problems.add(label, "name", "%r is not usable as a tunnel name prefix" % (name,))
-            continue
-        defaults = topo.get("defaults") or {}
-        if not isinstance(defaults, dict):
-            problems.add(label, "defaults", "must be a dict of tunnel keys")
-            defaults = {}
-        owned = set(defaults) & TOPOLOGY_OWNED_KEYS
-        if owned:
-            problems.add(label, "defaults", "%s cannot be set in defaults: the topology sets them (subnets come from "
-                         "each member's sitevpn_subnets)" % ", ".join(sorted(owned)))
-        defaults = dict((k, v) for k, v in defaults.items() if k not in TOPOLOGY_OWNED_KEYS)
-        _unknown_keys(defaults, TUNNEL_KEYS - TOPOLOGY_OWNED_KEYS, label, problems, field="defaults")
-        members = []
-        if ("hub" in topo) == ("mesh" in topo):
-            problems.add(label, "hub/mesh", "give either hub (with spokes) or mesh (a list of hosts)")
-            continue
-        if "hub" in topo:
-            hub, spokes = topo["hub"], topo.get("spokes") or []
-            if not isinstance(spokes, (list, tuple)):
-                problems.add(label, "spokes", "must be a list of inventory hosts")
-                continue
-            members = [hub] + list(spokes)
-            if not spokes:
-                problems.add(label, "spokes", "a hub needs at least one spoke")
-        else:
-            members = topo.get("mesh") or []
-            if not isinstance(members, (list, tuple)):
-                problems.add(label, "mesh", "must be a list of inventory hosts")
-                continue
-            members = list(members)
-            if len(members) < 2:
-                problems.add(label, "mesh", "a mesh needs at least two hosts")
-        if not all(isinstance(m, str) for m in members):
-            problems.add(label, "hub/spokes/mesh", "every member must be an inventory hostname (a string)")
-            continue
-        missing = [m for m in members if m not in hostvars]
-        if missing:
-            problems.add(label, "hub/spokes/mesh", "not in the inventory: %s" % ", ".join(map(str, missing)))
-            continue
-        subnets = dict((m, _host_subnets(m, hostvars, label, "sitevpn_subnets of %s" % m, problems)) for m in members)
-        if "hub" in topo:
-            tunnels.extend(_hub_tunnels(name, hub, spokes, subnets, spoke_to_spoke, defaults, hostvars))
-        else:
-            tunnels.extend(_mesh_tunnels(name, members, subnets, defaults, hostvars))
-    return tunnels
-
-
-def _hub_tunnels(name, hub, spokes, subnets, spoke_to_spoke, defaults, hostvars):
-    """The tunnels of a checked hub-and-spoke topology: ``<name>-<spoke>``, the hub left, the spoke initiating."""
-    tunnels = []
-    for spoke in spokes:
-        hub_side = list(subnets[hub])
-        if spoke_to_spoke:
-            hub_side += [n for other in spokes if other != spoke for n in subnets[other]]
-        tunnel = dict({"initiator": "right", "probe": _topology_probe(spoke, hub, hostvars)}, **defaults)
-        tunnel.update(name="%s-%s" % (name, spoke), left=hub, right=spoke,
-                      left_subnets=hub_side, right_subnets=subnets[spoke])
-        if tunnel.get("probe") is None:
-            tunnel.pop("probe")
-        tunnels.append(tunnel)
-    return tunnels
-
-
-def _mesh_tunnels(name, members, subnets, defaults, hostvars):
-    """The tunnels of a checked full mesh: ``<name>-<a>-<b>`` for every pair, in inventory-name order."""
-    tunnels = []
-    ordered = sorted(members)
-    for i, a in enumerate(ordered):
-        for b in ordered[i + 1:]:
-            tunnel = dict({"probe": _topology_probe(a, b, hostvars)}, **defaults)
-            tunnel.update(name="%s-%s-%s" % (name, a, b), left=a, right=b,
-                          left_subnets=subnets[a], right_subnets=subnets[b])
-            if tunnel.get("probe") is None:
-                tunnel.pop("probe")
-            tunnels.append(tunnel)
-    return tunnels
-
-
-def require_netaddr():
-    if netaddr is None:
-        raise AnsibleError("sitevpn.ipsec needs the Python package netaddr on the Ansible controller "
-                           "(pip install netaddr): %s" % NETADDR_IMPORT_ERROR)
-
-
-def address(text):
-    """The canonical form of an IP address, or None."""
-    require_netaddr()
-    try:
-        return str(netaddr.IPAddress(str(text)))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return None
 
 
 def _name(raw, index, label, names, problems):
@@ -537,42 +158,6 @@ def _name(raw, index, label, names, problems):
     else:
         names[str(name)] = index
     return name
-
-
-def _check_pair(left, right, label, problems):
-    """What cannot be true of two ends together: the same host, address or ID, overlapping subnets (the
-    seed's first rule), two address families."""
-    if not left["managed"] and not right["managed"]:
-        problems.add(label, "left/right", "at least one end must be a host of the inventory")
-    if left.get("host") and left.get("host") == right.get("host"):
-        problems.add(label, "right", "both ends are %s" % left["host"])
-    if left["address"] and left["address"] == right["address"]:
-        problems.add(label, "right", "both ends have the address %s" % left["address"])
-    if left["id"] == right["id"]:
-        problems.add(label, "right id", "both ends have the ID %s" % left["id"])
-    for a in left["_nets"]:
-        for b in right["_nets"]:
-            if a == b:
-                problems.add(label, "right_subnets", "%s is on both ends" % a)
-            elif a.first <= b.last and b.first <= a.last:
-                problems.add(label, "right_subnets", "%s overlaps %s of the left end (the seed's first rule: "
-                             "the two sites need different networks)" % (b, a))
-    if left["address"] and right["address"] and \
-            netaddr.IPAddress(left["address"]).version != netaddr.IPAddress(right["address"]).version:
-        problems.add(label, "right", "%s and the left end's %s are of two address families; both gateway "
-                     "addresses must be IPv4 or both IPv6" % (right["address"], left["address"]))
-    # one address family per tunnel: pluto pairs every left subnet with every right one, and a pair of
-    # two families cannot be a Child SA; Libreswan 4.10 cannot even read an IPv6 subnet in a
-    # leftsubnets= list (measured on the lab: "is not a subnet declaration")
-    families = sorted(set(n.version for n in left["_nets"] + right["_nets"]))
-    if len(families) > 1:
-        problems.add(label, "left_subnets/right_subnets", "mixes IPv4 and IPv6 subnets (%s | %s); give each "
-                     "address family a tunnel of its own" % (", ".join(map(str, left["_nets"])),
-                                                             ", ".join(map(str, right["_nets"]))))
-    for end, side in ((left, "left"), (right, "right")):
-        if end["address"] and end["_nets"] and any(netaddr.IPAddress(end["address"]) in n for n in end["_nets"]) \
-                and not end.get("local_address"):
-            problems.add(label, side + "_subnets", "contains the gateway's own public address %s" % end["address"])
 
 
 def _auth(raw, tunnel, left, right, label, problems):
@@ -598,41 +183,6 @@ def _auth(raw, tunnel, left, right, label, problems):
     if tunnel["auth"] == "psk" and tunnel["psk"] is None and left and right and not (left["managed"] and right["managed"]):
         problems.add(label, "psk", "a tunnel to an unmanaged peer needs its PSK given (vault it): only managed "
                      "pairs get a generated one")
-
-
-def _crypto(raw, tunnel, weak_ok, label, problems, warnings):
-    """auto, IKE version, proposals and PFS: modern by default, weak only when allowed, with a warning."""
-    tunnel["auto"] = raw.get("auto", "start")
-    if tunnel["auto"] not in AUTO_VALUES:
-        problems.add(label, "auto", "must be one of %s, not %r" % (", ".join(AUTO_VALUES), tunnel["auto"]))
-    tunnel["ike_version"] = raw.get("ike_version", 2)
-    if isinstance(tunnel["ike_version"], bool) or tunnel["ike_version"] not in (1, 2, "1", "2"):
-        problems.add(label, "ike_version", "must be 1 or 2, not %r" % (tunnel["ike_version"],))
-    else:
-        tunnel["ike_version"] = int(tunnel["ike_version"])
-    for key in ("ike", "esp"):
-        value = raw.get(key)
-        if value is not None and (not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_+;,=-]+$", value)):
-            problems.add(label, key, "%r is not a Libreswan proposal string (e.g. aes_gcm256-sha2_512-dh19)" % (value,))
-            value = None
-        tunnel[key] = value
-        weak = weak_algorithms(value)
-        if weak and not weak_ok:
-            problems.add(label, key, "%s uses weak algorithms (%s); set allow_weak: true on the tunnel if the "
-                         "peer cannot do better" % (value, ", ".join(weak)))
-        elif weak:
-            warnings.append("tunnel %s: %s=%s uses weak algorithms (%s), allowed by allow_weak"
-                            % (label, key, value, ", ".join(weak)))
-    if tunnel["ike_version"] == 1 and tunnel["ike"] and "gcm" in tunnel["ike"].lower():
-        problems.add(label, "ike", "IKEv1 cannot use AES-GCM for the IKE SA; use e.g. aes256-sha2_256;modp2048")
-    if tunnel["ike_version"] == 1:
-        warnings.append("tunnel %s: IKEv1 is deprecated (RFC 9395); Libreswan needs ikev1-policy=accept, which "
-                        "the tunnel role sets (and restarts ipsec once)" % label)
-    tunnel["pfs"] = _flag(raw, "pfs", True, label, problems)
-    if not tunnel["pfs"] and not weak_ok:
-        problems.add(label, "pfs", "disabling PFS is weak; set allow_weak: true on the tunnel if the peer needs it")
-    elif not tunnel["pfs"]:
-        warnings.append("tunnel %s: PFS is off (allowed by allow_weak)" % label)
 
 
 def _liveness_mtu_initiator(raw, tunnel, left, right, label, problems):

@@ -9,7 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model, _proposals
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _crypto_checks, _proposals
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._proposals import ProposalError, iana, strongswan
 
 
@@ -65,7 +65,7 @@ def test_every_algorithm_libreswan_names_translates_both_ways(name):
 def test_every_weak_algorithm_the_model_knows_is_translated():
     """allow_weak lets these through the preflight: the peer's file must still say them right."""
     not_names = {"aes_cbc64"}     # a label of the weak list, not an algorithm Libreswan parses
-    assert set(_model.WEAK_TOKENS) - not_names <= set(_proposals.KNOWN)
+    assert set(_crypto_checks.WEAK_TOKENS) - not_names <= set(_proposals.KNOWN)
 
 
 @pytest.mark.parametrize("proposal, message", [

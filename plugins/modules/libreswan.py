@@ -172,6 +172,33 @@ class Installer(object):
         return self.run([systemctl] + list(args), check=False)[0]
 
 
+def write_ipsec_conf(module, inst, config_setup, result):
+    """Put *config_setup* in /etc/ipsec.conf if it differs (checked by Libreswan first); whether it differed.
+
+    Records the change and its diff in *inst* and *result*; fails with *result* when Libreswan rejects it.
+    """
+    wanted = render_ipsec_conf(config_setup)
+    current = read(IPSEC_CONF)
+    if current == wanted:
+        return False
+    inst.changes.append(IPSEC_CONF)
+    result["diff"] = {"before": current or "", "after": wanted, "before_header": IPSEC_CONF,
+                      "after_header": IPSEC_CONF}
+    if not module.check_mode:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(IPSEC_CONF), prefix=".ipsec.conf.")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(wanted)
+        os.chmod(tmp, 0o644)
+        if inst.ipsec():
+            rc, out, err = inst.run([inst.ipsec(), "addconn", "--checkconfig", "--config", tmp], check=False)
+            if rc != 0 or err.strip():
+                os.unlink(tmp)
+                module.fail_json(msg="the new config setup is rejected by Libreswan (nothing changed): %s"
+                                     % (err or out).strip(), **result)
+        os.rename(tmp, IPSEC_CONF)
+    return True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -214,25 +241,7 @@ def main():
 
     conf_changed = False
     if params["manage_ipsec_conf"]:
-        wanted = render_ipsec_conf(params["config_setup"])
-        current = read(IPSEC_CONF)
-        if current != wanted:
-            conf_changed = True
-            inst.changes.append(IPSEC_CONF)
-            result["diff"] = {"before": current or "", "after": wanted, "before_header": IPSEC_CONF,
-                              "after_header": IPSEC_CONF}
-            if not module.check_mode:
-                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(IPSEC_CONF), prefix=".ipsec.conf.")
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(wanted)
-                os.chmod(tmp, 0o644)
-                if inst.ipsec():
-                    rc, out, err = inst.run([inst.ipsec(), "addconn", "--checkconfig", "--config", tmp], check=False)
-                    if rc != 0 or err.strip():
-                        os.unlink(tmp)
-                        module.fail_json(msg="the new config setup is rejected by Libreswan (nothing changed): %s"
-                                             % (err or out).strip(), **result)
-                os.rename(tmp, IPSEC_CONF)
+        conf_changed = write_ipsec_conf(module, inst, params["config_setup"], result)
 
     if params["state"] == "started":
         enabled = inst.systemctl("is-enabled", "--quiet", "ipsec") == 0

@@ -27,8 +27,10 @@ def test_ipv6_lans_over_the_ipv4_wan_from_bare_gateways_and_back_after_a_reboot(
             assert lab.sh(gw, "cat /proc/sys/net/ipv6/conf/all/forwarding").stdout.strip() == "1"
             route = lab.sh(gw, "ip -6 route show %s" % remote).stdout
             assert "dev eth0" in route, (gw, route)          # toward the peer: the WAN
-        encrypted(lab, "server1", SERVER2_V6, "wan1")
-        encrypted(lab, "server2", SERVER1_V6, "wan2")
+        # seen once in a full CI run (stop 27): one of server2's two echoes unanswered right after the run
+        # (3 ESP packets on wan2, none in clear), not seen again; a second try within 10 s must then be whole
+        encrypted(lab, "server1", SERVER2_V6, "wan1", within=10)
+        encrypted(lab, "server2", SERVER1_V6, "wan2", within=10)
         again = lab.playbook()
         assert again.rc == 0 and again.changed == 0, again.out[-3000:]
 

@@ -307,11 +307,15 @@ def _mode(raw, tunnel, label, problems):
 
 
 def _check_interfaces(tunnels, problems):
-    """Per gateway: every route-based tunnel has an interface number of its own."""
-    seen = {}
+    """Per gateway: every route-based tunnel has an interface number of its own, and there is one route-based
+    tunnel per address family. Libreswan 4.10 keeps one eroute per pair of selectors whatever the interface:
+    a second 0.0.0.0/0 tunnel is refused when its Child SA is installed ("cannot install eroute -- it is in
+    use for ...", measured on a hub with two spokes), so the run would fail after touching the hosts."""
+    seen, wide = {}, {}
     for tunnel in tunnels:
         if tunnel["state"] == "absent" or tunnel.get("mode") != "route" or tunnel["interface_id"] is None:
             continue
+        family = 6 if any(":" in net for side in ("left", "right") for net in tunnel[side]["subnets"]) else 4
         for side in ("left", "right"):
             host = (tunnel[side] or {}).get("host")
             if not host:
@@ -320,6 +324,11 @@ def _check_interfaces(tunnels, problems):
             if other != tunnel["name"]:
                 problems.add(tunnel["name"], "interface_id", "ipsec%d on %s is already tunnel %s's; give one of "
                              "them another interface_id" % (tunnel["interface_id"], host, other))
+            other = wide.setdefault((host, family), tunnel["name"])
+            if other != tunnel["name"]:
+                problems.add(tunnel["name"], "mode", "%s already has the route-based IPv%d tunnel %s, and Libreswan "
+                             "keeps one 0.0.0.0/0 Child SA per gateway and family (pluto 4.10: \"cannot install "
+                             "eroute -- it is in use\"); make one of them policy-based" % (host, family, other))
 
 
 def _probe(raw, label, hostvars, problems):

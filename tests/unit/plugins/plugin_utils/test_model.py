@@ -328,6 +328,12 @@ BAD = [
            'right_subnets': '10.3.0.0/24', 'mode': 'route', 'interface_id': 7}],
          'voice', 'interface_id', "ipsec7 on vpn1 is already tunnel net-to-net's; give one of them another "
                                   "interface_id"),
+    case('two-route-based-tunnels-of-one-family-on-a-gateway',
+         [n2n(mode='route'),
+          {'name': 'voice', 'left': 'vpn1', 'right': 'vpn3', 'left_subnets': '172.16.9.0/24',
+           'right_subnets': '10.3.0.0/24', 'mode': 'route'}],
+         'voice', 'mode', 'vpn1 already has the route-based IPv4 tunnel net-to-net, and Libreswan keeps one '
+                          '0.0.0.0/0 Child SA per gateway and family'),
     case('dpd_timeout-equal-to-delay', [n2n(dpd_delay=30, dpd_timeout=30)],
          'net-to-net', 'dpd_timeout', 'must be longer than dpd_delay (30)'),
     case('dpd_timeout-below-delay', [n2n(dpd_delay=30, dpd_timeout=10)],
@@ -603,8 +609,8 @@ def test_a_route_based_tunnel_gets_an_interface_number_from_its_name_that_other_
     alone = normalize([n2n(mode='route')], HOSTVARS)[0][0]
     assert alone['mode'] == 'route' and 1000 <= alone['interface_id'] <= 9999
     assert alone['interface_id'] == _model.default_interface_id('net-to-net')
-    with_another = normalize([n2n(name='aaa', mode='route', left_subnets='172.16.7.0/24',
-                                  right_subnets='10.7.0.0/24'), n2n(mode='route')], HOSTVARS)[0]
+    with_another = normalize([n2n(name='aaa', mode='route', left_subnets='2001:db8:7::/64',
+                                  right_subnets='2001:db8:8::/64'), n2n(mode='route')], HOSTVARS)[0]
     assert with_another[1]['interface_id'] == alone['interface_id']
     assert normalize([n2n(mode='route', interface_id=42)], HOSTVARS)[0][0]['interface_id'] == 42
 

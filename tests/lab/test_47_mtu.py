@@ -11,17 +11,20 @@ too big and no ICMP is needed.
 On the seed's lab: the router's link toward vpn2 gets an MTU of 1400 and the router drops its own
 ICMP "destination unreachable". With the computed default (1500-byte WAN, AES-GCM: tunnel MTU 1438,
 MSS 1398) the transfer stalls - the gateway cannot know the narrower path; with `mtu: 1300` (MSS 1260)
-the same transfer completes, and the change touched the filter rules only, not the SAs.
+the same transfer completes, and the change touched the filter rules only, not the SAs. The same for a
+route-based tunnel (`mode: route`), whose interface takes the tunnel's MTU.
 """
 
 import re
 import time
 
+import pytest
+
 from labtest import SERVER2, encrypted
 from lab import datapath  # noqa: E402  (labtest puts the repository on sys.path)
 
 PORT = 5001
-SIZE = 2 * 1024 * 1024
+SIZE = 10 * 1024 * 1024
 TUNNEL = {"name": "net-to-net", "left": "vpn1", "right": "vpn2", "auth": "psk",
           "left_subnets": "172.16.1.0/24", "right_subnets": "10.0.0.0/24",
           "probe": {"from": "server1", "to": SERVER2}}
@@ -96,9 +99,12 @@ def narrow_path(lab, on=True):
         lab.sh("router", "ip link set eth1 mtu 1500; nft delete table ip lab_blackhole 2>/dev/null; true")
 
 
-def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_needs_the_tunnels_mtu(lab_for):
+@pytest.mark.parametrize("mode", ["policy", "route"])
+def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_needs_the_tunnels_mtu(lab_for, mode):
+    """Both kinds of tunnel; a route-based one's interface gets the same MTU as the MSS is clamped to."""
     lab = lab_for("seed")
-    lab.vars(sitevpn_tunnels=[TUNNEL])
+    tunnel = dict(TUNNEL, mode=mode)
+    lab.vars(sitevpn_tunnels=[tunnel])
     run = lab.playbook()
     assert run.rc == 0, run.out[-3000:]
     # the default: 1500-byte WAN, AES-GCM -> tunnel MTU 1438, MSS 1398, on both gateways
@@ -117,17 +123,22 @@ def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_need
         stalled = received
 
         spis = (lab.spis("vpn1"), lab.spis("vpn2"))
-        lab.vars(sitevpn_tunnels=[dict(TUNNEL, mtu=1300)])
+        lab.vars(sitevpn_tunnels=[dict(tunnel, mtu=1300)])
         run = lab.playbook()
         assert run.rc == 0, run.out[-3000:]
         assert (lab.spis("vpn1"), lab.spis("vpn2")) == spis       # rules only: the SAs stayed
         assert "maxseg size set 1260" in lab.sh("vpn1", "nft list table inet sitevpn_ipsec").stdout
+        if mode == "route":
+            assert " mtu 1300 " in lab.sh("vpn1", "ip -o link show type xfrm").stdout
         received, seconds, syn = transfer(lab)
         assert received == SIZE, "with mtu: 1300 every segment fits the 1400-byte path after ESP"
         assert syn["lan2"][0] == 1260
-        print("ICMP black hole at 1400 bytes: %d of %d bytes with the computed MTU 1438, all of them in %.1f s "
-              "with mtu: 1300" % (stalled, SIZE, seconds))
+        print("%s-based, ICMP black hole at 1400 bytes: %d of %d bytes with the computed MTU 1438, all of them in "
+              "%.1f s with mtu: 1300" % (mode, stalled, SIZE, seconds))
         again = lab.playbook()
         assert again.rc == 0 and again.changed == 0, again.out[-3000:]
     finally:
         narrow_path(lab, on=False)
+        if mode == "route":
+            lab.vars(sitevpn_tunnels=[TUNNEL])      # the next tests on this lab expect the seed's tunnel
+            assert lab.playbook().rc == 0

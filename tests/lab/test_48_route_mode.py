@@ -20,7 +20,8 @@ import zlib
 
 import pytest
 
-from labtest import SERVER1, SERVER2, assert_encrypted_both_ways, encrypted
+from labtest import SERVER1, SERVER2, assert_encrypted_both_ways, encrypted, release
+from lab import datapath  # noqa: E402  (labtest puts the repository on sys.path)
 
 TUNNEL = {"name": "net-to-net", "left": "vpn1", "right": "vpn2", "auth": "psk",
           "left_subnets": "172.16.1.0/24", "right_subnets": "10.0.0.0/24", "mode": "route",
@@ -106,3 +107,37 @@ def test_a_route_based_tunnel_routes_into_its_interface_and_subnets_change_route
     lab.sh("vpn2", "ip addr del 10.0.9.1/24 dev eth1", check=False)
     assert_encrypted_both_ways(lab)
     assert SERVER1   # both LAN hosts took part
+    if topology != "seed":
+        release(topology)        # the seed's lab goes on with the next tests
+
+
+def test_a_policy_based_and_a_route_based_tunnel_share_a_gateway(lab_for):
+    """The seed's policy-based tunnel between the LANs, and beside it a route-based one between two more
+    subnets (addresses on the gateways' LAN interfaces): each carries its own traffic, encrypted."""
+    lab = lab_for("seed")
+    lab.sh("vpn1", "ip addr replace 172.16.5.1/24 dev eth1")
+    lab.sh("vpn2", "ip addr replace 10.0.5.1/24 dev eth1")
+    policy = dict(TUNNEL, mode="policy")
+    routed = {"name": "routed", "left": "vpn1", "right": "vpn2", "auth": "psk", "mode": "route", "interface_id": 42,
+              "left_subnets": "172.16.5.0/24", "right_subnets": "10.0.5.0/24"}
+    try:
+        lab.vars(sitevpn_tunnels=[policy, routed])
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        assert list(xfrm_links(lab, "vpn1")) == ["ipsec42"]
+        assert_encrypted_both_ways(lab)                            # server1 <-> server2: the policy-based one
+        with datapath.Capture(lab.lab, "wan1") as wire:            # 172.16.5.1 <-> 10.0.5.1: the route-based one
+            lab.sh("vpn1", "ping -c 3 -W 2 -i 0.3 -I 172.16.5.1 10.0.5.1")
+        print("route-based beside policy-based, ping 172.16.5.1 -> 10.0.5.1 on wan1: %s" % wire.summary)
+        assert wire.summary["esp"] >= 6 and wire.summary["icmp_clear"] == 0, wire.summary
+        rx = re.search(r"RX:.*\n\s+(\d+)\s+(\d+)", lab.sh("vpn1", "ip -s link show ipsec42").stdout)
+        assert rx and int(rx.group(2)) >= 3                       # the answers came out of ipsec42
+        again = lab.playbook()
+        assert again.rc == 0 and again.changed == 0, again.out[-3000:]
+    finally:
+        lab.vars(sitevpn_tunnels=[policy, dict(routed, state="absent")])
+        assert lab.playbook().rc == 0
+        lab.sh("vpn1", "ip addr del 172.16.5.1/24 dev eth1", check=False)
+        lab.sh("vpn2", "ip addr del 10.0.5.1/24 dev eth1", check=False)
+    assert xfrm_links(lab, "vpn1") == {} and '"routed"' not in lab.sh("vpn1", "ipsec status", check=False).stdout
+

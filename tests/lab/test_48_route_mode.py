@@ -140,4 +140,3 @@ def test_a_policy_based_and_a_route_based_tunnel_share_a_gateway(lab_for):
         lab.sh("vpn1", "ip addr del 172.16.5.1/24 dev eth1", check=False)
         lab.sh("vpn2", "ip addr del 10.0.5.1/24 dev eth1", check=False)
     assert xfrm_links(lab, "vpn1") == {} and '"routed"' not in lab.sh("vpn1", "ipsec status", check=False).stdout
-

@@ -259,6 +259,18 @@ V6_TUNNEL = {'name': 'v6', 'local': 'left', 'left': {'address': '192.0.2.1', 'su
 ROUTES_UNIT_NAME = 'sitevpn-ipsec-routes.service'
 
 
+def first_run_with_routes(lookups, commands, tag):
+    """The calls of a first run that installs routes (*commands*, after the one `ip -batch` of *lookups*),
+    writes and enables the routes unit, then installs the nftables rules tagged *tag* and their unit."""
+    return [lookups] + [{'argv': argv} for argv in commands] + [
+        {'argv': [SYSTEMCTL, 'daemon-reload']},
+        {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME], 'rc': 1},
+        {'argv': [SYSTEMCTL, 'enable', ROUTES_UNIT_NAME]}] + nft_detect('')[1:] + [
+        {'argv': ['{script}']},
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
+        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+
+
 def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_nothing(gw, tmp_path):
     gw.paths.update(ROUTES_SCRIPT=str(tmp_path / 'routes.sh'), ROUTES_UNIT=str(tmp_path / ROUTES_UNIT_NAME))
     for key, value in fw.sysctls(['eth0']).items():       # IPv4 as it should be on eth0 (the WAN) already
@@ -285,14 +297,7 @@ def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_n
     assert mtus == {V6_TUNNEL['name']: 1430}
     dummy, tag = fw.render_script('nftables', [V6_TUNNEL], mtus=mtus)
     ip = '/usr/sbin/ip'
-    calls = [lookups,
-             {'argv': [ip, '-6', 'route', 'replace', '2001:db8:2::/64', 'dev', 'eth0']},
-             {'argv': [SYSTEMCTL, 'daemon-reload']},
-             {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME], 'rc': 1},
-             {'argv': [SYSTEMCTL, 'enable', ROUTES_UNIT_NAME]}] + nft_detect('')[1:] + [
-        {'argv': ['{script}']},
-        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
-        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+    calls = first_run_with_routes(lookups, [[ip, '-6', 'route', 'replace', '2001:db8:2::/64', 'dev', 'eth0']], tag)
     result = gw.run(subst(calls, gw), tunnels=[V6_TUNNEL], output={'changed': True})
     assert result['routes'] == {'2001:db8:2::/64': 'eth0'}
     assert result['mtu'] == {V6_TUNNEL['name']: {'mtu': 1430, 'mss': {'ipv4': 1390, 'ipv6': 1370}}}
@@ -340,16 +345,9 @@ def test_a_route_based_tunnel_gets_its_interface_and_route_now_and_at_boot_and_a
     mtus = fw.tunnel_mtus([ROUTED_TUNNEL], {})
     dummy, tag = fw.render_script('nftables', [ROUTED_TUNNEL], mtus=mtus)
     ip = '/usr/sbin/ip'
-    calls = [lookups,
-             {'argv': [ip, 'link', 'add', 'ipsec42', 'type', 'xfrm', 'dev', 'eth0', 'if_id', '42']},
-             {'argv': [ip, 'link', 'set', 'ipsec42', 'mtu', '1438', 'up']},
-             {'argv': [ip, '-4', 'route', 'replace', '10.0.0.0/24', 'dev', 'ipsec42']},
-             {'argv': [SYSTEMCTL, 'daemon-reload']},
-             {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME], 'rc': 1},
-             {'argv': [SYSTEMCTL, 'enable', ROUTES_UNIT_NAME]}] + nft_detect('')[1:] + [
-        {'argv': ['{script}']},
-        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
-        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+    calls = first_run_with_routes(lookups, [[ip, 'link', 'add', 'ipsec42', 'type', 'xfrm', 'dev', 'eth0', 'if_id', '42'],
+                                            [ip, 'link', 'set', 'ipsec42', 'mtu', '1438', 'up'],
+                                            [ip, '-4', 'route', 'replace', '10.0.0.0/24', 'dev', 'ipsec42']], tag)
     result = gw.run(subst(calls, gw), tunnels=[ROUTED_TUNNEL], output={'changed': True})
     assert result['routes'] == {'10.0.0.0/24': 'ipsec42'}
     assert result['interfaces'] == {'ipsec42': {'if_id': 42, 'dev': 'eth0', 'mtu': 1438}}

@@ -202,3 +202,13 @@ def test_the_log_is_the_journal_since_the_attempt_otherwise():
     source, lines = _attempt.read_log(Runner(), lambda path, tail=None: None, "@1764669600")
     assert calls[0][:5] == ["journalctl", "-u", "ipsec", "--since", "@1764669600"]
     assert source == "journalctl -u ipsec --since @1764669600" and len(lines) == 1
+
+
+def test_refused_selectors_of_a_route_based_tunnel_name_what_it_offers_and_the_eroute_it_may_collide_with():
+    """A route-based tunnel offers 0.0.0.0/0, not its subnets; the hub of two route-based spokes on 4.10
+    refused the second one with TS_UNACCEPTABLE ("cannot install eroute -- it is in use" in its log)."""
+    routed = dict(TUNNEL, mode="route", interface_id=42)
+    remedy = remedy_for("ts_unacceptable", routed, {})
+    assert "(0.0.0.0/0 <-> 0.0.0.0/0)" in remedy
+    assert "the peer needs a route-based conn too" in remedy and "cannot install eroute" in remedy
+    assert "route-based" not in remedy_for("ts_unacceptable", TUNNEL, {})

@@ -28,8 +28,8 @@ import os
 import re
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _verify
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _verify
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._firewall import route_interface
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, parse_route_get
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._packet_filter import (
     exemption_installed, filter_verdict, firewall_model, nat_verdict, packet)
@@ -372,7 +372,7 @@ def tunnel_view(tunnel):
         "remote_subnets": list(remote.get("subnets") or []),
         "auth": tunnel.get("auth"),
         "peer_id": remote.get("id"),
-        "interface": "ipsec%d" % tunnel["interface_id"] if tunnel.get("mode") == "route" else None,
+        "interface": route_interface(tunnel),
     }
 
 

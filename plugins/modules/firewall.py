@@ -151,13 +151,12 @@ rules_tag:
 import hashlib
 import json
 import os
-import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import route_devices, route_lookup
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, route_devices, route_lookup
 
 # where things live on the gateway (module-level, so tests can point them elsewhere)
 PROC_SYS = "/proc/sys"
@@ -234,7 +233,7 @@ class Firewall(object):
             return wanted, links
         ip = self.module.get_bin_path("ip", required=True)
         for subnet, dev in sorted(recorded.items()):
-            if wanted.get(subnet) not in (None, dev) or subnet not in wanted:
+            if wanted.get(subnet) != dev:
                 self.changes.append("route %s dev %s removed" % (subnet, dev))
                 if not self.module.check_mode:
                     self.cmd([ip, "-%d" % (6 if ":" in subnet else 4), "route", "del", subnet, "dev", dev], check=False)
@@ -260,9 +259,7 @@ class Firewall(object):
         same = recorded is not None and (recorded["if_id"], recorded["dev"]) == (link["if_id"], link["dev"])
         if os.path.exists(path) and same:
             mtu = (read(os.path.join(path, "mtu")) or "").strip()
-            flags = (read(os.path.join(path, "flags")) or "").strip()
-            up = bool(re.match(r"^0x[0-9a-f]+$", flags) and int(flags, 16) & 1)
-            if mtu == str(link["mtu"]) and up:
+            if mtu == str(link["mtu"]) and interface_state(name, SYS_NET) == "up":
                 return False
             self.changes.append("interface %s mtu %d up" % (name, link["mtu"]))
             if not self.module.check_mode:

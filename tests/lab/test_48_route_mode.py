@@ -54,7 +54,9 @@ def test_a_route_based_tunnel_routes_into_its_interface_and_subnets_change_route
         assert "dev %s" % INTERFACE in lab.sh(gateway, "ip route show %s" % remote).stdout
         conf = lab.sh(gateway, "cat /etc/ipsec.d/net-to-net.conf").stdout
         assert "ipsec-interface=%d" % NUMBER in conf and "leftsubnet=0.0.0.0/0" in conf, conf
-    assert_encrypted_both_ways(lab)
+    # just negotiated: one of the first echoes was seen lost once (5 ESP on wan1, none in clear), as in test_20/45
+    encrypted(lab, "server1", SERVER2, "wan1", count=3, within=10)
+    encrypted(lab, "server2", SERVER1, "wan2", count=3, within=10)
     counters = lab.sh("vpn1", "ip -s link show %s" % INTERFACE).stdout
     print("vpn1 %s after the pings:\n%s" % (INTERFACE, counters))
     again = lab.playbook()

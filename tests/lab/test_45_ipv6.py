@@ -1,4 +1,5 @@
 """IPv6 LANs over the IPv4 WAN: one run from bare gateways, and it survives a reboot without Ansible.
+Both kinds of tunnel: each case is proven policy-based, then switched to route-based (`mode: route`).
 All-IPv6, and IPv4 LANs over an IPv6 WAN, on a dual-stack lab.
 
 The lab topology `v6lan` is Figure 35-1 with 2001:db8:1::/64 beside 172.16.1.0/24 behind vpn1 and
@@ -7,11 +8,27 @@ the gateways carries the other LAN. Before the firewall role turned IPv6 forward
 subnet toward the peer, the run failed ("server1 could not ping 2001:db8:2::100 across it") and rolled back.
 """
 
+import re
 import time
+import zlib
 
 from labtest import encrypted, release
 
 SERVER2_V6, SERVER1_V6 = "2001:db8:2::100", "2001:db8:1::100"
+
+def interface(name):
+    """The XFRM interface a route-based tunnel gets from its name (_model.default_interface_id)."""
+    return "ipsec%d" % (1000 + zlib.crc32(name.encode()) % 9000)
+
+
+def routed_into(lab, gateway, prefix, device):
+    """The gateway's route for `prefix` leads into `device`, and the device is up."""
+    family = "-6" if ":" in prefix else "-4"
+    route = lab.sh(gateway, "ip %s route show %s" % (family, prefix)).stdout
+    link = lab.sh(gateway, "ip -o link show %s" % device).stdout
+    return "dev %s" % device in route and re.search(r"<[^>]*\bUP\b", link) is not None
+
+
 TUNNEL = {"name": "v6", "left": "vpn1", "right": "vpn2", "auth": "psk",
           "left_subnets": "2001:db8:1::/64", "right_subnets": "2001:db8:2::/64",
           "probe": {"from": "server1", "to": SERVER2_V6}}
@@ -54,6 +71,18 @@ def test_ipv6_lans_over_the_ipv4_wan_from_bare_gateways_and_back_after_a_reboot(
         print("vpn1 rebooted: IPv6 LANs connected again %.0f s after the guest answered SSH" % (time.time() - started))
         assert "dev eth0" in lab.sh("vpn1", "ip -6 route show 2001:db8:2::/64").stdout
         encrypted(lab, "server1", SERVER2_V6, "wan1")
+
+        # the same tunnel route-based: a ::/0 Child SA over the IPv4 WAN, the route into ipsecN instead of eth0
+        lab.vars(sitevpn_tunnels=[dict(TUNNEL, mode="route")])
+        switch = lab.playbook()
+        assert switch.rc == 0, switch.out[-3000:]
+        for gw, remote in (("vpn1", "2001:db8:2::/64"), ("vpn2", "2001:db8:1::/64")):
+            assert routed_into(lab, gw, remote, interface("v6")), (gw, lab.sh(gw, "ip -6 route; ip link").stdout)
+            assert "leftsubnet=::/0" in lab.sh(gw, "cat /etc/ipsec.d/v6.conf").stdout
+        encrypted(lab, "server1", SERVER2_V6, "wan1", within=10)
+        encrypted(lab, "server2", SERVER1_V6, "wan2", within=10)
+        again = lab.playbook()
+        assert again.rc == 0 and again.changed == 0, again.out[-3000:]
     finally:
         release("v6lan")
 
@@ -66,10 +95,11 @@ def test_all_ipv6_and_ipv4_lans_over_an_ipv6_wan(lab_for):
     try:
         lab.host_vars("vpn1", sitevpn_public_address="2001:db8:100::10")
         lab.host_vars("vpn2", sitevpn_public_address="2001:db8:200::10")
-        lab.vars(sitevpn_tunnels=[
+        tunnels = [
             dict(TUNNEL, name="all6"),
             {"name": "v4over6", "left": "vpn1", "right": "vpn2", "auth": "psk", "left_subnets": "172.16.1.0/24",
-             "right_subnets": "10.0.0.0/24", "probe": {"from": "server1", "to": "server2"}}])
+             "right_subnets": "10.0.0.0/24", "probe": {"from": "server1", "to": "server2"}}]
+        lab.vars(sitevpn_tunnels=tunnels)
         run = lab.playbook()
         assert run.rc == 0, run.out[-3000:]
         assert run.says("tunnel all6: up") and run.says("tunnel v4over6: up"), run.out[-3000:]
@@ -80,6 +110,18 @@ def test_all_ipv6_and_ipv4_lans_over_an_ipv6_wan(lab_for):
         assert outer.strip() and all("2001:db8:" in line for line in outer.splitlines()), outer   # ESP over IPv6
         assert lab.sh("vpn1", "test -e /usr/local/sbin/sitevpn-ipsec-routes && echo yes || echo no").stdout.strip() \
             == "no"                                                # the default route carries the remote LANs
+        again = lab.playbook()
+        assert again.rc == 0 and again.changed == 0, again.out[-3000:]
+
+        # both route-based in one run: one ::/0 and one 0.0.0.0/0 Child SA over the IPv6 WAN, an interface each
+        routed = [dict(t, mode="route") for t in tunnels]
+        lab.vars(sitevpn_tunnels=routed)
+        switch = lab.playbook()
+        assert switch.rc == 0, switch.out[-3000:]
+        for name, remote in (("all6", "2001:db8:2::/64"), ("v4over6", "10.0.0.0/24")):
+            assert routed_into(lab, "vpn1", remote, interface(name)), lab.sh("vpn1", "ip route; ip -6 route").stdout
+        for pair in (("server1", SERVER2_V6), ("server1", "10.0.0.105"), ("server2", SERVER1_V6)):
+            encrypted(lab, pair[0], pair[1], "wan1" if pair[0] == "server1" else "wan2", within=10)
         again = lab.playbook()
         assert again.rc == 0 and again.changed == 0, again.out[-3000:]
     finally:

@@ -68,8 +68,9 @@ def _side_lines(tunnel, side, local):
         address = end["local_address"]   # behind NAT: the address on the box
     lines = ["%s=%s" % (side, address), "%sid=%s" % (side, end["id"])]
     if is_route_based(tunnel):
-        # route-based: the widest selectors of the tunnel's family; routes into the interface choose
-        lines.append("%ssubnet=%s" % (side, wide_selector(tunnel)))
+        # route-based: the widest selectors of the tunnel's family (or the given ones); routes into the
+        # interface choose what goes in
+        lines += _subnet_lines(side, selectors(tunnel, side))
     else:
         lines += _subnet_lines(side, end["subnets"])
     if tunnel["auth"] == "rsasig":
@@ -96,6 +97,12 @@ def wide_selector(tunnel):
     """``0.0.0.0/0`` or ``::/0``: the family of the tunnel's subnets (one family per tunnel)."""
     subnets = tunnel["left"]["subnets"] + tunnel["right"]["subnets"]
     return "::/0" if any(":" in subnet for subnet in subnets) else "0.0.0.0/0"
+
+
+def selectors(tunnel, side):
+    """The traffic selectors a route-based tunnel offers on *side*: ``left_selectors``/``right_selectors``
+    when given (a hub's tunnels narrow the spoke's side), else ``0.0.0.0/0`` or ``::/0``."""
+    return (tunnel.get("selectors") or {}).get(side) or [wide_selector(tunnel)]
 
 
 def updown_needed(tunnel, routes):
@@ -190,7 +197,9 @@ def psk_0s(psk):
 def sub_connections(tunnel):
     """Names pluto gives the tunnel's connections: NAME, or NAME/1x1 ... for several subnets."""
     left, right = tunnel["left"]["subnets"], tunnel["right"]["subnets"]
-    if (len(left) == 1 and len(right) == 1) or is_route_based(tunnel):
+    if is_route_based(tunnel):
+        left, right = selectors(tunnel, "left"), selectors(tunnel, "right")
+    if len(left) == 1 and len(right) == 1:
         return [tunnel["name"]]
     lcount = len(left) if len(left) > 1 else 0
     rcount = len(right) if len(right) > 1 else 0

@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
-    DEFAULT_ESP_V1, DEFAULT_ESP_V2, DEFAULT_IKE_V1, DEFAULT_IKE_V2, wide_selector)
+    DEFAULT_ESP_V1, DEFAULT_ESP_V2, DEFAULT_IKE_V1, DEFAULT_IKE_V2, selectors)
 
 _REMEDIES = {
     "auth_failed": (
@@ -88,7 +88,8 @@ def remedy_for(kind, tunnel=None, facts=None):
     }
     if tunnel.get("mode") == "route" and tunnel.get("left") and tunnel.get("right"):
         # what a route-based tunnel really offers: the subnets are routes, not selectors
-        values["left_subnets"] = values["right_subnets"] = wide_selector(tunnel)
+        values["left_subnets"] = ",".join(selectors(tunnel, "left"))
+        values["right_subnets"] = ",".join(selectors(tunnel, "right"))
     text = _REMEDIES.get(kind, _REMEDIES["other"]).format(**values)
     if kind == "ts_unacceptable" and tunnel.get("mode") == "route":
         text += (" This tunnel is route-based: the peer needs a route-based conn too, and no other conn holding "

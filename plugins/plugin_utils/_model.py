@@ -26,7 +26,8 @@ import zlib
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import NAME_RE, OPTION_KEY_RE
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._crypto_checks import (
     WEAK_OPTION_PROPOSALS, WEAK_OPTION_VALUES, _crypto, psk_problem, weak_algorithms)
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._ends import _check_pair, _end, address, require_netaddr
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._ends import (
+    _check_pair, _end, _subnets, address, require_netaddr)
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model_base import (
     TUNNEL_KEYS, ModelError, _did_you_mean, _flag, _hostvar, _Problems, _unknown_keys, strict_bool)
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._topologies import expand_topologies
@@ -280,8 +281,10 @@ def _mode(raw, tunnel, label, problems):
         problems.add(label, "mode", "must be policy or route, not %r" % (tunnel["mode"],))
         return
     if tunnel["mode"] != "route":
-        if raw.get("interface_id") is not None:
-            problems.add(label, "interface_id", "only a tunnel with mode: route has an interface")
+        for field in ("interface_id", "left_selectors", "right_selectors"):
+            if raw.get(field) is not None:
+                problems.add(label, field, "only a tunnel with mode: route has %s (a policy-based tunnel's "
+                             "selectors are its subnets)" % ("an interface" if field == "interface_id" else field))
         return
     number = _int(raw, "interface_id", default_interface_id(tunnel["name"]), label, problems)
     if number is not None and not INTERFACE_ID_RANGE[0] <= number <= INTERFACE_ID_RANGE[1]:
@@ -297,6 +300,7 @@ def _mode(raw, tunnel, label, problems):
     if raw.get("updown") == "libreswan":
         problems.add(label, "updown", "a route-based tunnel runs without Libreswan's _updown (the collection keeps "
                      "the interface and its routes); leave updown at auto")
+    _selectors(raw, tunnel, label, problems)
     # the keys that give _updown work, or name an interface of their own
     conflicting = sorted(set(tunnel["options"]) & UPDOWN_OPTIONS)
     if conflicting:
@@ -306,17 +310,42 @@ def _mode(raw, tunnel, label, problems):
     tunnel["updown"] = "auto"
 
 
+def _selectors(raw, tunnel, label, problems):
+    """The traffic selectors of a route-based tunnel: ``0.0.0.0/0`` (``::/0``) on both sides unless given.
+    Each side's subnets must lie inside its selectors, or their packets would meet no policy."""
+    nets = [n for side in ("left", "right") for n in (tunnel[side] or {}).get("_nets", [])]
+    family = 6 if any(n.version == 6 for n in nets) else 4
+    tunnel["selectors"] = {}
+    for side in ("left", "right"):
+        field = side + "_selectors"
+        given = raw.get(field)
+        if given is None:
+            tunnel["selectors"][side] = ["::/0" if family == 6 else "0.0.0.0/0"]
+            continue
+        chosen = _subnets(given, label, field, problems)
+        tunnel["selectors"][side] = [str(n) for n in chosen]
+        if any(n.version != family for n in chosen):
+            problems.add(label, field, "must be IPv%d networks like the tunnel's subnets" % family)
+            continue
+        outside = [str(n) for n in (tunnel[side] or {}).get("_nets", []) if chosen and not any(n in c for c in chosen)]
+        if outside:
+            wide = "::/0" if family == 6 else "0.0.0.0/0"
+            problems.add(label, field, "%s lies outside %s: its traffic would meet no IPsec policy; widen the "
+                         "selectors or leave them out (%s)" % (", ".join(outside), ", ".join(map(str, chosen)), wide))
+
+
 def _check_interfaces(tunnels, problems):
-    """Per gateway: every route-based tunnel has an interface number of its own, and there is one route-based
-    tunnel per address family. Libreswan 4.10 keeps one eroute per pair of selectors whatever the interface:
-    a second 0.0.0.0/0 tunnel is refused when its Child SA is installed ("cannot install eroute -- it is in
-    use for ...", measured on a hub with two spokes), so the run would fail after touching the hosts."""
-    seen, wide = {}, {}
+    """Per gateway: every route-based tunnel has an interface number of its own, and no two route-based
+    tunnels offer the same pair of selectors. Libreswan 4.10 keeps one eroute per pair of selectors whatever
+    the interface: a second 0.0.0.0/0 <-> 0.0.0.0/0 tunnel is refused when its Child SA is installed
+    ("cannot install eroute -- it is in use for ...", measured on a hub with two spokes), so the run would
+    fail after touching the hosts. A hub's tunnels differ by the spoke's selectors (``right_selectors``)."""
+    seen, pairs = {}, {}
     for tunnel in tunnels:
         if tunnel["state"] == "absent" or tunnel.get("mode") != "route" or tunnel["interface_id"] is None:
             continue
-        family = 6 if any(":" in net for side in ("left", "right") for net in tunnel[side]["subnets"]) else 4
-        for side in ("left", "right"):
+        selectors = tunnel.get("selectors") or {}
+        for side, other_side in (("left", "right"), ("right", "left")):
             host = (tunnel[side] or {}).get("host")
             if not host:
                 continue
@@ -324,11 +353,15 @@ def _check_interfaces(tunnels, problems):
             if other != tunnel["name"]:
                 problems.add(tunnel["name"], "interface_id", "ipsec%d on %s is already tunnel %s's; give one of "
                              "them another interface_id" % (tunnel["interface_id"], host, other))
-            other = wide.setdefault((host, family), tunnel["name"])
-            if other != tunnel["name"]:
-                problems.add(tunnel["name"], "mode", "%s already has the route-based IPv%d tunnel %s, and Libreswan "
-                             "keeps one 0.0.0.0/0 Child SA per gateway and family (pluto 4.10: \"cannot install "
-                             "eroute -- it is in use\"); make one of them policy-based" % (host, family, other))
+            for local in selectors.get(side, []):
+                for remote in selectors.get(other_side, []):
+                    other = pairs.setdefault((host, local, remote), tunnel["name"])
+                    if other != tunnel["name"]:
+                        problems.add(tunnel["name"], "mode", "%s already has the route-based tunnel %s with the "
+                                     "selectors %s <-> %s, and Libreswan keeps one Child SA per pair of selectors "
+                                     "(pluto 4.10: \"cannot install eroute -- it is in use\"); narrow one tunnel's "
+                                     "selectors (left_selectors/right_selectors) or make it policy-based"
+                                     % (host, other, local, remote))
 
 
 def _probe(raw, label, hostvars, problems):

@@ -22,7 +22,7 @@ TUNNEL_KEYS = {
     "name", "left", "right", "left_subnets", "right_subnets", "auth", "psk", "auto", "ike_version", "ike",
     "esp", "pfs", "dpd_delay", "dpd_timeout", "dpd_action", "initiator", "state", "options", "probe",
     "allow_weak", "left_sourceip", "right_sourceip", "own_ike_sa", "updown", "mtu", "mss_clamping", "mode",
-    "interface_id",
+    "interface_id", "left_selectors", "right_selectors",
 }
 
 

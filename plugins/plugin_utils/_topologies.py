@@ -114,6 +114,11 @@ def _hub_tunnels(name, hub, spokes, subnets, spoke_to_spoke, defaults, hostvars)
         tunnel = dict({"initiator": "right", "probe": _topology_probe(spoke, hub, hostvars)}, **defaults)
         tunnel.update(name="%s-%s" % (name, spoke), left=hub, right=spoke,
                       left_subnets=hub_side, right_subnets=subnets[spoke])
+        if tunnel.get("mode") == "route" and "right_selectors" not in tunnel:
+            # the hub's route-based tunnels cannot all offer 0/0 <-> 0/0 (one Child SA per pair of selectors):
+            # each narrows the spoke's side to the spoke's LANs; the hub's side stays 0/0, so the hub's LANs
+            # and the other spokes' stay routes
+            tunnel["right_selectors"] = list(subnets[spoke])
         if tunnel.get("probe") is None:
             tunnel.pop("probe")
         tunnels.append(tunnel)

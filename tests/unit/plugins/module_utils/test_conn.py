@@ -390,6 +390,18 @@ def test_subnets_of_a_route_based_tunnel_do_not_change_its_conn():
     assert _conn.sub_connections(more) == ['net-to-net']
 
 
+def test_given_selectors_are_what_a_route_based_tunnel_offers_and_several_make_sub_connections():
+    """A hub's tunnel narrows the spoke's side; several selectors are pairs of selectors, as subnets are."""
+    narrow = tunnel_for('vpn1', mode='route', right_selectors='10.0.0.0/16')
+    text = _conn.render_conn(narrow, 4)
+    assert value_of(text, 'leftsubnet') == '0.0.0.0/0' and value_of(text, 'rightsubnet') == '10.0.0.0/16'
+    assert _conn.sub_connections(narrow) == ['net-to-net']
+    two = tunnel_for('vpn1', mode='route', right_subnets=['10.0.0.0/24', '10.9.0.0/24'],
+                     right_selectors=['10.0.0.0/24', '10.9.0.0/24'])
+    assert value_of(_conn.render_conn(two, 4), 'rightsubnets') == '10.0.0.0/24,10.9.0.0/24'
+    assert _conn.sub_connections(two) == ['net-to-net/0x1', 'net-to-net/0x2']
+
+
 def test_a_route_based_ipv6_tunnel_selects_all_of_ipv6():
     tunnel = tunnel_for('vpn1', mode='route', left_subnets='2001:db8:1::/64', right_subnets='2001:db8:2::/64')
     assert value_of(_conn.render_conn(tunnel, 5), 'rightsubnet') == '::/0'

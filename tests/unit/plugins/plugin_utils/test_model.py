@@ -22,9 +22,12 @@ __metaclass__ = type
 
 import base64
 import copy
+import os
+import re
 import textwrap
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ansible.parsing.yaml.loader import AnsibleLoader
@@ -332,8 +335,25 @@ BAD = [
          [n2n(mode='route'),
           {'name': 'voice', 'left': 'vpn1', 'right': 'vpn3', 'left_subnets': '172.16.9.0/24',
            'right_subnets': '10.3.0.0/24', 'mode': 'route'}],
-         'voice', 'mode', 'vpn1 already has the route-based IPv4 tunnel net-to-net, and Libreswan keeps one '
-                          '0.0.0.0/0 Child SA per gateway and family'),
+         'voice', 'mode', 'vpn1 already has the route-based tunnel net-to-net with the selectors 0.0.0.0/0 <-> '
+                          '0.0.0.0/0, and Libreswan keeps one Child SA per pair of selectors'),
+    case('route-based-tunnels-whose-given-selectors-still-collide',
+         [n2n(mode='route', right_selectors='10.0.0.0/16'),
+          {'name': 'voice', 'left': 'vpn1', 'right': 'vpn3', 'left_subnets': '172.16.9.0/24',
+           'right_subnets': '10.0.5.0/24', 'mode': 'route', 'right_selectors': ['10.0.0.0/16']}],
+         'voice', 'mode', 'vpn1 already has the route-based tunnel net-to-net with the selectors 0.0.0.0/0 <-> '
+                          '10.0.0.0/16'),
+    case('selectors-without-route-mode', [n2n(right_selectors='10.0.0.0/16')],
+         'net-to-net', 'right_selectors', "only a tunnel with mode: route has right_selectors (a policy-based "
+                                          "tunnel's selectors are its subnets)"),
+    case('selectors-that-leave-a-subnet-out', [n2n(mode='route', right_subnets=['10.0.0.0/24', '10.9.0.0/24'],
+                                                   right_selectors='10.0.0.0/16')],
+         'net-to-net', 'right_selectors', '10.9.0.0/24 lies outside 10.0.0.0/16: its traffic would meet no IPsec '
+                                          'policy'),
+    case('selectors-of-the-other-family', [n2n(mode='route', left_selectors='2001:db8::/32')],
+         'net-to-net', 'left_selectors', 'must be IPv4 networks like the tunnel'),
+    case('selectors-not-a-network', [n2n(mode='route', left_selectors='172.16.1.7/24')],
+         'net-to-net', 'left_selectors', '172.16.1.7/24 has host bits set'),
     case('dpd_timeout-equal-to-delay', [n2n(dpd_delay=30, dpd_timeout=30)],
          'net-to-net', 'dpd_timeout', 'must be longer than dpd_delay (30)'),
     case('dpd_timeout-below-delay', [n2n(dpd_delay=30, dpd_timeout=10)],
@@ -615,6 +635,17 @@ def test_a_route_based_tunnel_gets_an_interface_number_from_its_name_that_other_
     assert normalize([n2n(mode='route', interface_id=42)], HOSTVARS)[0][0]['interface_id'] == 42
 
 
+def test_a_route_based_tunnel_offers_0_0_on_both_sides_unless_selectors_are_given():
+    wide = normalize([n2n(mode='route')], HOSTVARS)[0][0]
+    assert wide['selectors'] == {'left': ['0.0.0.0/0'], 'right': ['0.0.0.0/0']}
+    six = normalize([n2n(mode='route', left_subnets='2001:db8:1::/64', right_subnets='2001:db8:2::/64')],
+                    HOSTVARS)[0][0]
+    assert six['selectors'] == {'left': ['::/0'], 'right': ['::/0']}
+    narrow = normalize([n2n(mode='route', right_selectors=['10.0.0.0/16'])], HOSTVARS)[0][0]
+    assert narrow['selectors'] == {'left': ['0.0.0.0/0'], 'right': ['10.0.0.0/16']}
+    assert 'selectors' not in normalize([n2n()], HOSTVARS)[0][0]          # policy-based: the subnets are the selectors
+
+
 def test_updown_is_auto_or_libreswan_and_names_the_field():
     """Any other value is refused with the tunnel and field named; a script of one's own goes in options."""
     with pytest.raises(ModelError) as caught:
@@ -832,6 +863,19 @@ def test_spoke_to_spoke_adds_the_other_spokes_lans_to_each_hub_side():
     assert hq_br1['left']['subnets'] == ['172.16.1.0/24', '172.16.3.0/24']
 
 
+def test_a_route_based_hub_narrows_each_spokes_selectors_to_its_lans():
+    """Libreswan keeps one Child SA per pair of selectors on the hub: hq-br1 and hq-br2 cannot both offer
+    0/0 <-> 0/0. The spoke's side is its own LAN; the hub's side stays 0/0, so the hub's LANs and (with
+    spoke_to_spoke) the other spokes' are routes into the spoke's interface."""
+    topologies = [{'name': 'hq', 'hub': 'hq', 'spokes': ['br1', 'br2'], 'spoke_to_spoke': True,
+                   'defaults': {'mode': 'route'}}]
+    normalized, dummy = normalize([], TOPO_HOSTVARS, topologies=topologies)
+    by_name = dict((t['name'], t) for t in normalized)
+    assert by_name['hq-br1']['selectors'] == {'left': ['0.0.0.0/0'], 'right': ['10.0.0.0/24']}
+    assert by_name['hq-br2']['selectors'] == {'left': ['0.0.0.0/0'], 'right': ['172.16.3.0/24']}
+    assert by_name['hq-br1']['interface_id'] != by_name['hq-br2']['interface_id']
+
+
 def test_a_mesh_connects_every_pair_once():
     normalized, dummy = normalize([], TOPO_HOSTVARS, topologies=[{'name': 'core', 'mesh': ['br2', 'hq', 'br1']}])
     assert sorted(t['name'] for t in normalized) == ['core-br1-br2', 'core-br1-hq', 'core-br2-hq']
@@ -874,8 +918,6 @@ def test_the_gateway_behind_nat_initiates_by_default():
 def test_the_tunnel_role_documents_exactly_the_fields_the_model_reads():
     """roles/tunnel/meta/argument_specs.yml and the model describe one tunnel: a field added to one of them
     and not to the other fails here (ansible-core checks the role spec; the model checks everything else)."""
-    import os
-    import yaml
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, '..', '..', '..', '..', 'roles', 'tunnel', 'meta', 'argument_specs.yml')) as handle:
         spec = yaml.safe_load(handle)
@@ -883,3 +925,23 @@ def test_the_tunnel_role_documents_exactly_the_fields_the_model_reads():
     assert set(tunnels['options']) == _model.TUNNEL_KEYS
     probe = tunnels['options']['probe']
     assert set(probe.get('options') or _model.PROBE_KEYS) == _model.PROBE_KEYS
+
+
+def test_the_route_based_guides_examples_pass_the_preflight():
+    """Every inventory block of docs/route-based.md, on a lab-like inventory: what the guide shows works."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, '..', '..', '..', '..', 'docs', 'route-based.md')) as handle:
+        blocks = re.findall(r'```yaml title="inventory/group_vars/all.yml"\n(.*?)```', handle.read(), re.S)
+    hostvars = {'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_subnets': ['172.16.1.0/24']},
+                'vpn2': {'sitevpn_public_address': '203.0.113.10', 'sitevpn_subnets': ['10.0.0.0/24']},
+                'vpn3': {'sitevpn_public_address': '203.0.113.138', 'sitevpn_subnets': ['172.16.3.0/24']},
+                'server1': {'ansible_host': '172.16.1.100'}, 'server2': {'ansible_host': '10.0.0.105'}}
+    assert len(blocks) == 2
+    names = []
+    for block in blocks:
+        inventory = yaml.safe_load(block)
+        tunnels, dummy = normalize(inventory.get('sitevpn_tunnels', []), hostvars,
+                                   topologies=inventory.get('sitevpn_topologies'))
+        assert all(t['mode'] == 'route' for t in tunnels)
+        names += [t['name'] for t in tunnels]
+    assert names == ['net-to-net', 'hq-vpn2', 'hq-vpn3']

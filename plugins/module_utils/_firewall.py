@@ -294,7 +294,7 @@ def _comment(text):
 def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True, mtus=None):
     """An nft script that replaces our table atomically. *mtus*: tunnel name -> the largest packet that
     crosses it, for the tunnels whose forwarded TCP SYNs get their MSS clamped to fit."""
-    rules_in, rules_fwd, rules_nat = [], [], []
+    rules_in, rules_fwd, rules_nat, exempt = [], [], [], set()
     interfaces = route_interfaces(tunnels)
     for peer in peers(tunnels):
         fam = "ip" if _family(peer) == 4 else "ip6"
@@ -325,6 +325,12 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard
             for src, dst in ((rnet, lnet), (lnet, rnet)):
                 rules_fwd.append('%s saddr %s %s daddr %s drop comment "%s: never in clear"'
                                  % (fam, src, fam, dst, _comment(name)))
+        if nat_exemption and name in interfaces and name not in exempt:
+            # route-based: whatever leaves by the tunnel's interface keeps its address, also for subnets
+            # routed into it later (a routing daemon's)
+            exempt.add(name)
+            rules_nat.append('oifname "%s" snat %s to %s saddr comment "%s: NAT exemption (interface)"'
+                             % (interfaces[name], fam, fam, _comment(name)))
         if nat_exemption:
             rules_nat.append('%s saddr %s %s daddr %s snat %s to %s saddr comment "%s: NAT exemption"'
                              % (fam, lnet, fam, rnet, fam, fam, _comment(name)))
@@ -382,6 +388,9 @@ def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_
         lines.append('-A SITEVPN-INPUT -m comment --comment "%s" -j RETURN' % tag)
     lines += ["COMMIT", "*nat", ":SITEVPN-POSTROUTING - [0:0]"]
     if nat_exemption:
+        for name in sorted(set(n for n, lnet, _r, _p in pairs(tunnels) if _family(lnet) == 4 and n in interfaces)):
+            lines.append('-A SITEVPN-POSTROUTING -o %s -m comment --comment "%s: NAT exemption (interface)" -j ACCEPT'
+                         % (interfaces[name], _comment(name)))
         for name, lnet, rnet, _peer in pairs(tunnels):
             if _family(lnet) == 4:
                 lines.append('-A SITEVPN-POSTROUTING -s %s -d %s -m comment --comment "%s: NAT exemption" -j ACCEPT'

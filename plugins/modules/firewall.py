@@ -206,7 +206,9 @@ class Firewall(object):
         rc, out, dummy = self.cmd([self.module.get_bin_path("ip", required=True), "-o", "-force", "-batch", "-"],
                                   data="".join("route get %s\n" % target for target in everything), check=False)
         lookup = route_lookup(out)
-        return route_devices(lookup, ipv4), lookup
+        # not the XFRM interfaces of route-based tunnels: on a hub, another spoke's LAN is a local subnet routed
+        # into one, and only after the first run (it inherits the `default` sysctls it is created with)
+        return [dev for dev in route_devices(lookup, ipv4) if dev not in fw.route_interfaces(tunnels).values()], lookup
 
     @staticmethod
     def wan_mtus(tunnels, lookup):

@@ -521,6 +521,21 @@ def test_route_based_forwarding_is_accepted_by_interface_and_the_leak_guard_stay
     assert '--pol ipsec' not in rules
 
 
+def test_what_leaves_by_a_route_based_tunnels_interface_is_exempt_from_nat_whatever_its_subnets():
+    """A subnet routed into the interface later (by hand, by a routing daemon) keeps its source address
+    too: the exemption names the interface, ahead of the per-pair ones, once per tunnel."""
+    nat = [rule for rule in chain(_firewall.render_nft([ROUTED]), 'postrouting') if 'snat' in rule]
+    assert nat[0] == 'oifname "ipsec42" snat ip to ip saddr comment "routed: NAT exemption (interface)"'
+    assert len([rule for rule in nat if 'oifname' in rule]) == 1
+    assert 'ip saddr 172.16.1.0/24 ip daddr 10.0.9.0/24 snat ip to ip saddr comment "routed: NAT exemption"' in nat
+    rules = _firewall.render_iptables([ROUTED]).splitlines()
+    first = [line for line in rules if line.startswith('-A SITEVPN-POSTROUTING')][0]
+    assert first == '-A SITEVPN-POSTROUTING -o ipsec42 -m comment --comment "routed: NAT exemption (interface)" -j ACCEPT'
+    assert not [rule for rule in chain(_firewall.render_nft([V6]), 'postrouting') if 'oifname' in rule]
+    assert not [rule for rule in chain(_firewall.render_nft([ROUTED], nat_exemption=False), 'postrouting')
+                if 'snat' in rule]
+
+
 def test_an_interface_is_up_down_or_missing_as_sysfs_shows_it(tmp_path):
     from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state
     for name, flags in (('ipsec42', '0x1091'), ('ipsec43', '0x1090')):

@@ -30,6 +30,41 @@ def test_hub_and_spokes_reach_the_hub_and_each_other_through_it(lab_for):
         encrypted(lab, "server2", "172.16.3.100", "wan3")
         again = lab.playbook()
         assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
+    except BaseException:
+        release("hub3")
+        raise
+
+
+def test_the_same_hub_route_based_in_one_run_with_an_interface_per_spoke(lab_for):
+    """The hub above switched to `mode: route`. The hub cannot offer 0.0.0.0/0 <-> 0.0.0.0/0 to both spokes
+    (Libreswan 4.10 keeps one Child SA per pair of selectors: "cannot install eroute -- it is in use", seen
+    when that was tried), so each of its tunnels offers the spoke's own LAN on the spoke's side; the spokes
+    offer 0/0 for everything behind the hub, and routes carry the hub's LAN and the other spoke's."""
+    lab = lab_for("hub3")
+    try:
+        lab.vars(sitevpn_topologies=[{"name": "hq", "hub": "vpn1", "spokes": ["vpn2", "vpn3"],
+                                      "spoke_to_spoke": True, "defaults": {"auth": "psk", "mode": "route"}}])
+        run = lab.playbook()
+        assert run.rc == 0, run.out[-3000:]
+        links = dict((name, number) for name, number in
+                     re.findall(r"\d+: (ipsec(\d+))@", lab.sh("vpn1", "ip -o link show type xfrm").stdout))
+        assert len(links) == 2, links                               # the hub: an interface per spoke
+        for gateway, remotes in (("vpn1", ("10.0.0.0/24", "172.16.3.0/24")),
+                                 ("vpn2", ("172.16.1.0/24", "172.16.3.0/24")),
+                                 ("vpn3", ("172.16.1.0/24", "10.0.0.0/24"))):
+            for remote in remotes:
+                route = lab.sh(gateway, "ip route show %s" % remote).stdout
+                assert re.search(r"dev ipsec\d+", route), (gateway, remote, route)
+        conf = lab.sh("vpn1", "cat /etc/ipsec.d/hq-vpn3.conf").stdout
+        assert "leftsubnet=0.0.0.0/0" in conf and "rightsubnet=172.16.3.0/24" in conf, conf
+        # just negotiated: the first echo may be lost (see test_20/45/48)
+        encrypted(lab, "server2", "172.16.1.100", "wan2", within=10)
+        encrypted(lab, "server3", "172.16.1.100", "wan3", within=10)
+        encrypted(lab, "server2", "172.16.3.100", "wan2", within=10)
+        encrypted(lab, "server2", "172.16.3.100", "wan3")
+        encrypted(lab, "server1", "10.0.0.105", "wan1")
+        again = lab.playbook()
+        assert again.rc == 0 and again.changed == 0, (again.rc, again.recap)
     finally:
         release("hub3")
 

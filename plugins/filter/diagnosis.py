@@ -21,7 +21,7 @@ description:
     C(NAT exemption missing), C(forwarded traffic dropped), C(traffic leaves in clear),
     C(traffic bypasses the tunnel), C(route toward the remote subnet), C(ESP lost on the way), C(probe not answered),
     C(tunnel not up); and, for a tunnel that works, C(UDP 4500 blocked), C(half up),
-    C(pluto not listening), C(ipsec verify).
+    C(pluto not listening), C(MTU black hole), C(ipsec verify).
   - Pure - reads only its arguments; the P(sitevpn.ipsec.diagnose#role) role registers the facts under the
     names it reads (C(__sitevpn_diagnose_checks), C(__sitevpn_diagnose_capture), C(__sitevpn_diagnose_pings)).
 positional: hostvars, gateways
@@ -92,7 +92,7 @@ CAUSES = (
     "no answer from the peer", "forwarding off", "NAT exemption missing", "forwarded traffic dropped",
     "traffic leaves in clear", "traffic bypasses the tunnel", "route toward the remote subnet",
     "pluto not listening", "ESP lost on the way", "probe not answered", "tunnel not up", "UDP 4500 blocked", "half up",
-    "ipsec verify",
+    "MTU black hole", "ipsec verify",
 )
 _CAUSE_RANK = dict((cause, rank) for rank, cause in enumerate(CAUSES))
 

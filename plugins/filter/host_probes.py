@@ -35,13 +35,16 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Probes as C({tunnel, from, address}).
+  description:
+    - Probes as C({tunnel, from, address, size}); C(size) is the ICMP payload of a ping as big as the tunnel's MTU
+      (the C(mtu) given, else what fits a 1500-byte WAN), which diagnose sends with DF to find an MTU black hole.
   type: list
   elements: dict
 """
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
 
 
@@ -65,8 +68,17 @@ def host_probes(tunnels, host, hostvars):
                                          % (tunnel["name"], target))
             address = str(_model._hostvar(hostvars, target, "sitevpn_probe_address")
                           or _model._hostvar(hostvars, target, "ansible_host") or target)
-        probes.append({"tunnel": tunnel["name"], "from": str(probe["from"]), "address": address})
+        probes.append({"tunnel": tunnel["name"], "from": str(probe["from"]), "address": address,
+                       "size": df_payload(tunnel, address)})
     return probes
+
+
+def df_payload(tunnel, address):
+    """The ICMP payload of a ping as big as the tunnel's MTU (the ``mtu`` given, else what fits a 1500-byte
+    WAN): sent with DF by diagnose, it tells an MTU black hole on the path (small pings answered, this one
+    lost without any "fragmentation needed" coming back)."""
+    mtu = _firewall.tunnel_mtu(dict(tunnel, local=tunnel["initiator"]), {})
+    return mtu - (48 if ":" in address else 28)
 
 
 class FilterModule(object):

@@ -25,6 +25,11 @@ CAPTURE_VAR = "__sitevpn_diagnose_capture"
 PINGS_VAR = "__sitevpn_diagnose_pings"
 
 _PROBE_RE = re.compile(r"^PROBE (\S+) (\d+) (\d+)")
+# the pings as big as the tunnel's MTU, with DF: "BIG <address> <size> <a line of ping's output>"
+_BIG_RE = re.compile(r"^BIG (\S+) (\d+) (.*)$")
+_BIG_COUNT_RE = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
+# "Frag needed and DF set (mtu = 1400)", "Packet too big: mtu=1400", "local error: message too long, mtu=1400"
+_BIG_MTU_RE = re.compile(r"\bmtu ?= ?(\d+)", re.I)
 
 
 def _get(hostvars, host, key):
@@ -100,11 +105,16 @@ def _ping_results(hostvars, host):
         source = item[0] if item else None
         addresses = [p.get("address") for p in (item[1] if len(item) > 1 else [])]
         seen = set()
+        big = {}
         for line in (result.get("stdout") or "").splitlines():
             match = _PROBE_RE.match(line.strip())
             if match:
                 found[(source, match.group(1))] = {"sent": int(match.group(2)), "received": int(match.group(3))}
                 seen.add(match.group(1))
+            _big_line(big, line.strip())
+        for address, outcome in big.items():
+            if (source, address) in found and "sent" in outcome:
+                found[(source, address)]["big"] = outcome
         for address in addresses:
             if address not in seen:
                 why = result.get("msg") or result.get("stderr") or "no answer from the probe host"
@@ -112,6 +122,19 @@ def _ping_results(hostvars, host):
                     why = "skipped"
                 found[(source, address)] = {"error": str(why).strip()[:300]}
     return found
+
+
+def _big_line(big, line):
+    """One output line of the DF pings into *big*: address -> {size, sent, received, mtu (None: none said)}."""
+    match = _BIG_RE.match(line)
+    if not match:
+        return
+    outcome = big.setdefault(match.group(1), {"size": int(match.group(2)), "mtu": None})
+    count, mtu = _BIG_COUNT_RE.search(match.group(3)), _BIG_MTU_RE.search(match.group(3))
+    if count:
+        outcome.update(sent=int(count.group(1)), received=int(count.group(2)))
+    if mtu:
+        outcome["mtu"] = int(mtu.group(1))
 
 
 def _delta(capture, name):

@@ -439,6 +439,7 @@ def _judge_probe(c):
             continue
         saw_probe[host] = _judge_probe_end(t, host, tf, capture, deltas[host], answered)
     if answered:
+        _judge_path_mtu(t, probe, probe_result.get("big"))
         init_delta = deltas.get(init_host)
         if init_delta is not None and not init_delta["rose"] and saw_probe.get(init_host):
             t.finding("traffic bypasses the tunnel", "down", init_host,
@@ -465,6 +466,29 @@ def _judge_probe(c):
                   % (probe["from"], probe["address"]),
                   ["ping %s -> %s: 0/%d" % (probe["from"], probe["address"], probe_result.get("sent", 0))])
     c.probe_result = probe_result
+
+
+def _judge_path_mtu(t: _Tunnel, probe: dict, big) -> None:
+    """The pings as big as the tunnel's MTU, sent with DF beside the small ones (*big*: see ``_big_line``).
+    Small answered, big lost, and nothing said "fragmentation needed": the path between the gateways is
+    narrower than the tunnel thinks and its ICMP errors are dropped - every full-size TCP segment dies."""
+    if not big or not big.get("sent"):
+        return
+    size, mtu = big["size"], big.get("mtu")
+    what = "ping -M do -s %d %s (the tunnel's MTU with DF): %d/%d answered" % (
+        size, probe["address"], big.get("received", 0), big["sent"])
+    if big.get("received"):
+        t.check("path MTU", probe["from"], "ok", what)
+    elif mtu:
+        t.check("path MTU", probe["from"], "warn", "%s; the path said its MTU is %d: TCP finds it (path MTU "
+                "discovery works), but the tunnel's mtu %d would spare the first segments" % (what, mtu, mtu))
+    else:
+        t.finding("MTU black hole", "degraded", probe["from"],
+                  "Small pings cross, but packets as big as the tunnel's MTU with DF set are lost and no "
+                  "\"fragmentation needed\" comes back: the path between the gateways carries less than the "
+                  "tunnel assumes (a PPPoE or tunnelled link) and its ICMP errors are dropped, so every full-size "
+                  "TCP segment is lost and transfers hang. Give the tunnel a smaller `mtu` (the TCP MSS clamping "
+                  "follows it; try 1300), or let ICMP \"fragmentation needed\" through on the path.", [what])
 
 
 def _probe_outcome(t: _Tunnel, probe: dict, pings: dict) -> dict:

@@ -258,6 +258,45 @@ def test_healthy_lab_has_no_finding():
     assert report["gateways"]["vpn1"]["pluto"]["running"] is True
 
 
+# what iputils ping printed in the lab for `ping -M do -s 1410 -c 2 -W 2 -i 1` across the tunnel
+BIG_ANSWERED = ("1418 bytes from 10.0.0.105: icmp_seq=1 ttl=62 time=1.31 ms\n"
+                "--- 10.0.0.105 ping statistics ---\n2 packets transmitted, 2 received, 0% packet loss, time 1001ms\n")
+BIG_LOST = "--- 10.0.0.105 ping statistics ---\n2 packets transmitted, 0 received, 100% packet loss, time 1010ms\n"
+BIG_TOO_BIG = ("From 172.16.1.1 icmp_seq=1 Frag needed and DF set (mtu = 1400)\n--- 10.0.0.105 ping statistics ---\n"
+               "2 packets transmitted, 0 received, +2 errors, 100% packet loss, time 1002ms\n")
+
+
+def with_big_pings(output):
+    hostvars = healthy()
+    result = hostvars["vpn1"][PINGS_VAR]["results"][0]
+    result["stdout"] += "".join("BIG 10.0.0.105 1410 %s\r\n" % line for line in output.splitlines())
+    return hostvars
+
+
+def test_full_size_pings_with_df_that_cross_are_an_ok_path_mtu():
+    tunnel = only_tunnel(judge(with_big_pings(BIG_ANSWERED)))
+    assert tunnel["verdict"] == "OK"
+    checks = dict(((c["check"], c["gateway"]), c) for c in tunnel["checks"])
+    assert checks[("path MTU", "server1")]["status"] == "ok"
+    assert "ping -M do -s 1410 10.0.0.105 (the tunnel's MTU with DF): 2/2 answered" in checks[("path MTU", "server1")]["summary"]
+
+
+def test_full_size_pings_lost_without_fragmentation_needed_are_an_mtu_black_hole():
+    """Small pings answered, the tunnel's MTU with DF lost, no ICMP back: test_47's narrowed path."""
+    tunnel = only_tunnel(judge(with_big_pings(BIG_LOST)))
+    assert tunnel["verdict"] == "DEGRADED" and tunnel["cause"] == "MTU black hole (server1)"
+    finding = tunnel["findings"][0]
+    assert "smaller `mtu`" in finding["remedy"] and "fragmentation needed" in finding["remedy"]
+    assert finding["evidence"] == ["ping -M do -s 1410 10.0.0.105 (the tunnel's MTU with DF): 0/2 answered"]
+
+
+def test_a_path_that_says_fragmentation_needed_is_no_black_hole():
+    tunnel = only_tunnel(judge(with_big_pings(BIG_TOO_BIG)))
+    assert tunnel["verdict"] == "OK" and tunnel["findings"] == []
+    check = [c for c in tunnel["checks"] if c["check"] == "path MTU"][0]
+    assert check["status"] == "warn" and "the path said its MTU is 1400" in check["summary"]
+
+
 @pytest.mark.parametrize("fault, cause, gateway, remedy_words", FAULTS, ids=[f[1] for f in FAULTS])
 def test_each_fault_is_named_with_its_remedy(fault, cause, gateway, remedy_words):
     hostvars = healthy()

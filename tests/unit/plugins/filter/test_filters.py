@@ -211,8 +211,8 @@ def test_filter_plugins_are_registered():
 def test_probes_only_on_the_initiating_end():
     """The left end initiates, so vpn1 pings for both its tunnels; vpn2 and vpn3 ping nothing."""
     assert host_probes(TUNNELS, 'vpn1', HOSTVARS) == [
-        {'tunnel': 'net-to-net', 'from': 'lan1', 'address': '10.0.0.105'},
-        {'tunnel': 'vpn1-vpn3', 'from': 'lan1', 'address': '10.0.3.7'},
+        {'tunnel': 'net-to-net', 'from': 'lan1', 'address': '10.0.0.105', 'size': 1410},
+        {'tunnel': 'vpn1-vpn3', 'from': 'lan1', 'address': '10.0.3.7', 'size': 1410},
     ]
     assert host_probes(TUNNELS, 'vpn2', HOSTVARS) == []
     assert host_probes(TUNNELS, 'vpn3', HOSTVARS) == []
@@ -223,7 +223,7 @@ def test_probe_moves_with_the_initiator():
     tunnels = [dict(TUNNELS[0], initiator='right', probe={'from': 'lan2', 'to': 'lan1'})]
     assert host_probes(tunnels, 'vpn1', HOSTVARS) == []
     assert host_probes(tunnels, 'vpn2', HOSTVARS) == [
-        {'tunnel': 'net-to-net', 'from': 'lan2', 'address': '172.16.1.100'}]
+        {'tunnel': 'net-to-net', 'from': 'lan2', 'address': '172.16.1.100', 'size': 1410}]
 
 
 def test_probe_address_prefers_sitevpn_probe_address():
@@ -232,10 +232,21 @@ def test_probe_address_prefers_sitevpn_probe_address():
     assert host_probes(tunnels, 'vpn2', HOSTVARS)[0]['address'] == '172.16.1.100'
 
 
+def test_a_probe_knows_the_size_of_a_ping_as_big_as_its_tunnels_mtu():
+    """1438 bytes fit a 1500-byte WAN with the default ESP (AES-GCM, NAT-T counted): 1410 bytes of ICMP payload
+    over IPv4, 1390 over IPv6; a tunnel's own mtu wins."""
+    tunnels = [dict(TUNNELS[0], probe={'from': 'lan1', 'to': '10.0.0.105'})]
+    assert host_probes(tunnels, 'vpn1', HOSTVARS)[0]['size'] == 1438 - 28
+    assert host_probes([dict(tunnels[0], mtu=1300)], 'vpn1', HOSTVARS)[0]['size'] == 1300 - 28
+    six = dict(tunnels[0], left_subnets='2001:db8:1::/64', right_subnets='2001:db8:2::/64',
+               probe={'from': 'lan1', 'to': '2001:db8:2::105'})
+    assert host_probes([six], 'vpn1', HOSTVARS)[0]['size'] == 1438 - 48
+
+
 def test_probe_to_may_be_a_literal_address():
     """The seed's Windows server 10.0.0.105 is not in the inventory: give its address."""
     tunnels = [dict(TUNNELS[0], probe={'from': 'lan1', 'to': '10.0.0.105'})]
-    assert host_probes(tunnels, 'vpn1', HOSTVARS) == [{'tunnel': 'net-to-net', 'from': 'lan1', 'address': '10.0.0.105'}]
+    assert host_probes(tunnels, 'vpn1', HOSTVARS) == [{'tunnel': 'net-to-net', 'from': 'lan1', 'address': '10.0.0.105', 'size': 1410}]
 
 
 def test_probe_to_unknown_name_fails_with_tunnel_and_field():
@@ -254,7 +265,7 @@ def test_absent_tunnels_and_tunnels_without_probe_are_not_probed():
 
 # --- proof ---------------------------------------------------------------------------------------
 
-PROBES = [{'tunnel': 'net-to-net', 'from': 'lan1', 'address': '10.0.0.105'}]
+PROBES = [{'tunnel': 'net-to-net', 'from': 'lan1', 'address': '10.0.0.105', 'size': 1410}]
 
 
 def ping(stdout, host='lan1', rc=0):

@@ -12,9 +12,13 @@ On the seed's lab: the router's link toward vpn2 gets an MTU of 1400 and the rou
 ICMP "destination unreachable". With the computed default (1500-byte WAN, AES-GCM: tunnel MTU 1438,
 MSS 1398) the transfer stalls - the gateway cannot know the narrower path; with `mtu: 1300` (MSS 1260)
 the same transfer completes, and the change touched the filter rules only, not the SAs. The same for a
-route-based tunnel (`mode: route`), whose interface takes the tunnel's MTU.
+route-based tunnel (`mode: route`), whose interface takes the tunnel's MTU. `diagnose.yml` names the
+narrowed path an "MTU black hole" (its pings as big as the tunnel's MTU, with DF, are lost while small
+ones cross) and finds it mended with `mtu: 1300`.
 """
 
+import json
+import os
 import re
 import time
 
@@ -89,6 +93,17 @@ def transfer(lab):
     return received, seconds, syn
 
 
+def diagnosis(lab, report_dir):
+    """(verdict, cause) of the tunnel as playbooks/diagnose.yml reports it."""
+    run = lab.playbook("diagnose.yml", "-e", "sitevpn_report_dir=%s" % report_dir)
+    assert run.rc == 0, run.out[-3000:]
+    with open(os.path.join(str(report_dir), "report.json")) as handle:
+        tunnel = json.load(handle)["tunnels"][0]
+    print("diagnose: %s - %s; path MTU check: %s" % (tunnel["verdict"], tunnel["cause"], [
+        c["summary"] for c in tunnel["checks"] if c["check"] == "path MTU"]))
+    return tunnel["verdict"], tunnel["cause"]
+
+
 def narrow_path(lab, on=True):
     """The router's link toward vpn2 carries 1400 bytes, and the router's ICMP errors are dropped."""
     if on:
@@ -100,7 +115,7 @@ def narrow_path(lab, on=True):
 
 
 @pytest.mark.parametrize("mode", ["policy", "route"])
-def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_needs_the_tunnels_mtu(lab_for, mode):
+def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_needs_the_tunnels_mtu(lab_for, mode, tmp_path):
     """Both kinds of tunnel; a route-based one's interface gets the same MTU as the MSS is clamped to."""
     lab = lab_for("seed")
     tunnel = dict(TUNNEL, mode=mode)
@@ -121,6 +136,8 @@ def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_need
         received, seconds, syn = transfer(lab)
         assert received < SIZE, "a 1438-byte tunnel MTU over a 1400-byte path should black-hole big segments"
         stalled = received
+        # diagnose names it: small pings answered, pings as big as the tunnel's MTU with DF lost, no ICMP back
+        assert diagnosis(lab, tmp_path / "narrowed") == ("DEGRADED", "MTU black hole (server1)")
 
         spis = (lab.spis("vpn1"), lab.spis("vpn2"))
         lab.vars(sitevpn_tunnels=[dict(tunnel, mtu=1300)])
@@ -133,6 +150,7 @@ def test_forwarded_syns_get_an_mss_that_fits_the_tunnel_and_a_narrower_path_need
         received, seconds, syn = transfer(lab)
         assert received == SIZE, "with mtu: 1300 every segment fits the 1400-byte path after ESP"
         assert syn["lan2"][0] == 1260
+        assert diagnosis(lab, tmp_path / "mended")[0] == "OK"      # 1300-byte pings with DF cross the path
         print("%s-based, ICMP black hole at 1400 bytes: %d of %d bytes with the computed MTU 1438, all of them in "
               "%.1f s with mtu: 1300" % (mode, stalled, SIZE, seconds))
         again = lab.playbook()

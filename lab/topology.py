@@ -147,11 +147,11 @@ def hub3():
     return topo
 
 
-def v6lan():
+def v6lan(gw_distros=(None, None)):
     """Figure 35-1 with IPv6 LANs beside the IPv4 ones (2001:db8:1::/64 behind vpn1, 2001:db8:2::/64
     behind vpn2, RFC 3849), over the IPv4 WAN. The gateways have no IPv6 route toward each other's LAN:
     nothing but the tunnel carries it."""
-    topo = seed()
+    topo = seed(gw_distros)
     topo.name, topo.description = "v6lan", "Figure 35-1 with IPv6 LANs over the IPv4 WAN"
     for number in (1, 2):
         gateway, server = topo.guest("vpn%d" % number), topo.guest("server%d" % number)
@@ -161,11 +161,11 @@ def v6lan():
     return topo
 
 
-def dual():
+def dual(gw_distros=(None, None)):
     """v6lan with an IPv6 WAN too: 2001:db8:100::/64 between vpn1 and the router, 2001:db8:200::/64
     between the router and vpn2 (the router forwards both families). A tunnel's family on the WAN is
     the family of the addresses its ends are given (sitevpn_public_address)."""
-    topo = v6lan()
+    topo = v6lan(gw_distros)
     topo.name, topo.description = "dual", "Figure 35-1, IPv4 and IPv6 on LANs and WAN"
     router = topo.guest("router")
     router.forwarding6 = True
@@ -177,7 +177,15 @@ def dual():
     return topo
 
 
-TOPOLOGIES = {"seed": seed, "mixed": mixed, "nat": nat, "hub3": hub3, "v6lan": v6lan, "dual": dual}
+def dual_mixed():
+    """dual with vpn2 on Debian 13 (Libreswan 5.x), as ``mixed`` is to the seed."""
+    topo = dual(gw_distros=(None, "trixie"))
+    topo.name, topo.description = "dual-mixed", "dual, vpn1 Debian 12 / vpn2 Debian 13"
+    return topo
+
+
+TOPOLOGIES = {"seed": seed, "mixed": mixed, "nat": nat, "hub3": hub3, "v6lan": v6lan, "dual": dual,
+              "dual-mixed": dual_mixed}
 
 
 def get(name):

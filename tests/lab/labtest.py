@@ -211,15 +211,13 @@ def encrypted(session, src, dst, wire, count=2, within=0):
     return evidence
 
 
-def assert_encrypted_both_ways(session):
+def assert_encrypted_both_ways(session, within=10):
     """server1 -> server2 watched on wan1, server2 -> server1 on wan2: every ping answered, two ESP
-    packets or more per ping on the wire, no ICMP in clear."""
-    there = session.ping_across("server1", SERVER2, segment="wan1")
-    back = session.ping_across("server2", SERVER1, segment="wan2")
-    for evidence in (there, back):
-        assert evidence["received"] == evidence["sent"], evidence
-        assert evidence["esp"] >= 2 * evidence["sent"], evidence
-        assert evidence["icmp_clear"] == 0, evidence
+    packets or more per ping on the wire, no ICMP in clear. Right after a negotiation one echo of the
+    first round was seen lost now and then (stops 26-28: test_20, 45, 48 - every packet on the wire
+    encrypted, the answer counted missing), so a round that is not whole is tried again for `within` s."""
+    encrypted(session, "server1", SERVER2, "wan1", count=3, within=within)
+    encrypted(session, "server2", SERVER1, "wan2", count=3, within=within)
 
 
 # labs shared within a test session, by name (see conftest.lab_for)

@@ -210,6 +210,8 @@ def wanted_routes(tunnels, lookup, recorded, policy_ipv6=True):
         if not toward_peer:
             continue
         carried = (lookup.get(first_address(rnet)) or {}).get("dev")
+        if carried and carried.startswith("ipsec") and recorded.get(rnet) == carried:
+            carried = None      # our route into the interface of a tunnel that was route-based: it goes now
         if (rnet in recorded and not recorded[rnet].startswith("ipsec")) or not carried:
             wanted[rnet] = toward_peer
     return wanted

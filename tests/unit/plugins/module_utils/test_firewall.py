@@ -364,6 +364,16 @@ def test_a_remote_subnet_the_host_already_routes_is_left_to_that_route():
     assert _firewall.wanted_routes([V6], found, {}) == {}
 
 
+def test_a_tunnel_that_leaves_route_mode_gets_its_route_toward_the_peer_in_the_same_run():
+    """Route-based before, policy-based now: the lookup still finds the subnet routed - into our interface,
+    which this run removes. That route does not count, or the subnet ends the run routed nowhere (seen in
+    the lab: test_45, IPv6 LANs over the IPv4 WAN switched route -> policy, the probe lost, rolled back)."""
+    found = lookup(**{'203.0.113.10': 'eth0', '2001:db8:2::': 'ipsec6374'})
+    assert _firewall.wanted_routes([V6], found, {'2001:db8:2::/64': 'ipsec6374'}) == {'2001:db8:2::/64': 'eth0'}
+    # an XFRM interface of someone else's that carries it is the host's own routing: left alone
+    assert _firewall.wanted_routes([V6], found, {}) == {}
+
+
 def test_a_route_a_previous_run_installed_stays_while_its_tunnel_does():
     found = lookup(**{'203.0.113.10': 'eth0', '2001:db8:2::': 'eth0'})      # routed now: by our own route
     assert _firewall.wanted_routes([V6], found, {'2001:db8:2::/64': 'eth0'}) == {'2001:db8:2::/64': 'eth0'}

@@ -3,7 +3,7 @@
 """sitevpn.ipsec monitor: this gateway's tunnels as Prometheus metrics, for node_exporter's textfile collector.
 
 Run by the sitevpn-monitor.timer (role sitevpn.ipsec.monitor). Python 3 standard library only; the parsers
-are the collection's own (ipsec_output.py and _conn.py, deployed beside this file by the role), so the metrics
+are the collection's own (the ipsec_output package and _conn.py, deployed beside this file by the role), so the metrics
 read Libreswan's output exactly as the modules do. What a tunnel is comes from the conn files the collection
 wrote (/etc/ipsec.d/*.conf with its marker): "configured" is what the last run put there. Every command runs
 with a deadline (a hung pluto costs one scrape, never blocks it), and the file is replaced atomically.

@@ -171,6 +171,42 @@ def test_the_file_is_replaced_at_once_and_the_state_kept(collector, gateway, tmp
     assert json.loads(state.read_text())['tunnels']['net-to-net'][0] is True
 
 
+def test_the_role_deploys_the_whole_parsers_package_and_the_collector_imports_it_from_there(tmp_path):
+    """The role copies the ipsec_output package file by file into its own folder: every .py of it must be
+    listed, and the collector, started as its service starts it, must find the package beside it."""
+    role = os.path.join(REPO, 'roles', 'monitor')
+    with open(os.path.join(role, 'tasks', 'main.yml')) as handle:
+        tasks = yaml.safe_load(handle)
+    folders = [task for task in tasks if task.get('ansible.builtin.file', {}).get('state') == 'directory']
+    assert len(folders) == 1 and '/usr/local/lib/sitevpn-monitor/ipsec_output' in folders[0]['loop']
+    copies = [task for task in tasks if 'ansible.builtin.copy' in task]
+    assert len(copies) == 1 and copies[0]['ansible.builtin.copy']['dest'] == '/usr/local/lib/sitevpn-monitor/{{ item.dest }}'
+    deployed = tmp_path / 'sitevpn-monitor'
+    for item in copies[0]['loop']:
+        src = item['src'].replace('{{ role_path }}', role)
+        src = src if os.path.isabs(src) else os.path.join(role, 'files', src)
+        assert os.path.basename(src) == os.path.basename(item['dest']), item
+        target = deployed / item['dest']
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, str(target))
+    package = os.path.join(REPO, 'plugins', 'module_utils', 'ipsec_output')
+    assert sorted(os.listdir(str(deployed / 'ipsec_output'))) == sorted(
+        name for name in os.listdir(package) if name.endswith('.py'))
+
+    # -I -S as in sitevpn-monitor.service: nothing but the standard library and the folder of the script
+    run = subprocess.run([sys.executable, '-I', '-S', str(deployed / 'sitevpn_monitor.py'), '--help'],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert run.returncode == 0 and '--textfile-dir' in run.stdout, run.stdout
+    probe = ('import sys; sys.path.insert(0, sys.argv[1]); import sitevpn_monitor, ipsec_output; '
+             'assert ipsec_output.__file__.startswith(sys.argv[1]), ipsec_output.__file__; '
+             'print(sorted(ipsec_output.parse_status("")), ipsec_output.parse_trafficstatus(""))')
+    run = subprocess.run([sys.executable, '-I', '-S', '-c', probe, str(deployed)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert run.returncode == 0, run.stdout
+    assert run.stdout.strip() == ("['connections', 'interfaces', 'kernel_interface', 'lines', 'states', 'totals', "
+                                  "'version'] []")
+
+
 # -- the examples that use the metrics ----------------------------------------------------------------
 
 def _families(collector, gateway):

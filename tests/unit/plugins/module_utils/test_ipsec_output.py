@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Behaviour of the ``ipsec`` output parsers in ``plugins/module_utils/ipsec_output.py``.
+"""Behaviour of the ``ipsec`` output parsers in ``plugins/module_utils/ipsec_output/``.
 
 Four sources of truth are used, each in its own section:
 
@@ -939,6 +939,24 @@ def test_a_parser_bug_becomes_a_safe_result_outside_strict_mode():
         io_._STRICT = True
     assert result['established'] is False
     assert 'RuntimeError' in result['parse_error']
+
+
+# Every parser behind the never-raise safety net, whichever submodule of the package defines it.
+_GUARDED_PARSERS = ('detect_error', 'ignored_keywords', 'parse_add', 'parse_auto_up', 'parse_down', 'parse_showhostkey',
+                    'parse_showhostkey_list', 'parse_status', 'parse_trafficstatus', 'parse_verify', 'parse_version')
+
+
+@pytest.mark.parametrize('name', _GUARDED_PARSERS)
+def test_strict_mode_set_on_the_package_reaches_every_parser(name, monkeypatch):
+    """``ipsec_output._STRICT`` is set on the package; the parsers live in its submodules."""
+    parser = getattr(io_, name)
+    with pytest.raises(RuntimeError, match='cannot print me'):
+        parser(_Unprintable())
+    if name == 'parse_version':
+        return  # its safe result quotes the text, which this input cannot give: it raises either way
+    monkeypatch.setattr(io_, '_STRICT', False)
+    result = parser(_Unprintable())
+    assert result is None or result == [] or 'RuntimeError' in result['parse_error']
 
 
 def check_shapes(text):

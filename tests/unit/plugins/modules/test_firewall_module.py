@@ -374,3 +374,37 @@ def test_a_route_based_tunnel_gets_its_interface_and_route_now_and_at_boot_and_a
         nft_detect(nft_listing(tag))[1:] + unit_enabled() + NO_DROP_POLICIES
     fixed = gw.run(subst(calls, gw), tunnels=[ROUTED_TUNNEL], output={'changed': True})
     assert fixed['changes'] == ['interface ipsec42 mtu 1438 up']
+
+
+class _LookupOnly(object):
+    """Just enough of AnsibleModule for Firewall.interfaces: `ip` and the answer of its one batch."""
+
+    def __init__(self, answer):
+        self.answer, self.batches = answer, []
+
+    def get_bin_path(self, name, required=False):
+        return '/usr/sbin/' + name
+
+    def run_command(self, argv, data=None, environ_update=None):
+        self.batches.append(data)
+        return 0, self.answer, ''
+
+
+def test_a_hubs_xfrm_interfaces_are_not_taken_for_lan_interfaces():
+    """On a route-based hub another spoke's LAN is a local subnet of each spoke's tunnel, routed (after the
+    first run) into that spoke's interface. Taken for a LAN interface, it got redirect and rp_filter
+    sysctls of its own one run late: the lab hub's second run reported a change (test_40)."""
+    to_b = dict(ROUTED_TUNNEL, name='hq-b', interface_id=42,
+                left={'address': '192.0.2.1', 'subnets': ['172.16.1.0/24', '172.16.3.0/24']})
+    to_c = dict(ROUTED_TUNNEL, name='hq-c', interface_id=43,
+                left={'address': '192.0.2.1', 'subnets': ['172.16.1.0/24', '10.0.0.0/24']},
+                right={'address': '198.51.100.2', 'subnets': ['172.16.3.0/24']})
+    answer = ('198.51.100.1 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n'
+              '198.51.100.2 via 192.0.2.254 dev eth0 src 192.0.2.1 uid 0 \\    cache \n'
+              'local 172.16.1.0 dev lo table local src 172.16.1.1 uid 0 \\    cache \n'
+              '172.16.3.0 dev ipsec43 src 192.0.2.1 uid 0 \\    cache \n'
+              '10.0.0.0 dev ipsec42 src 192.0.2.1 uid 0 \\    cache \n')
+    module = _LookupOnly(answer)
+    interfaces, lookup = firewall.Firewall(module).interfaces([to_b, to_c])
+    assert interfaces == ['eth0']
+    assert lookup['172.16.3.0']['dev'] == 'ipsec43' and len(module.batches) == 1

@@ -20,6 +20,21 @@ attributes:
     description: A second run with the same arguments reports no change and changes nothing.
 """
 
+    # the three read-only modules (status_info, verify_info, diagnose_info): with the default fragment
+    # above, which describes each attribute, this gives their support
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: Never changes anything.
+"""
+
     ACTION = r"""
 options: {}
 attributes:

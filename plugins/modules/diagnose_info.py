@@ -33,6 +33,7 @@ author:
   - sitevpn maintainers (@sitevpn)
 extends_documentation_fragment:
   - sitevpn.ipsec.attributes
+  - sitevpn.ipsec.attributes.read_only
 options:
   tunnels:
     description:
@@ -58,15 +59,6 @@ options:
     description: Length of the capture with O(mode=capture).
     type: int
     default: 10
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    details: Never changes anything.
 notes:
   - Needs root (the journal, the packet filter, C(tcpdump)).
   - The rule walk understands addresses, protocols, ports, interfaces, C(-m policy)/C(meta ipsec) and

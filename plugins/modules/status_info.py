@@ -23,20 +23,12 @@ author:
   - sitevpn maintainers (@sitevpn)
 extends_documentation_fragment:
   - sitevpn.ipsec.attributes
+  - sitevpn.ipsec.attributes.read_only
 options:
   connections:
     description: Only report these connections (and their sub-connections C(NAME/1x1) ...) in RV(connections) and RV(sas).
     type: list
     elements: str
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    details: Never changes anything.
 """
 
 EXAMPLES = r"""

@@ -22,20 +22,12 @@ author:
   - sitevpn maintainers (@sitevpn)
 extends_documentation_fragment:
   - sitevpn.ipsec.attributes
+  - sitevpn.ipsec.attributes.read_only
 options:
   fail_on_failed:
     description: Fail the task when any check is not OK (the message lists them with their remedies).
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
-    details: Never changes anything.
 notes:
   - The syntax check of Libreswan 5.2 (C(ipsec checkconfig)) exits 0 and prints nothing for some conn-level
     errors (a bad subnet) that 4.10's C(ipsec addconn --checkconfig) reports; loading the conn still catches them.

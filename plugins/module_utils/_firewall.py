@@ -53,6 +53,16 @@ def remote_end(tunnel):
     return tunnel["right" if tunnel["local"] == "left" else "left"]
 
 
+def exempt_interfaces(tunnels):
+    """(tunnel, interface, family) of each present route-based tunnel: what leaves by its interface is exempt
+    from NAT, also for subnets routed into it later (a routing daemon's)."""
+    interfaces, found = route_interfaces(tunnels), {}
+    for name, lnet, _rnet, _peer in pairs(tunnels):
+        if name in interfaces:
+            found.setdefault(name, (name, interfaces[name], _family(lnet)))
+    return list(found.values())
+
+
 def pairs(tunnels):
     """(tunnel, local subnet, remote subnet, peer address) for every present tunnel."""
     result = []
@@ -210,8 +220,8 @@ def wanted_routes(tunnels, lookup, recorded, policy_ipv6=True):
         if not toward_peer:
             continue
         carried = (lookup.get(first_address(rnet)) or {}).get("dev")
-        if carried and carried.startswith("ipsec") and recorded.get(rnet) == carried:
-            carried = None      # our route into the interface of a tunnel that was route-based: it goes now
+        if carried and recorded.get(rnet) == carried:
+            carried = None      # our own route is not the host's (e.g. into the interface of a tunnel that was route-based)
         if (rnet in recorded and not recorded[rnet].startswith("ipsec")) or not carried:
             wanted[rnet] = toward_peer
     return wanted
@@ -296,8 +306,13 @@ def _comment(text):
 def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard=True, mtus=None):
     """An nft script that replaces our table atomically. *mtus*: tunnel name -> the largest packet that
     crosses it, for the tunnels whose forwarded TCP SYNs get their MSS clamped to fit."""
-    rules_in, rules_fwd, rules_nat, exempt = [], [], [], set()
+    rules_in, rules_fwd, rules_nat = [], [], []
     interfaces = route_interfaces(tunnels)
+    if nat_exemption:
+        for name, interface, family in exempt_interfaces(tunnels):
+            fam = "ip" if family == 4 else "ip6"
+            rules_nat.append('oifname "%s" snat %s to %s saddr comment "%s: NAT exemption (interface)"'
+                             % (interface, fam, fam, _comment(name)))
     for peer in peers(tunnels):
         fam = "ip" if _family(peer) == 4 else "ip6"
         if allow_ike:
@@ -327,12 +342,6 @@ def render_nft(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_guard
             for src, dst in ((rnet, lnet), (lnet, rnet)):
                 rules_fwd.append('%s saddr %s %s daddr %s drop comment "%s: never in clear"'
                                  % (fam, src, fam, dst, _comment(name)))
-        if nat_exemption and name in interfaces and name not in exempt:
-            # route-based: whatever leaves by the tunnel's interface keeps its address, also for subnets
-            # routed into it later (a routing daemon's)
-            exempt.add(name)
-            rules_nat.append('oifname "%s" snat %s to %s saddr comment "%s: NAT exemption (interface)"'
-                             % (interfaces[name], fam, fam, _comment(name)))
         if nat_exemption:
             rules_nat.append('%s saddr %s %s daddr %s snat %s to %s saddr comment "%s: NAT exemption"'
                              % (fam, lnet, fam, rnet, fam, fam, _comment(name)))
@@ -390,9 +399,10 @@ def render_iptables(tunnels, allow_ike=True, nat_exemption=True, tag=None, leak_
         lines.append('-A SITEVPN-INPUT -m comment --comment "%s" -j RETURN' % tag)
     lines += ["COMMIT", "*nat", ":SITEVPN-POSTROUTING - [0:0]"]
     if nat_exemption:
-        for name in sorted(set(n for n, lnet, _r, _p in pairs(tunnels) if _family(lnet) == 4 and n in interfaces)):
-            lines.append('-A SITEVPN-POSTROUTING -o %s -m comment --comment "%s: NAT exemption (interface)" -j ACCEPT'
-                         % (interfaces[name], _comment(name)))
+        for name, interface, family in exempt_interfaces(tunnels):
+            if family == 4:
+                lines.append('-A SITEVPN-POSTROUTING -o %s -m comment --comment "%s: NAT exemption (interface)" '
+                             '-j ACCEPT' % (interface, _comment(name)))
         for name, lnet, rnet, _peer in pairs(tunnels):
             if _family(lnet) == 4:
                 lines.append('-A SITEVPN-POSTROUTING -s %s -d %s -m comment --comment "%s: NAT exemption" -j ACCEPT'

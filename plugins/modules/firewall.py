@@ -208,7 +208,8 @@ class Firewall(object):
         lookup = route_lookup(out)
         # not the XFRM interfaces of route-based tunnels: on a hub, another spoke's LAN is a local subnet routed
         # into one, and only after the first run (it inherits the `default` sysctls it is created with)
-        return [dev for dev in route_devices(lookup, ipv4) if dev not in fw.route_interfaces(tunnels).values()], lookup
+        xfrm = set(fw.route_interfaces(tunnels).values())
+        return [dev for dev in route_devices(lookup, ipv4) if dev not in xfrm], lookup
 
     @staticmethod
     def wan_mtus(tunnels, lookup):

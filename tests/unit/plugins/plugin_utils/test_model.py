@@ -321,6 +321,9 @@ BAD = [
     case('route-mode-to-an-unmanaged-peer',
          [n2n(mode='route', right={'address': '203.0.113.50'}, auth='psk', psk='x' * 40)],
          'net-to-net', 'mode', 'route-based tunnels need both ends in the inventory for now'),
+    # an end that is not in the inventory is said, not a crash of the selectors' defaults
+    case('route-mode-with-an-end-not-in-the-inventory', [n2n(mode='route', right='vpn9')],
+         'net-to-net', 'right', "host 'vpn9' is not in the inventory"),
     case('route-mode-with-updown-options', [n2n(mode='route', options={'vti-interface': 'vti0', 'metric': '5'})],
          'net-to-net', 'options', 'metric, vti-interface cannot be set on a route-based tunnel'),
     case('route-mode-with-libreswans-updown', [n2n(mode='route', updown='libreswan')],

@@ -518,7 +518,7 @@ class Lab:
         if os.path.exists(os.path.join("/run/netns", self.netns)):
             listed = sh(["ip", "netns", "pids", self.netns], check=False, capture=True).stdout.split()
             pids.update(int(p) for p in listed if p.isdigit())
-        marker = self.dir.encode()
+        marker = (self.dir + os.sep).encode()     # not the processes of a lab whose name starts with ours
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) != os.getpid():
                 try:
@@ -551,7 +551,9 @@ class Lab:
         with open("/proc/self/mountinfo") as handle:
             mounts = [line.split()[4] for line in handle]
         for mount in mounts:
-            if mount.startswith(self.dir) or mount.startswith(self.shm) or self.netns in mount:
+            # by path component: lab "t-cert" must not claim the mounts of lab "t-cert-hub"
+            if any(mount == path or mount.startswith(path + os.sep) for path in (self.dir, self.shm)) \
+                    or os.path.basename(mount) == self.netns:
                 found.append("mount %s" % mount)
         for path in (self.dir, self.shm):
             if os.path.exists(path):

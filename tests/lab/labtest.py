@@ -197,6 +197,20 @@ class LabSession(object):
 SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"     # the seed's hosts behind vpn1 and vpn2
 
 
+def pinging(session, seconds, src="server1", dst="10.0.0.105"):
+    """A steady ping *src* -> *dst* every 0.1 s for *seconds*, in the background (see lost_pings)."""
+    count = int(seconds / 0.1)
+    return subprocess.Popen(["ssh", "-F", session.lab.ssh_config, src, "ping -n -i 0.1 -W 1 -c %d %s | tail -3"
+                             % (count, dst)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, universal_newlines=True)
+
+
+def lost_pings(proc):
+    """How many of a pinging() run's echoes went unanswered (each one is 0.1 s of traffic gap)."""
+    out = proc.communicate(timeout=600)[0]
+    sent, received = re.search(r"(\d+) packets transmitted, (\d+) received", out).groups()
+    return int(sent) - int(received)
+
+
 def encrypted(session, src, dst, wire, count=2, within=0):
     """Every echo answered, ESP on the wire, no ICMP in clear. `within` seconds are given to a tunnel that
     has just been negotiated again (a rollback replaces the conn): its first echo may be lost."""

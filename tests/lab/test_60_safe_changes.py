@@ -5,13 +5,12 @@ the tests build on each other in order.
 """
 
 import re
-import subprocess
 import time
 
 import pytest
 import yaml
 
-from labtest import VARS, nft_host_rule
+from labtest import VARS, lost_pings, nft_host_rule, pinging
 
 GATEWAYS = ("vpn1", "vpn2")
 # Promises (README, Limits): how long traffic stops while keys change; bounds with room for a loaded host.
@@ -190,27 +189,13 @@ def test_one_changed_tunnel_that_cannot_carry_traffic_is_rolled_back_alone_and_t
     assert encrypted(lab)
 
 
-def _pinging(lab, seconds):
-    """A steady ping server1 -> server2 every 0.1 s, in the background."""
-    count = int(seconds / 0.1)
-    return subprocess.Popen(["ssh", "-F", lab.lab.ssh_config, "server1",
-                             "ping -n -i 0.1 -W 1 -c %d 10.0.0.105 | tail -3" % count],
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, universal_newlines=True)
-
-
-def _lost(proc):
-    out = proc.communicate(timeout=600)[0]
-    sent, received = re.search(r"(\d+) packets transmitted, (\d+) received", out).groups()
-    return int(sent) - int(received)
-
-
 def test_psk_rotation_on_both_ends_in_one_run_with_a_short_gap(lab):
     key_before = lab.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
-    pinger = _pinging(lab, 60)
+    pinger = pinging(lab, 60)
     time.sleep(1)
     lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"}, sitevpn_rotate_psk=True)
     run = lab.playbook()
-    lost = _lost(pinger)
+    lost = lost_pings(pinger)
     assert run.rc == 0, run.out[-3000:]
     key_after = lab.sh("vpn1", "grep PSK /etc/ipsec.d/net-to-net.secrets").stdout
     assert key_after != key_before
@@ -225,11 +210,11 @@ def test_rsa_host_key_rotation_on_both_ends_in_one_run(lab):
     lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"})
     assert lab.playbook().rc == 0
     key_before = lab.sh("vpn1", "grep rsasigkey /etc/ipsec.d/net-to-net.conf").stdout
-    pinger = _pinging(lab, 80)
+    pinger = pinging(lab, 80)
     time.sleep(1)
     lab.vars(sitevpn_tunnels=tunnels(lab), sitevpn_config_setup={"plutodebug": "none"}, sitevpn_rotate_hostkey=True)
     run = lab.playbook()
-    lost = _lost(pinger)
+    lost = lost_pings(pinger)
     assert run.rc == 0, run.out[-3000:]
     key_after = lab.sh("vpn1", "grep rsasigkey /etc/ipsec.d/net-to-net.conf").stdout
     assert key_after != key_before
@@ -336,11 +321,11 @@ def _pluto_logs(lab, lines=60):
 
 def _change_while_pinging(lab, changes, what):
     """One run with the tunnels changed while server1 pings server2 every 0.1 s; prints the traffic gap."""
-    pinger = _pinging(lab, 40)
+    pinger = pinging(lab, 40)
     time.sleep(1)
     lab.vars(sitevpn_tunnels=tunnels(lab, **changes), sitevpn_config_setup={"plutodebug": "none"})
     run = lab.playbook()
-    lost = _lost(pinger)
+    lost = lost_pings(pinger)
     assert run.rc == 0, run.out[-3000:] + _pluto_logs(lab)
     print("%s on a live tunnel: %d pings of 0.1 s lost -> traffic gap about %.1f s" % (what, lost, lost * 0.1))
     return run

@@ -14,9 +14,10 @@ except ImportError:   # older cores template every string
     def is_trusted_as_template(value):
         return isinstance(value, str)
 
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca_store, _model
 
-SECRET_FIELDS = ("psk",)
+SECRET_FIELDS = ("psk", "sitevpn_ca_passphrase")
+CA_VARIABLES = ("sitevpn_ca_dir", "sitevpn_ca_cert_file", "sitevpn_ca_key_file", "sitevpn_ca_passphrase")
 TEMPLATE_MARKS = ("{{", "{%", "{#")
 
 
@@ -74,6 +75,22 @@ class ActionModule(ActionBase):
             result.append(item)
         return result
 
+    def _check_ca(self, tunnels, hostvars, task_vars, problems):
+        """auth cert: the CA on the controller, where the keys role will look for it (the left end's variables)."""
+        checked = set()
+        for tunnel in tunnels:
+            if tunnel.get("auth") != "cert" or tunnel["state"] != "present" or not tunnel["left"]["host"]:
+                continue
+            host = hostvars.get(tunnel["left"]["host"]) or {}
+            where = tuple(self._leaf(host.get(name), tunnel["name"], name, problems) for name in CA_VARIABLES)
+            if where in checked:
+                continue
+            checked.add(where)
+            problem = _ca_store.check(where[0], where[1], where[2], where[3],
+                                      task_vars.get("ansible_inventory_sources") or ())
+            if problem:
+                problems.add(tunnel["name"], "auth cert, sitevpn_ca_dir of %s" % tunnel["left"]["host"], problem)
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
@@ -116,6 +133,7 @@ class ActionModule(ActionBase):
                     if host and host not in play:
                         problems.add(tunnel["name"], side, "host %s is an end of this tunnel but not a target of "
                                      "this play (add it to the gateways group)" % host)
+        self._check_ca(normalized, hostvars, task_vars, problems)
         if problems.items:
             error = _model.ModelError(problems.items)
             raise AnsibleActionFail(error.message, result={"problems": [

@@ -89,6 +89,17 @@ def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
                         missing.append((tunnel["name"], side + ".pubkey",
                                         "no RSA public key of %s yet: run the keys role on it (sitevpn_hostkey fact)"
                                         % end["host"]))
+        if item["auth"] == "cert" and item["state"] == "present":
+            # this end's certificate (the keys role issued it): its serial goes into the conn, so a renewed
+            # certificate replaces the conn and the tunnel authenticates with the new one
+            cert = ((_model._hostvar(hostvars, host, "sitevpn_certs") or {}).get(tunnel["name"]))
+            if cert:
+                item[item["local"]]["cert"] = {"nickname": cert["nickname"], "serial": cert["serial"],
+                                               "not_after": cert["not_after"]}
+            elif require_keys:
+                missing.append((tunnel["name"], item["local"] + ".cert",
+                                "no certificate of %s for this tunnel yet: run the keys role on it (sitevpn_certs fact)"
+                                % host))
         item["psk_source"] = "given" if item["psk"] else None
         if item["auth"] == "psk" and item["state"] == "present" and not item["psk"]:
             # one generated key per pair of IKE IDs, kept under the name of the pair's first tunnel

@@ -75,6 +75,12 @@ def _side_lines(tunnel, side, local):
         lines += _subnet_lines(side, end["subnets"])
     if tunnel["auth"] == "rsasig":
         lines.append("%srsasigkey=%s" % (side, end["pubkey"]))
+    elif tunnel["auth"] == "cert" and side == local:
+        # our certificate (NSS nickname), sent whole: the peer needs only the CA to check it
+        lines += ["%scert=%s" % (side, cert_nickname(tunnel)), "%ssendcert=always" % side]
+    elif tunnel["auth"] == "cert":
+        # the peer's certificate must come from the CA that issued ours (the one the collection keeps)
+        lines.append("%sca=%%same" % side)
     if end.get("nexthop"):
         lines.append("%snexthop=%s" % (side, end["nexthop"]))
     if end.get("sourceip"):
@@ -82,6 +88,34 @@ def _side_lines(tunnel, side, local):
     if side == local and (tunnel.get("updown_disabled") or is_route_based(tunnel)):
         lines.append("%supdown=%%disabled" % side)
     return lines
+
+
+def cert_nickname(tunnel):
+    """NSS nickname of this end's certificate for *tunnel* (one certificate per tunnel and end)."""
+    return "sitevpn-%s" % tunnel["name"]
+
+
+AUTHBY = {"psk": "secret", "rsasig": "rsasig"}
+CERT_AUTHBY = {"ec": "ecdsa", "rsa": "rsasig"}   # 4.10 cannot sign with an EC key under authby=rsasig
+
+
+def authby(tunnel):
+    if tunnel["auth"] == "cert":
+        return CERT_AUTHBY[tunnel.get("cert_key_type") or "ec"]
+    return AUTHBY[tunnel["auth"]]
+
+
+CERT_LINE = "# Certificate "
+
+
+def certificate_only(old, new):
+    """Whether two texts of a conn differ in the certificate's serial line alone (a renewed certificate)."""
+    if old is None or new is None or old == new:
+        return False
+
+    def rest(text):
+        return [line for line in text.splitlines() if not line.startswith(CERT_LINE)]
+    return rest(old) == rest(new)
 
 
 def is_route_based(tunnel):
@@ -140,7 +174,7 @@ def render_conn(tunnel, major):
     """The ``conn`` section for Libreswan ``major`` (4 or 5), as one string."""
     v1 = int(tunnel.get("ike_version", 2)) == 1
     lines = _side_lines(tunnel, "left", tunnel["local"]) + _side_lines(tunnel, "right", tunnel["local"])
-    lines.append("authby=%s" % ("secret" if tunnel["auth"] == "psk" else "rsasig"))
+    lines.append("authby=%s" % authby(tunnel))
     if major >= 5:
         lines.append("keyexchange=%s" % ("ikev1" if v1 else "ikev2"))
     else:
@@ -174,6 +208,11 @@ def render_conn(tunnel, major):
         "# Written for Libreswan %d.x on this host; the peer %s holds the same conn. Edits are overwritten."
         % (major, peer.get("host") or peer["address"]),
     ]
+    cert = tunnel[tunnel["local"]].get("cert") if tunnel["auth"] == "cert" else None
+    if cert:
+        # a renewed certificate changes this line, so the conn is replaced and loads the new certificate
+        header.append(CERT_LINE + "%s: serial %s, valid until %s." % (
+            cert_nickname(tunnel), cert["serial"], cert["not_after"]))
     return "\n".join(header + ["conn %s" % tunnel["name"]] + ["    " + line for line in lines]) + "\n"
 
 

@@ -30,6 +30,7 @@ import re
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _verify
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._firewall import route_interface
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._log_patterns import LOG_KINDS, LOG_PATTERNS  # noqa: F401
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, parse_route_get
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._packet_filter import (
     exemption_installed, filter_verdict, firewall_model, nat_verdict, packet)
@@ -189,36 +190,8 @@ def parse_tcpdump(text):
 
 
 # ---------------------------------------------------------------------------
-# pluto's log
+# pluto's log (the failure kinds are in _log_patterns)
 # ---------------------------------------------------------------------------
-
-#: Failure lines of pluto, most decisive first (a line gets the first kind that matches). The seed's
-#: Openswan pair "max number of retransmissions (2) reached ... Possible authentication failure: no
-#: acceptable response to our first encrypted message" is a wrong key, not a timeout.
-LOG_PATTERNS = (
-    ("auth_failed", re.compile(
-        r"AUTHENTICATION_FAILED|INVALID_(?:KEY|HASH|ID)_INFORMATION|\bauthentication failed\b"
-        r"|Possible authentication failure|no acceptable response to our first encrypted message"
-        r"|signature verification failed|computed hash does not match|\bno (?:PSK|RSA public key|public key)s? "
-        r"(?:found|known)\b|\bcan't find the private key\b|\bunable to locate my private key\b", re.I)),
-    ("no_proposal", re.compile(
-        r"NO_PROPOSAL_CHOSEN|\bno acceptable\b.{0,80}?\b(?:proposal|transform|Oakley)s?\b|peer likes no proposal",
-        re.I)),
-    # the peer asks for another DH group (INVALID_KE_PAYLOAD): harmless once, a cause when it is all there is
-    ("dh_group", _attempt.INVALID_KE_RE),
-    ("ts_unacceptable", re.compile(r"TS_UNACCEPTABLE|\btraffic selectors?\b.{0,60}\b(?:unacceptable|mismatch)",
-                                   re.I)),
-    ("timeout", re.compile(
-        r"\btimeout exceeded\b|\bmax(?:imum)? number of retransmissions\b"
-        r"|No response \(or no acceptable response\)|\bretransmit so timing out\b", re.I)),
-    # waiting for the answer to IKE_AUTH: the peer answered IKE_SA_INIT, so it is up and reachable
-    ("no_ike_auth", re.compile(
-        _attempt.WAITING_FOR_IKE_AUTH_RE.pattern + r".*(?:\bretransmission; will wait\b|\btimeout exceeded\b)", re.I)),
-    # the initiator waiting for an answer ("retransmitting response" is the responder answering a
-    # duplicate request: the peer retransmitted, nothing failed here)
-    ("retransmit", re.compile(r"\bretransmission; will wait\b|\bretransmitting request\b", re.I)),
-)
-LOG_KINDS = tuple(kind for kind, _regex in LOG_PATTERNS)
 
 # the Child SA came up: later failures are current, earlier ones history
 _LOG_UP_RE = re.compile(r"\bestablished Child SA\b|\bIPsec SA established\b")

@@ -21,7 +21,7 @@ import time
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
-    conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, updown_needed,
+    certificate_only, conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, updown_needed,
     CONF_DIR)
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, read_tail, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
@@ -288,6 +288,16 @@ class Gateway(object):
     def loaded_connections(self):
         return self.status()["connections"]
 
+    def reload_certificates(self, by_name, writes, loaded):
+        """Loaded tunnels whose conn changed in its certificate line alone (a renewed certificate): pluto
+        loads the new one under the same nickname without touching any SA (4.10 and 5.2 answer 'reloaded
+        leftcert=...'); the initiator then authenticates anew with it (establish)."""
+        renewed = [name for name in sorted(writes) if name in by_name and certificate_only(writes[name][2], writes[name][0])
+                   and all(sub in loaded for sub in sub_connections(by_name[name]))]
+        if renewed:
+            self.runner.run(["whack", "--rereadcerts"], mutating=True)
+        return renewed
+
     def load(self, tunnels, writes):
         """Load new and changed connections into pluto; add any that pluto forgot."""
         by_name = dict((t["name"], t) for t in tunnels if t.get("state", "present") != "absent")
@@ -297,6 +307,7 @@ class Gateway(object):
             self.runner.verb("rereadsecrets")
         status = self.status() if not self.module.check_mode or not writes else {"connections": {}}
         loaded = status["connections"]
+        renewed = self.reload_certificates(by_name, writes, loaded)
         adds = []
         loaded_text = {}     # what pluto answered when each conn was added or replaced
         for name, tunnel in sorted(by_name.items()):
@@ -305,9 +316,9 @@ class Gateway(object):
             # what pluto has of this tunnel now, under the names of its previous subnets too: one subnet per
             # end is the conn NAME, several are NAME/1x1, NAME/2x1 ... (all with the alias NAME)
             had = [c for c in loaded if c == name or c.startswith(name + "/")]
-            if name in writes and writes[name][0] == writes[name][2] and is_loaded:
-                # only the PSK changed: pluto has it (rereadsecrets); the SAs stay until the initiator
-                # authenticates anew with it (see establish)
+            if name in writes and (writes[name][0] == writes[name][2] or name in renewed) and is_loaded:
+                # only the PSK or the certificate changed: pluto has it (rereadsecrets, rereadcerts); the SAs
+                # stay until the initiator authenticates anew with it (see establish)
                 self._result(name)["reauthenticate"] = True
             elif name in writes and had:
                 # replace = delete + add: only this tunnel's SAs go down. The delete takes every connection of

@@ -78,7 +78,7 @@ options:
   reauthenticate:
     description:
       - With O(establish=true), tunnels this host initiates that must authenticate anew even though they are
-        established - those whose PSK changed (reported as C(reauthenticate) by the load step on either end)
+        established - those whose PSK or certificate changed (reported as C(reauthenticate) by the load step on either end)
         and those with an end whose pluto was restarted in this run.
       - Such a tunnel is taken down and brought up again, with a fresh IKE SA authenticated with the key each end
         has now. C(ipsec up) on an established tunnel would only add a Child SA to the IKE SA it already has,
@@ -145,7 +145,8 @@ tunnels:
       established: true
       child_sas: [{serial: 2, spi_out: "0x92ef1705", spi_in: "0x8b2bade2", in_bytes: 84, out_bytes: 84}]
 reauthenticate:
-  description: Tunnels whose PSK changed but whose conn did not; their SAs were kept until the initiator authenticates anew (O(reauthenticate)).
+  description: Tunnels whose PSK or certificate changed but whose conn did not otherwise; their SAs were kept until the
+    initiator authenticates anew (O(reauthenticate)).
   returned: always
   type: list
   elements: str

@@ -64,6 +64,15 @@ def key_problem(public_key, rsa_min=RSA_MIN_BITS):
     return "a %s key (RSA or EC only)" % type(public_key).__name__
 
 
+def key_type(public_key):
+    """'ec' or 'rsa' (the words of sitevpn_cert_key_type), or the class name of anything else."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "ec"
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "rsa"
+    return type(public_key).__name__
+
+
 def _hash_for(key):
     return hashes.SHA384() if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name != "secp256r1" \
         else hashes.SHA256()
@@ -104,6 +113,19 @@ def key_pem(key, passphrase=None):
 
 def cert_pem(cert):
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def cert_der(cert):
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def load_cert(text):
+    """A PEM certificate, or CertProblem."""
+    require_cryptography()
+    try:
+        return x509.load_pem_x509_certificate(_bytes(text))
+    except ValueError as exc:
+        raise CertProblem("not a PEM certificate: %s" % exc)
 
 
 def load_ca(cert_text, key_text, passphrase=None, now=None):

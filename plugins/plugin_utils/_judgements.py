@@ -19,6 +19,7 @@ import re
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _firewall, _packet_filter
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._cert_judgement import CERT_CAUSES, certificate_causes
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._evidence import _delta, _wire_lines, wire_evidence
 
 # verify checks that other checks of the diagnose already judge (with better evidence)
@@ -55,6 +56,9 @@ def _remedy_key(tunnel, t):
                 "{ida} / {idb} select another secret). Re-run playbooks/site-to-site.yml: it writes the same key on "
                 "both ends; by hand, put the same PSK on both, `ipsec auto --rereadsecrets` on both, then "
                 "`ipsec auto --up {name}` on {init}.")
+    if tunnel["auth"] == "cert":
+        return ("The certificates of {name} on {a} and {b} were refused (pluto's log says why). Re-run "
+                "playbooks/site-to-site.yml: the keys role re-issues what is not good, then `ipsec auto --up {name}` on {init}.")
     return ("Each end's {{left,right}}rsasigkey must be the peer's `ipsec showhostkey` value: the RSA keys of {name} "
             "on {a} and {b} do not match (a key regenerated, or a conn edited by hand). Re-run "
             "playbooks/site-to-site.yml (the keys role publishes each host key, the tunnel role writes both conns), "
@@ -176,7 +180,8 @@ def _judge_log(c):
                 for host, seen in current.get(kind, [])]
 
     down_sas = not all_up
-    if "auth_failed" in current:
+    cert_cause = certificate_causes(tunnel, t, current.get("cert_invalid", []), down_sas)
+    if "auth_failed" in current and not cert_cause:
         t.finding("wrong key", "down" if down_sas else "degraded", ", ".join(h for h, _s in current["auth_failed"]),
                   _remedy_key(tunnel, t).format(**fmt), log_evidence("auth_failed"))
     if "no_proposal" in current:
@@ -316,7 +321,7 @@ def _judge_wire_ike(t: _Tunnel, host: str, tf: dict, wire: dict) -> None:
 def _judge_no_answer(c: _Judgement, waiting: dict) -> None:
     """No answer at all, and nothing on either end explains it: the peer, or the path to it."""
     current, down_sas, log_evidence, readable, t = c.current, c.down_sas, c.log_evidence, c.readable, c.t
-    if down_sas and not t.has("pluto stopped", "UDP 500 blocked", "wrong key", "no common proposal",
+    if down_sas and not t.has("pluto stopped", "UDP 500 blocked", "wrong key", "no common proposal", *CERT_CAUSES,
                               "traffic selectors refused", "peer refuses the DH group", "IKE_AUTH unanswered", "gateway not read", "conn not loaded",
                               "Libreswan not installed", "pluto not listening"):
         evidence = ["%s: half-open IKE SA: %s" % (h, "; ".join(w)) for h, w in waiting.items() if w]

@@ -46,7 +46,10 @@ RESERVED_OPTIONS = {
     "left", "right", "leftid", "rightid", "leftsubnet", "rightsubnet", "leftsubnets", "rightsubnets",
     "leftrsasigkey", "rightrsasigkey", "authby", "auto", "ike", "esp", "ikev2", "keyexchange", "pfs",
     "dpddelay", "dpdtimeout", "dpdaction", "also", "leftnexthop", "rightnexthop", "leftsourceip", "rightsourceip",
+    "leftcert", "rightcert", "leftca", "rightca", "leftsendcert", "rightsendcert",
 }
+AUTH_METHODS = ("rsasig", "psk", "cert")
+CERT_KEY_TYPES = ("ec", "rsa")
 DPD_ACTIONS = ("restart", "clear", "hold")
 MODES = ("policy", "route")
 #: interface numbers a route-based tunnel may use: ipsec1 is pluto's own (4.x and 5.x create and delete a
@@ -83,10 +86,13 @@ VARIABLES = {
     "sitevpn_diagnose_log_since", "sitevpn_diagnose_ping_count", "sitevpn_diagnose_probe", "sitevpn_diagnose_verify",
     "sitevpn_report_dir", "sitevpn_monitor", "sitevpn_monitor_state", "sitevpn_monitor_interval",
     "sitevpn_monitor_textfile_dir", "sitevpn_monitor_install_node_exporter",
+    "sitevpn_ca_dir", "sitevpn_ca_cert_file", "sitevpn_ca_key_file", "sitevpn_ca_passphrase", "sitevpn_ca_common_name",
+    "sitevpn_ca_key_type", "sitevpn_cert_key_type", "sitevpn_cert_days", "sitevpn_cert_renew_share", "sitevpn_rotate_cert",
+    "sitevpn_revoked_gateways", "sitevpn_revoked_serials",
     # playbooks
     "sitevpn_remove_tunnel", "sitevpn_peer_config_dir",
     # facts the collection sets itself
-    "sitevpn_hostkey",
+    "sitevpn_hostkey", "sitevpn_certs",
 }
 VARIABLE_PREFIXES = ("sitevpn_psk_", "sitevpn_awx_")
 
@@ -161,11 +167,13 @@ def _name(raw, index, label, names, problems):
     return name
 
 
-def _auth(raw, tunnel, left, right, label, problems):
-    """auth and psk: an RSA key or a PSK for every end that needs one, a PSK strong enough."""
+def _auth(raw, tunnel, left, right, label, problems, hostvars=None):
+    """auth and psk: an RSA key, a PSK or a certificate for every end that needs one, a PSK strong enough."""
     tunnel["auth"] = raw.get("auth", "rsasig")
-    if tunnel["auth"] not in ("rsasig", "psk"):
-        problems.add(label, "auth", "must be rsasig or psk, not %r" % tunnel["auth"])
+    if tunnel["auth"] not in AUTH_METHODS:
+        problems.add(label, "auth", "must be one of %s, not %r" % (", ".join(AUTH_METHODS), tunnel["auth"]))
+    if tunnel["auth"] == "cert":
+        _cert_auth(tunnel, left, right, label, problems, hostvars or {})
     tunnel["psk"] = raw.get("psk")
     if tunnel["psk"] is not None:
         if tunnel["auth"] != "psk":
@@ -184,6 +192,40 @@ def _auth(raw, tunnel, left, right, label, problems):
     if tunnel["auth"] == "psk" and tunnel["psk"] is None and left and right and not (left["managed"] and right["managed"]):
         problems.add(label, "psk", "a tunnel to an unmanaged peer needs its PSK given (vault it): only managed "
                      "pairs get a generated one")
+
+
+def _check_revoked(left, right, label, hostvars, problems):
+    """A revoked gateway (sitevpn_revoked_gateways) keeps no tunnel: its certificates are on the CRL."""
+    for end, side in ((left, "left"), (right, "right")):
+        other = right if side == "left" else left
+        if not end or not end.get("host") or not other or not other.get("host"):
+            continue
+        revoked = _hostvar(hostvars, other["host"], "sitevpn_revoked_gateways") or []
+        if end["host"] in revoked:
+            problems.add(label, side, "%s is revoked (sitevpn_revoked_gateways): remove its tunnels or set them "
+                         "state: absent" % end["host"])
+
+
+def _cert_auth(tunnel, left, right, label, problems, hostvars):
+    """auth cert: both ends managed (the collection's CA issues both certificates), one kind of key."""
+    kinds = {}
+    for end, side in ((left, "left"), (right, "right")):
+        if not end:
+            continue
+        if not end["managed"]:
+            problems.add(label, side, "auth cert needs both ends in the inventory (the collection's CA issues both "
+                         "certificates); use rsasig or psk with an unmanaged peer")
+            continue
+        kind = _hostvar(hostvars, end["host"], "sitevpn_cert_key_type", "ec")
+        if kind not in CERT_KEY_TYPES:
+            problems.add(label, "%s (sitevpn_cert_key_type of %s)" % (side, end["host"]),
+                         "must be one of %s, not %r" % (", ".join(CERT_KEY_TYPES), kind))
+        kinds[side] = kind
+    if len(set(kinds.values())) > 1:
+        problems.add(label, "right (sitevpn_cert_key_type of %s)" % right["host"],
+                     "%s keys on %s but %s keys on %s: both ends of a certificate tunnel sign the same way "
+                     "(authby=ecdsa or rsasig)" % (kinds["right"], right["host"], kinds["left"], left["host"]))
+    tunnel["cert_key_type"] = kinds.get("left") or kinds.get("right") or "ec"
 
 
 def _liveness_mtu_initiator(raw, tunnel, left, right, label, problems):
@@ -421,6 +463,8 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         tunnel["left"], tunnel["right"] = left, right
         if left and right:
             _check_pair(left, right, label, problems)
+        if tunnel["state"] == "present":
+            _check_revoked(left, right, label, hostvars, problems)
         own = _flag(raw, "own_ike_sa", own_ike_sa, label, problems)
         if own and left and right and left["managed"] and right["managed"]:
             # Libreswan runs the Child SAs of all conns between the same two addresses and IDs under one
@@ -429,7 +473,7 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
             for end in (left, right):
                 if end["id"].startswith("@"):
                     end["id"] = "@%s.%s" % (tunnel["name"], end["id"][1:])
-        _auth(raw, tunnel, left, right, label, problems)
+        _auth(raw, tunnel, left, right, label, problems, hostvars)
         weak_ok = _flag(raw, "allow_weak", allow_weak, label, problems) is True
         _crypto(raw, tunnel, weak_ok, label, problems, warnings)
         _liveness_mtu_initiator(raw, tunnel, left, right, label, problems)

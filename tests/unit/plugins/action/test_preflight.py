@@ -179,3 +179,27 @@ def test_a_misspelt_host_variable_of_a_gateway_is_refused():
 def test_the_awx_credentials_psk_variables_are_known():
     dummy, result = run(sitevpn_psk_net_to_net=PSK, sitevpn_awx_tunnels=[])
     assert result['tunnels'] == ['net-to-net']
+
+
+def test_a_certificate_tunnel_needs_a_ca_directory_before_any_host_is_touched(tmp_path):
+    cert = dict(N2N, auth='cert')
+    with pytest.raises(AnsibleActionFail) as failure:
+        run(sitevpn_tunnels=[cert])
+    problems = failure.value.result['problems']
+    assert [(p['tunnel'], p['field']) for p in problems] == [('net-to-net', 'auth cert, sitevpn_ca_dir of vpn1')]
+    assert 'is not set' in problems[0]['problem']
+    # a directory that does not exist yet is fine: the keys role makes the CA there
+    hostvars = dict((host, dict(values, sitevpn_ca_dir=str(tmp_path / 'ca'))) for host, values in HOSTVARS.items())
+    dummy, result = run(sitevpn_tunnels=[cert], hostvars=hostvars)
+    assert result['tunnels'] == ['net-to-net']
+
+
+def test_a_ca_that_cannot_be_read_is_refused_without_showing_its_passphrase(tmp_path):
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca_store
+    _ca_store.ensure(str(tmp_path / 'ca'), passphrase='right-passphrase-1')
+    hostvars = dict((host, dict(values, sitevpn_ca_dir=str(tmp_path / 'ca'), sitevpn_ca_passphrase='wrong-passphrase-2'))
+                    for host, values in HOSTVARS.items())
+    with pytest.raises(AnsibleActionFail) as failure:
+        run(sitevpn_tunnels=[dict(N2N, auth='cert')], hostvars=hostvars)
+    assert 'the CA key cannot be read' in str(failure.value)
+    assert 'passphrase-' not in str(failure.value) and 'passphrase-' not in repr(failure.value.result)

@@ -662,3 +662,44 @@ def test_report_templates_render(case):
     else:
         assert html.count("<svg") == 1 and "<?xml" not in html and "<!DOCTYPE svg" not in html
     assert "<script" not in html and "<link" not in html
+
+
+# pluto's lines on the hub of the lab, Libreswan 4.10, when the revoked spoke vpn3 tried (test_52)
+REVOKED_LINE = ('Dec 05 07:17:51 vpn1 pluto[751]: "net-to-net" #2: NSS: ERROR: IPsec certificate CN=sitevpn CA invalid: '
+                'SEC_ERROR_REVOKED_CERTIFICATE: Peer\'s Certificate has been revoked.')
+NO_MATCH_LINE = ('Dec 05 07:18:04 vpn1 pluto[751]: "net-to-net" #11: authentication failed: no certificate matched '
+                 'ECDSA with SHA2_512 and \'@net-to-net.vpn2\'')
+
+
+@pytest.mark.parametrize("line, cause, words", [
+    (REVOKED_LINE, "certificate revoked", ["revocation list", "sitevpn_revoked_gateways", "state: absent"]),
+    (REVOKED_LINE.replace("SEC_ERROR_REVOKED_CERTIFICATE: Peer's Certificate has been revoked",
+                          "SEC_ERROR_EXPIRED_CERTIFICATE: Peer's Certificate has expired"),
+     "certificate expired", ["has expired", "NTP", "sitevpn_rotate_cert: [net-to-net]"]),
+    (REVOKED_LINE.replace("SEC_ERROR_REVOKED_CERTIFICATE: Peer's Certificate has been revoked",
+                          "SEC_ERROR_UNKNOWN_ISSUER: Peer's Certificate issuer is not recognized"),
+     "unknown CA", ["same CA", "sitevpn_ca_dir"]),
+    (NO_MATCH_LINE, "certificate ID mismatch", ["@net-to-net.vpn1 / @net-to-net.vpn2"]),
+], ids=["revoked", "expired", "unknown-ca", "id-mismatch"])
+def test_a_refused_certificate_is_its_own_cause_with_its_own_remedy(line, cause, words):
+    from ansible_collections.sitevpn.ipsec.plugins.module_utils._diagnose import _log_kind
+    assert _log_kind(line) == "cert_invalid"
+    hostvars = healthy()
+    fault_wrong_key(hostvars)
+    tf(hostvars, "vpn1")["log"]["current"]["cert_invalid"] = {
+        "count": 3, "first": "2026-12-05T07:17:51+0000", "last": "2026-12-05T07:18:04+0000", "line": line}
+    tunnel = only_tunnel(judge(hostvars, [dict(TUNNELS[0], auth="cert")]))
+    assert tunnel["verdict"] == "DOWN" and tunnel["cause"] == "%s (vpn1)" % cause
+    finding = tunnel["findings"][0]
+    assert finding["gateway"] == "vpn1" and line in finding["evidence"][0]
+    for word in words:
+        assert word in finding["remedy"]
+    assert "wrong key" not in [f["cause"] for f in tunnel["findings"]]
+
+
+def test_a_certificate_tunnel_refused_without_an_nss_reason_gets_a_certificate_remedy():
+    hostvars = healthy()
+    fault_wrong_key(hostvars)
+    finding = only_tunnel(judge(hostvars, [dict(TUNNELS[0], auth="cert")]))["findings"][0]
+    assert finding["cause"] == "wrong key" and "certificates of net-to-net" in finding["remedy"]
+    assert "rsasigkey" not in finding["remedy"] and "pre-shared" not in finding["remedy"]

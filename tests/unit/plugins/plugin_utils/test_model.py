@@ -230,7 +230,7 @@ BAD = [
     case('psk-given-with-rsasig', [n2n(psk=GOOD_PSK)],
          'net-to-net', 'psk', 'is set but auth is rsasig'),
     case('auth-unknown', [n2n(auth='secret')],
-         'net-to-net', 'auth', "must be rsasig or psk, not 'secret'"),
+         'net-to-net', 'auth', "must be one of rsasig, psk, cert, not 'secret'"),
     # --- weak algorithms, refused unless allow_weak
     case('weak-ike-3des', [n2n(ike='3des-sha2_256-modp2048')],
          'net-to-net', 'ike', '3DES'),

@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import os
+import re
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import cert_nickname
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _ca_store
+
+MODULE = "sitevpn.ipsec.certificate"
+
+
+def reissue_reason(current, has_key, ca_cert, ids, key_type="ec", share=0.33, renew=False, nickname="sitevpn",
+                   now=None):
+    """Why the gateway needs a new certificate (a sentence), or None when the one it has is good.
+
+    *current* is the gateway's certificate (cryptography) or None; *has_key* whether its private key is in
+    the gateway's NSS database."""
+    if current is None:
+        return "no certificate under the nickname %s yet" % nickname
+    label = "the certificate %s (serial %x)" % (nickname, current.serial_number)
+    if renew:
+        return "%s is renewed on request" % label
+    found = _ca.problems(current, ca_cert, ids, now=now)
+    if found:
+        return "%s %s" % (label, "; ".join(found))
+    if not has_key:
+        return "%s has no private key in the NSS database" % label
+    if _ca.key_type(current.public_key()) != key_type:
+        return "%s has an %s key, %s is asked for" % (label, _ca.key_type(current.public_key()), key_type)
+    if _ca.renewal_due(current, share, now=now):
+        return "%s has less than %d%% of its lifetime left (valid until %s)" % (
+            label, round(share * 100), current.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"))
+    return None
+
+
+def subject_for(host, tunnel):
+    """The request's subject: CN=<inventory name>, OU=<tunnel>, O=sitevpn (DN-splitting characters replaced)."""
+    return "CN=%s,OU=%s,O=sitevpn" % (_dn_safe(host), _dn_safe(tunnel))
+
+
+def _dn_safe(text):
+    return re.sub(r'[,+="\\<>;#/]', "-", text)
+
+
+def _serial(cert):
+    return "%x" % cert.serial_number if cert is not None else None
+
+
+def cert_tunnels(tunnels, host):
+    """(tunnel name, nickname, this end's ID) of the present auth=cert tunnels of *host*."""
+    found = []
+    for tunnel in tunnels or []:
+        if tunnel.get("auth") != "cert" or tunnel.get("state", "present") != "present":
+            continue
+        side = tunnel.get("local") or ("left" if (tunnel.get("left") or {}).get("host") == host else "right")
+        found.append((tunnel["name"], cert_nickname(tunnel), tunnel[side]["id"]))
+    return found
+
+
+def facts(cert, nickname, ca_nickname, ident, key_type):
+    return {"nickname": nickname, "ca_nickname": ca_nickname, "serial": "%x" % cert.serial_number,
+            "not_before": cert.not_valid_before_utc.isoformat(), "not_after": cert.not_valid_after_utc.isoformat(),
+            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "id": ident, "key_type": key_type}
+
+
+class ActionModule(ActionBase):
+    """Issue the gateway's certificates on the controller; the gateway keeps its keys (see the module)."""
+
+    TRANSFERS_FILES = False
+
+    def _gateway(self, task_vars, args, **more):
+        module_args = {"nssdir": args.get("nssdir") or "/var/lib/ipsec/nss", "key_type": args["key_type"]}
+        module_args.update(more)
+        return self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+
+    def _ca(self, args, task_vars):
+        problem = _ca_store.location_problem(args.get("ca_dir"), args.get("ca_cert_file"), args.get("ca_key_file"),
+                                             task_vars.get("ansible_inventory_sources") or ())
+        if problem:
+            raise _ca.CertProblem("sitevpn_ca_dir " + problem)
+        ca_key, ca_cert, created, warnings = _ca_store.ensure(
+            args.get("ca_dir"), args.get("ca_cert_file"), args.get("ca_key_file"), args.get("ca_passphrase"),
+            args.get("ca_common_name") or "sitevpn CA", args.get("ca_key_type") or "ec")
+        for warning in warnings:
+            self._display.warning(warning)
+        return ca_key, ca_cert, created
+
+    def _crl(self, args, ca_key, ca_cert, queried):
+        """(base64 DER, serials) of the CA's CRL when this gateway must import it, else (None, None)."""
+        ca_dir = args.get("ca_dir") or os.path.dirname(args.get("ca_cert_file"))
+        serials = _ca_store.revoked_serials(ca_dir, args.get("revoked_gateways") or [], args.get("revoked_serials") or [])
+        der, hexes = _ca_store.crl(ca_dir, ca_key, ca_cert, serials)
+        if der is None or (queried.get("crl") or {}).get("sha256") == hashlib.sha256(der).hexdigest():
+            return None, None
+        return base64.b64encode(der).decode("ascii"), hexes
+
+    def _issue(self, task_vars, args, host, wanted, issued, ca_key, ca_cert):
+        """Keys and requests made on the gateway for the tunnels in *issued*, signed here: {name: cert}."""
+        names = sorted(issued)
+        requested = self._gateway(task_vars, args, operation="request", subjects=[subject_for(host, n) for n in names])
+        if requested.get("failed"):
+            raise _GatewayFailed(requested)
+        by_name = dict((w[0], w) for w in wanted)
+        certs = {}
+        for name, csr in zip(names, requested["csrs"]):
+            try:
+                certs[name] = _ca.sign_csr(ca_key, ca_cert, csr, ids=[by_name[name][2]], days=int(args.get("days", 365)))
+            except _ca.CertProblem as exc:
+                raise _ca.CertProblem("signing the request of %s for tunnel %s: %s" % (host, name, exc))
+            _ca_store.record_issued(args.get("ca_dir"), certs[name])
+        return certs, requested.get("commands", [])
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = dict(self._task.args)
+        args["key_type"] = args.get("key_type") or "ec"
+        host = task_vars.get("inventory_hostname", "gateway")
+        wanted = cert_tunnels(args.get("tunnels"), host)
+        result.update(changed=False, issued={}, ca_created=False, restarted=False, commands=[],
+                      ansible_facts={"sitevpn_certs": {}})
+        if not wanted:
+            return result
+        if host in (args.get("revoked_gateways") or []):
+            result.update(failed=True, msg="%s is revoked (sitevpn_revoked_gateways): the CA issues it no certificate; "
+                                           "remove its tunnels (%s)" % (host, ", ".join(w[0] for w in wanted)))
+            return result
+        try:
+            ca_key, ca_cert, created = self._ca(args, task_vars)
+        except (_ca.CertProblem, OSError) as exc:
+            result.update(failed=True, msg="the CA on the controller: %s" % exc)
+            return result
+        ca_nickname = args.get("ca_nickname") or _ca_store.nickname(ca_cert)
+        queried = self._gateway(task_vars, args, operation="query", nicknames=[w[1] for w in wanted],
+                                ca_nickname=ca_nickname)
+        if queried.get("failed"):
+            return queried
+        commands = list(queried.get("commands", []))
+        current, issued = {}, {}
+        for name, nickname, ident in wanted:
+            have = queried["certs"].get(nickname) or {}
+            current[name] = _ca.load_cert(have["cert"]) if have.get("cert") else None
+            renew = args.get("renew") is True or (isinstance(args.get("renew"), list) and name in args["renew"])
+            reason = reissue_reason(current[name], have.get("has_key"), ca_cert, [ident], args["key_type"],
+                                    float(args.get("renew_share", 0.33)), renew, nickname)
+            if reason:
+                issued[name] = reason
+        ca_missing = not queried.get("ca_cert") or \
+            _ca.cert_der(_ca.load_cert(queried["ca_cert"])) != _ca.cert_der(ca_cert)
+        crl, crl_serials = self._crl(args, ca_key, ca_cert, queried)
+        certs, installed = dict(current), {}
+        if (issued or ca_missing or crl) and not self._task.check_mode:
+            signed = {}
+            if issued:
+                try:
+                    new, more = self._issue(task_vars, args, host, wanted, issued, ca_key, ca_cert)
+                except _GatewayFailed as exc:
+                    return exc.result
+                except _ca.CertProblem as exc:
+                    result.update(failed=True, msg=str(exc))
+                    return result
+                commands += more
+                certs.update(new)
+                signed = dict((cert_nickname({"name": name}), _ca.cert_pem(cert).decode("ascii"))
+                              for name, cert in new.items())
+            installed = self._gateway(task_vars, args, operation="install", ca_nickname=ca_nickname, certs=signed,
+                                      ca_cert=_ca.cert_pem(ca_cert).decode("ascii") if ca_missing else None,
+                                      crl=crl, crl_serials=crl_serials)
+            if installed.get("failed"):
+                return installed
+            commands += installed.get("commands", [])
+        result.update(changed=bool(issued or ca_missing or crl or created or queried.get("changed")), issued=issued,
+                      ca_created=created, ca_nickname=ca_nickname, commands=commands, crl_serials=crl_serials,
+                      restarted=bool(installed.get("restarted")))
+        # check mode: the certificate in use until a run issues the new one
+        result["ansible_facts"]["sitevpn_certs"] = dict(
+            (name, facts(certs[name], nickname, ca_nickname, ident, args["key_type"]))
+            for name, nickname, ident in wanted if certs.get(name) is not None)
+        if self._task.diff:
+            result["diff"] = {"before": dict((name, _serial(current[name])) for name, _n, _i in wanted),
+                              "after": dict((name, _serial(certs[name]) or "(new certificate)") for name, _n, _i in wanted)}
+        return result
+
+
+class _GatewayFailed(Exception):
+    def __init__(self, result):
+        super(_GatewayFailed, self).__init__(result.get("msg"))
+        self.result = result

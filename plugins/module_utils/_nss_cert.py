@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private, gateway side: the gateway certificate in Libreswan's NSS database, through ``certutil``.
+
+Three steps, each one call of the ``certificate`` module made by its action plugin on the controller:
+
+- ``query``: the certificate under the nickname (PEM), whether its private key is in the database, and
+  the CA certificate under the CA nickname - only public material leaves the host;
+- ``request``: a new key pair made *in* the database (``certutil -R``: the key never exists anywhere
+  else) and its certificate signing request (PEM);
+- ``install``: the CA certificate (trust ``CT,,``: it may issue the peers' certificates) and the signed
+  gateway certificate imported; a certificate it replaces goes with its private key.
+
+Measured on Libreswan 4.10 and 5.2 (lab): a CA imported while pluto runs is used by the next IKE_AUTH,
+a CA *replaced* under the same nickname is not until pluto restarts (pluto keeps the one it read), and a
+new gateway certificate is used by a conn added (or replaced) after the import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError
+
+NSSDIR = "/var/lib/ipsec/nss"
+STATE_DIR = "/var/lib/sitevpn"     # the CRL this gateway imported last (its digest and serials)
+PEM_RE = re.compile(r"-----BEGIN (?:NEW )?CERTIFICATE(?: REQUEST)?-----.*?-----END (?:NEW )?CERTIFICATE(?: REQUEST)?-----",
+                    re.S)
+# `certutil -L`: "sitevpn-net-to-net                                           u,u,u" (nickname, trust)
+LISTING_LINE_RE = re.compile(r"^(\S.*?)\s+[a-zA-Z]*,[a-zA-Z]*,[a-zA-Z]*\s*$", re.M)
+# `certutil -K`: "< 0> ec       3a2f0126a3503f483ac53110a805346b998a25a3   NSS Certificate DB:sitevpn"
+KEY_LINE_RE = re.compile(r"^<\s*\d+>\s+(?P<type>\S+)\s+(?P<ckaid>[0-9a-f]+)\s+(?P<name>.*?)\s*$", re.M)
+
+
+def _db(nssdir):
+    return "sql:" + (nssdir or NSSDIR)
+
+
+def _one_line(text):
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip()) or "no output"
+
+
+def pem_of(text, label="CERTIFICATE"):   # or "CERTIFICATE REQUEST"
+    """The first PEM block of *text* (certutil prints a header before a request), or None."""
+    for match in PEM_RE.finditer(text or ""):
+        if match.group(0).splitlines()[0] in ("-----BEGIN %s-----" % label, "-----BEGIN NEW %s-----" % label):
+            return match.group(0) + "\n"
+    return None
+
+
+def key_nicknames(listing):
+    """Nicknames whose private key ``certutil -K`` lists (``NSS Certificate DB:NAME`` -> NAME)."""
+    names = set()
+    for match in KEY_LINE_RE.finditer(listing or ""):
+        name = match.group("name")
+        names.add(name.split(":", 1)[1] if ":" in name else name)
+    return names
+
+
+class NssCertificates(object):
+    """certutil on one NSS database, every call through the module's runner (recorded, check mode)."""
+
+    def __init__(self, runner, nssdir=None):
+        self.runner = runner
+        self.nssdir = nssdir or NSSDIR
+
+    def certutil(self, args, mutating=False):
+        return self.runner.command("certutil", ["-d", _db(self.nssdir)] + list(args), mutating=mutating)
+
+    def ensure_database(self):
+        """True when the database had to be initialised (``ipsec initnss``; exit 42: it already was)."""
+        if self.certutil(["-L"]).rc == 0:
+            return False
+        made = self.runner.run(["initnss", "--nssdir", self.nssdir], mutating=True)
+        if not made.skipped and made.rc not in (0, 42):
+            raise IpsecError("`ipsec initnss` failed (exit %d): %s" % (made.rc, _one_line(made.text)))
+        return True
+
+    def nicknames(self):
+        """Nicknames of the certificates in the database (``certutil -L``: name, then the trust column)."""
+        listing = self.certutil(["-L"]).out
+        return set(match.group(1) for match in LISTING_LINE_RE.finditer(listing))
+
+    def exported(self, nickname):
+        """The PEM certificate under *nickname*, or None."""
+        shown = self.certutil(["-L", "-n", nickname, "-a"])
+        return pem_of(shown.out) if shown.rc == 0 else None
+
+    def query(self, nicknames, ca_nickname):
+        """{'certs': {nickname: {'cert': PEM or None, 'has_key': bool}}, 'ca_cert': PEM or None,
+        'crl': {'sha256', 'serials'} of the CRL imported last, or None}."""
+        present = self.nicknames()
+        keys = key_nicknames(self.certutil(["-K"]).text) if any(n in present for n in nicknames) else set()
+        certs = dict((name, {"cert": self.exported(name) if name in present else None, "has_key": name in keys})
+                     for name in nicknames)
+        return {"certs": certs, "ca_cert": self.exported(ca_nickname) if ca_nickname in present else None,
+                "crl": self.crl_state(ca_nickname)}
+
+    @staticmethod
+    def crl_path(ca_nickname):
+        return os.path.join(STATE_DIR, "crl-%s.json" % ca_nickname)
+
+    def crl_state(self, ca_nickname):
+        try:
+            with open(self.crl_path(ca_nickname)) as handle:
+                return json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+
+    def import_crl(self, ca_nickname, crl_b64, serials):
+        """Import the CA's CRL (DER, base64) and record what it revokes. True when the revoked serials differ
+        from those of the CRL imported before: pluto then needs a restart to use it (measured, 4.10 and 5.2:
+        ``whack --rereadcerts``, ``--fetchcrls`` and ``--rereadall`` leave its CRL cache as it was)."""
+        der = base64.b64decode(crl_b64)
+        before = self.crl_state(ca_nickname) or {}
+        work = tempfile.mkdtemp(prefix="sitevpn-crl-")
+        try:
+            path = os.path.join(work, "crl.der")
+            with open(path, "wb") as handle:
+                handle.write(der)
+            done = self.runner.command("crlutil", ["-I", "-d", _db(self.nssdir), "-i", path], mutating=True)
+            if done.rc != 0:
+                raise IpsecError("`crlutil -I` (the CRL of %s) failed (exit %d): %s"
+                                 % (ca_nickname, done.rc, _one_line(done.text)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if not self.runner.module.check_mode:
+            if not os.path.isdir(STATE_DIR):
+                os.makedirs(STATE_DIR, 0o700)
+            with open(self.crl_path(ca_nickname), "w") as handle:
+                json.dump({"sha256": hashlib.sha256(der).hexdigest(), "serials": sorted(serials)}, handle)
+        return sorted(before.get("serials") or []) != sorted(serials)
+
+    def request(self, subject, key_type="ec", bits=3072):
+        """A key pair born in the database and its CSR (PEM). Check mode: None."""
+        if self.runner.module.check_mode:
+            self.runner.commands.append({"argv": ["certutil", "-R", "-s", subject], "skipped": "check mode"})
+            return None
+        work = tempfile.mkdtemp(prefix="sitevpn-csr-")
+        try:
+            noise = os.path.join(work, "noise")
+            with open(noise, "wb") as handle:
+                handle.write(os.urandom(64))   # seeds NSS's own generator (certutil wants a file)
+            out = os.path.join(work, "request.pem")
+            kind = ["-k", "ec", "-q", "nistp256"] if key_type == "ec" else ["-k", "rsa", "-g", str(bits)]
+            made = self.certutil(["-R", "-s", subject] + kind + ["-z", noise, "-a", "-o", out], mutating=True)
+            text = ""
+            if os.path.exists(out):
+                with open(out) as handle:
+                    text = handle.read()
+            csr = pem_of(text, "CERTIFICATE REQUEST")
+            if made.rc != 0 or not csr:
+                raise IpsecError("`certutil -R` (a %s key and its request for %s) failed (exit %d): %s"
+                                 % (key_type, subject, made.rc, _one_line(made.text)))
+            return csr
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _import(self, nickname, trust, pem):
+        work = tempfile.mkdtemp(prefix="sitevpn-cert-")
+        try:
+            path = os.path.join(work, "cert.pem")
+            with open(path, "w") as handle:
+                handle.write(pem)
+            done = self.certutil(["-A", "-n", nickname, "-t", trust, "-a", "-i", path], mutating=True)
+            if done.rc != 0:
+                raise IpsecError("`certutil -A -n %s` failed (exit %d): %s" % (nickname, done.rc, _one_line(done.text)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def install(self, certs, ca_nickname, ca_cert=None):
+        """Import the CA certificate (when given) and the gateway certificates ({nickname: PEM}); returns what
+        happened ({nickname: 'added'|'replaced'}). A replaced certificate goes with its private key."""
+        done = {}
+        present = self.nicknames()
+        if ca_cert:
+            if ca_nickname in present:
+                self.certutil(["-D", "-n", ca_nickname], mutating=True)
+            self._import(ca_nickname, "CT,,", ca_cert)
+            done[ca_nickname] = "replaced" if ca_nickname in present else "added"
+        for nickname, pem in sorted(certs.items()):
+            if nickname in present:
+                # the old key goes too (-F); a certificate that had none is deleted alone (-D)
+                if self.certutil(["-F", "-n", nickname], mutating=True).rc != 0:
+                    self.certutil(["-D", "-n", nickname], mutating=True)
+            self._import(nickname, "u,u,u", pem)
+            done[nickname] = "replaced" if nickname in present else "added"
+        return done

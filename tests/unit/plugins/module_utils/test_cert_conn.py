@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Certificate tunnels (auth: cert) from the inventory to the conn: what the model refuses, what each end writes.
+
+Each end names its own certificate (``leftcert=`` on vpn1, ``rightcert=`` on vpn2: the NSS nickname
+``sitevpn-<tunnel>``), sends it whole, and accepts from the peer only a certificate of the CA that issued
+its own (``%same``). The serial in the header makes a renewed certificate a change of the conn.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolve
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model import ModelError, normalize
+
+CERTS = {'net-to-net': {'nickname': 'sitevpn-net-to-net', 'serial': '5975aa3a', 'not_after': '2027-12-05T07:09:27+00:00'}}
+HOSTVARS = {
+    'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_certs': CERTS},
+    'vpn2': {'sitevpn_public_address': '203.0.113.10', 'sitevpn_certs': dict(CERTS, **{'net-to-net': dict(
+        CERTS['net-to-net'], serial='2a04df3e')})},
+}
+TUNNEL = {'name': 'net-to-net', 'left': 'vpn1', 'right': 'vpn2', 'auth': 'cert',
+          'left_subnets': '172.16.1.0/24', 'right_subnets': '10.0.0.0/24'}
+
+
+def conn(host, hostvars=None, major=4, **changes):
+    return _conn.render_conn(resolve([dict(TUNNEL, **changes)], host, hostvars or HOSTVARS)[0], major)
+
+
+def test_each_end_names_its_own_certificate_and_trusts_the_peers_from_the_same_ca():
+    vpn1, vpn2 = conn('vpn1'), conn('vpn2', major=5)
+    assert '    leftcert=sitevpn-net-to-net\n    leftsendcert=always\n' in vpn1
+    assert '    rightca=%same\n' in vpn1 and 'rightcert' not in vpn1
+    assert '    rightcert=sitevpn-net-to-net\n    rightsendcert=always\n' in vpn2
+    assert '    leftca=%same\n' in vpn2 and 'leftcert' not in vpn2
+    for text in (vpn1, vpn2):
+        assert '    authby=ecdsa\n' in text          # EC P-256 keys: 4.10 cannot sign them under rsasig
+        assert 'rsasigkey' not in text and 'PRIVATE' not in text
+    assert '# Certificate sitevpn-net-to-net: serial 5975aa3a, valid until 2027-12-05T07:09:27+00:00.' in vpn1
+    assert 'serial 2a04df3e' in vpn2
+    assert _conn.render_secrets(resolve([TUNNEL], 'vpn1', HOSTVARS)[0]) is None
+
+
+def test_rsa_gateway_keys_sign_with_rsasig():
+    hostvars = dict((host, dict(values, sitevpn_cert_key_type='rsa')) for host, values in HOSTVARS.items())
+    assert '    authby=rsasig\n' in conn('vpn1', hostvars)
+
+
+def test_a_renewed_certificate_changes_the_serial_line_alone():
+    old = conn('vpn1')
+    hostvars = dict(HOSTVARS, vpn1=dict(HOSTVARS['vpn1'], sitevpn_certs={'net-to-net': dict(
+        CERTS['net-to-net'], serial='99')}))
+    new = conn('vpn1', hostvars)
+    assert old != new and _conn.certificate_only(old, new)
+    assert not _conn.certificate_only(old, old)
+    assert not _conn.certificate_only(old, conn('vpn1', right_subnets='10.9.0.0/24'))
+    assert not _conn.certificate_only(None, new)
+
+
+def test_without_its_certificate_fact_the_tunnel_cannot_be_written():
+    hostvars = dict(HOSTVARS, vpn1={'sitevpn_public_address': '198.51.100.10'})
+    with pytest.raises(ModelError) as caught:
+        resolve([TUNNEL], 'vpn1', hostvars)
+    assert caught.value.problems == [('net-to-net', 'left.cert', 'no certificate of vpn1 for this tunnel yet: run the '
+                                      'keys role on it (sitevpn_certs fact)')]
+    assert resolve([TUNNEL], 'vpn1', hostvars, require_keys=False)[0]['left'].get('cert') is None
+
+
+def problems_of(tunnel, hostvars=None):
+    with pytest.raises(ModelError) as caught:
+        normalize([tunnel], hostvars or HOSTVARS)
+    return caught.value.problems
+
+
+def test_an_unmanaged_peer_cannot_have_a_certificate_tunnel_yet():
+    peer = dict(TUNNEL, right={'name': 'appliance', 'address': '192.0.2.99'})
+    assert ('net-to-net', 'right', 'auth cert needs both ends in the inventory (the collection\'s CA issues both '
+            'certificates); use rsasig or psk with an unmanaged peer') in problems_of(peer)
+
+
+def test_both_ends_must_sign_the_same_way():
+    hostvars = dict(HOSTVARS, vpn2=dict(HOSTVARS['vpn2'], sitevpn_cert_key_type='rsa'))
+    found = problems_of(TUNNEL, hostvars)
+    assert [(t, f) for t, f, _p in found] == [('net-to-net', 'right (sitevpn_cert_key_type of vpn2)')]
+    assert 'rsa keys on vpn2 but ec keys on vpn1' in found[0][2]
+    hostvars = dict(HOSTVARS, vpn2=dict(HOSTVARS['vpn2'], sitevpn_cert_key_type='dsa'))
+    assert "must be one of ec, rsa, not 'dsa'" in problems_of(TUNNEL, hostvars)[0][2]
+
+
+def test_a_certificate_tunnel_takes_no_psk_and_no_cert_keywords_through_options():
+    found = problems_of(dict(TUNNEL, psk='x' * 32, options={'leftcert': 'other'}))
+    fields = [f for _t, f, _p in found]
+    assert 'psk' in fields and any(f.startswith('options') for f in fields)
+
+
+def test_a_revoked_gateway_keeps_no_tunnel():
+    hostvars = dict((host, dict(values, sitevpn_revoked_gateways=['vpn2'])) for host, values in HOSTVARS.items())
+    assert problems_of(TUNNEL, hostvars) == [('net-to-net', 'right', 'vpn2 is revoked (sitevpn_revoked_gateways): '
+                                              'remove its tunnels or set them state: absent')]
+    assert normalize([dict(TUNNEL, state='absent')], hostvars)[0][0]['state'] == 'absent'

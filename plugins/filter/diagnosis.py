@@ -88,7 +88,8 @@ VERDICTS = ("OK", "DEGRADED", "DOWN", "UNKNOWN")
 # Causes, most decisive first: the first finding of a tunnel in this order is its one-line cause.
 CAUSES = (
     "gateway not read", "Libreswan not installed", "pluto stopped", "conn not loaded", "certificate revoked",
-    "certificate expired", "unknown CA", "certificate ID mismatch", "certificate refused", "wrong key", "no common proposal", "traffic selectors refused", "UDP 500 blocked", "ESP blocked",
+    "certificate expired", "unknown CA", "certificate ID mismatch", "certificate refused", "wrong key",
+    "no common proposal", "traffic selectors refused", "UDP 500 blocked", "ESP blocked",
     "no answer from the peer", "forwarding off", "NAT exemption missing", "forwarded traffic dropped",
     "traffic leaves in clear", "traffic bypasses the tunnel", "route toward the remote subnet",
     "pluto not listening", "ESP lost on the way", "probe not answered", "tunnel not up", "UDP 4500 blocked", "half up",

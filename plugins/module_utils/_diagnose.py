@@ -30,7 +30,7 @@ import re
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt, _verify
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._firewall import route_interface
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._log_patterns import LOG_KINDS, LOG_PATTERNS  # noqa: F401
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._log_patterns import LOG_PATTERNS
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, parse_route_get
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._packet_filter import (
     exemption_installed, filter_verdict, firewall_model, nat_verdict, packet)

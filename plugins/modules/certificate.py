@@ -62,7 +62,7 @@ options:
         C(auth=cert) get a certificate each, nickname C(sitevpn-NAME), carrying this end's IKE ID as
         subjectAltName (C(@vpn1) a DNS name, an address an IP address).
       - One certificate per tunnel, so that a tunnel added, renewed or removed leaves the others' SAs alone
-        (with O(tunnels[].own_ike_sa), the default, every tunnel has an ID of its own anyway).
+        (with the tunnels' C(own_ike_sa), the default, every tunnel has an ID of its own anyway).
     type: list
     elements: dict
     default: []

@@ -31,7 +31,7 @@ def test_gateways_asking_at_once_get_one_ca_not_several(tmp_path):
             seen.append(_ca_store.ensure(where))
         except Exception as exc:    # pylint: disable=broad-except
             errors.append(exc)
-    threads = [threading.Thread(target=gateway) for _ in range(6)]
+    threads = [threading.Thread(target=gateway) for dummy in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -99,7 +99,7 @@ def test_revoking_a_gateway_puts_every_certificate_it_was_issued_on_the_crl(tmp_
     from cryptography import x509
     where = str(tmp_path / "ca")
     key, cert, _created, _w = _ca_store.ensure(where)
-    vpn2 = [_issue(where, key, cert, "vpn2") for _ in range(2)]
+    vpn2 = [_issue(where, key, cert, "vpn2") for dummy in range(2)]
     _issue(where, key, cert, "vpn1")
     assert _ca_store.crl(where, key, cert, []) == (None, [])                    # nothing revoked: no CRL
     serials = _ca_store.revoked_serials(where, ["vpn2"], ["abc"])

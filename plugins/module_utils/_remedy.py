@@ -94,6 +94,10 @@ def remedy_for(kind, tunnel=None, facts=None):
     if kind == "ts_unacceptable" and tunnel.get("mode") == "route":
         text += (" This tunnel is route-based: the peer needs a route-based conn too, and no other conn holding "
                  "the same selectors (Libreswan 4.10: \"cannot install eroute -- it is in use\" in the peer's log).")
+    if kind == "auth_failed" and tunnel.get("auth") == "cert":
+        text = ("The peer's certificate, or ours, was refused (the NSS reason is in the line above: revoked, expired, "
+                "another CA, another ID). Re-run playbooks/site-to-site.yml with the same sitevpn_ca_dir for both "
+                "ends: the keys role re-issues what is not good.")
     if kind == "auth_failed":
         text += _ids(facts, (tunnel.get(local) or {}).get("id"))
     return text

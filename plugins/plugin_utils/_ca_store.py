@@ -80,6 +80,16 @@ def check(ca_dir, cert_file=None, key_file=None, passphrase=None, inventory_sour
     return None
 
 
+def unique_name(common_name, now=None):
+    """A new CA's common name: the one asked for, its day and 8 random hex digits.
+
+    Two CAs of the same subject in one NSS database make NSS pick the issuer by name, and in the lab it
+    picked the old CA for a certificate of the new one (SEC_ERROR_BAD_SIGNATURE) while both were trusted
+    during a rotation. A subject of its own per CA avoids that."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return "%s %s %s" % (common_name, now.strftime("%Y-%m-%d"), os.urandom(4).hex())
+
+
 def ensure(ca_dir, cert_file=None, key_file=None, passphrase=None, common_name="sitevpn CA", key_type="ec"):
     """(key, certificate, created, warnings) of the CA; creates it when neither file exists."""
     if not ca_dir and not (cert_file and key_file):
@@ -93,7 +103,7 @@ def ensure(ca_dir, cert_file=None, key_file=None, passphrase=None, common_name="
         fcntl.flock(lock, fcntl.LOCK_EX)
         have = [os.path.exists(p) for p in (cert_path, key_path)]
         if have == [False, False] and not (cert_file or key_file):
-            key, cert = _ca.new_ca(common_name, key_type=key_type)
+            key, cert = _ca.new_ca(unique_name(common_name), key_type=key_type)
             _write(key_path, _ca.key_pem(key, passphrase), 0o600)
             _write(cert_path, _ca.cert_pem(cert), 0o644)
             created = True

@@ -33,7 +33,9 @@ CAUSES = {
         "The peer's certificate does not carry the ID the conn expects ({ids}): a certificate issued for another "
         "ID, or a conn edited by hand. " + RENEW),
 }
-CAUSES["SEC_ERROR_UNTRUSTED_ISSUER"] = CAUSES["SEC_ERROR_CA_CERT_INVALID"] = CAUSES["SEC_ERROR_UNKNOWN_ISSUER"]
+# another CA: untrusted, invalid, or one of the same name whose key did not sign it (a rotation, measured)
+CAUSES.update((code, CAUSES["SEC_ERROR_UNKNOWN_ISSUER"])
+              for code in ("SEC_ERROR_UNTRUSTED_ISSUER", "SEC_ERROR_CA_CERT_INVALID", "SEC_ERROR_BAD_SIGNATURE"))
 CERT_CAUSES = tuple(sorted(set(cause for cause, _remedy in CAUSES.values()))) + ("certificate refused",)
 
 

@@ -679,8 +679,12 @@ NO_MATCH_LINE = ('Dec 05 07:18:04 vpn1 pluto[751]: "net-to-net" #11: authenticat
     (REVOKED_LINE.replace("SEC_ERROR_REVOKED_CERTIFICATE: Peer's Certificate has been revoked",
                           "SEC_ERROR_UNKNOWN_ISSUER: Peer's Certificate issuer is not recognized"),
      "unknown CA", ["same CA", "sitevpn_ca_dir"]),
+    # measured: a CA rotation with two trusted CAs of one name (before they got names of their own)
+    (REVOKED_LINE.replace("SEC_ERROR_REVOKED_CERTIFICATE: Peer's Certificate has been revoked",
+                          "SEC_ERROR_BAD_SIGNATURE: Peer's certificate has an invalid signature"),
+     "unknown CA", ["same CA"]),
     (NO_MATCH_LINE, "certificate ID mismatch", ["@net-to-net.vpn1 / @net-to-net.vpn2"]),
-], ids=["revoked", "expired", "unknown-ca", "id-mismatch"])
+], ids=["revoked", "expired", "unknown-ca", "bad-signature", "id-mismatch"])
 def test_a_refused_certificate_is_its_own_cause_with_its_own_remedy(line, cause, words):
     from ansible_collections.sitevpn.ipsec.plugins.module_utils._diagnose import _log_kind
     assert _log_kind(line) == "cert_invalid"

@@ -101,3 +101,10 @@ def test_a_revoked_gateway_keeps_no_tunnel():
     assert problems_of(TUNNEL, hostvars) == [('net-to-net', 'right', 'vpn2 is revoked (sitevpn_revoked_gateways): '
                                               'remove its tunnels or set them state: absent')]
     assert normalize([dict(TUNNEL, state='absent')], hostvars)[0][0]['state'] == 'absent'
+
+
+def test_a_refused_certificate_gets_a_certificate_remedy_not_the_rsa_one():
+    from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for
+    text = remedy_for("auth_failed", resolve([TUNNEL], 'vpn1', HOSTVARS)[0], {})
+    assert "certificate" in text and "sitevpn_ca_dir" in text and "rsasigkey" not in text
+    assert text.endswith("In this attempt this end sent ID '@net-to-net.vpn1'.")

@@ -74,9 +74,12 @@ def test_a_ca_directory_inside_a_directory_inventory_is_refused(tmp_path):
     assert "is not set" in _ca_store.location_problem(None)
 
 
-def test_a_new_ca_gets_a_new_nss_nickname(tmp_path):
+def test_a_new_ca_gets_a_new_nss_nickname_and_a_subject_of_its_own(tmp_path):
     first = _ca_store.ensure(str(tmp_path / "a"))[1]
     second = _ca_store.ensure(str(tmp_path / "b"))[1]
+    # two trusted CAs of one name made NSS check a new certificate against the old CA (lab, a rotation)
+    assert first.subject != second.subject
+    assert first.subject.rfc4514_string().startswith("CN=sitevpn CA 20")
     assert _ca_store.nickname(first).startswith("sitevpn-ca-")
     assert _ca_store.nickname(first) != _ca_store.nickname(second)
     assert _ca_store.nickname(first) == _ca_store.nickname(first)

@@ -66,10 +66,17 @@ def cert_tunnels(tunnels, host):
     return found
 
 
+def libreswan_dn(name):
+    """A DN as Libreswan writes and reads it: the RDNs in the certificate's order, ', ' between them
+    (RFC 4514 strings list them the other way round)."""
+    return ", ".join(rdn.rfc4514_string() for rdn in name.rdns)
+
+
 def facts(cert, nickname, ca_nickname, ident, key_type):
     return {"nickname": nickname, "ca_nickname": ca_nickname, "serial": "%x" % cert.serial_number,
             "not_before": cert.not_valid_before_utc.isoformat(), "not_after": cert.not_valid_after_utc.isoformat(),
             "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "ca_dn": libreswan_dn(cert.issuer),
             "id": ident, "key_type": key_type}
 
 

@@ -94,8 +94,8 @@ def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
             # certificate replaces the conn and the tunnel authenticates with the new one
             cert = ((_model._hostvar(hostvars, host, "sitevpn_certs") or {}).get(tunnel["name"]))
             if cert:
-                item[item["local"]]["cert"] = {"nickname": cert["nickname"], "serial": cert["serial"],
-                                               "not_after": cert["not_after"]}
+                item[item["local"]]["cert"] = dict((key, cert.get(key)) for key in ("nickname", "serial", "not_after",
+                                                                                    "ca_dn"))
             elif require_keys:
                 missing.append((tunnel["name"], item["local"] + ".cert",
                                 "no certificate of %s for this tunnel yet: run the keys role on it (sitevpn_certs fact)"

@@ -79,8 +79,12 @@ def _side_lines(tunnel, side, local):
         # our certificate (NSS nickname), sent whole: the peer needs only the CA to check it
         lines += ["%scert=%s" % (side, cert_nickname(tunnel)), "%ssendcert=always" % side]
     elif tunnel["auth"] == "cert":
-        # the peer's certificate must come from the CA that issued ours (the one the collection keeps)
-        lines.append("%sca=%%same" % side)
+        # the peer's certificate must come from the CA that issued ours (the one the collection keeps), named:
+        # pluto resolves %same when the conn is added, so a new CA would not reach a conn that is only
+        # reread (measured on 5.2 during a CA rotation: "no certificate matched"); a named CA changes the
+        # conn itself, which is then replaced
+        ca = (tunnel[local].get("cert") or {}).get("ca_dn")
+        lines.append('%sca="%s"' % (side, ca) if ca and '"' not in ca else "%sca=%%same" % side)
     if end.get("nexthop"):
         lines.append("%snexthop=%s" % (side, end["nexthop"]))
     if end.get("sourceip"):

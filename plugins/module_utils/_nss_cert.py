@@ -11,9 +11,10 @@ Three steps, each one call of the ``certificate`` module made by its action plug
 - ``install``: the CA certificate (trust ``CT,,``: it may issue the peers' certificates) and the signed
   gateway certificate imported; a certificate it replaces goes with its private key.
 
-Measured on Libreswan 4.10 and 5.2 (lab): a CA imported while pluto runs is used by the next IKE_AUTH,
-a CA *replaced* under the same nickname is not until pluto restarts (pluto keeps the one it read), and a
-new gateway certificate is used by a conn added (or replaced) after the import.
+Measured on Libreswan 4.10 and 5.2 (lab): the first CA imported while pluto runs is used by the next
+IKE_AUTH; a second one (a rotation) is not until pluto restarts (5.2: SEC_ERROR_UNTRUSTED_ISSUER), nor a
+CA replaced under the same nickname, nor a new CRL; a renewed gateway certificate is used after
+``ipsec whack --rereadcerts`` (or by a conn added after the import).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -175,6 +176,10 @@ class NssCertificates(object):
                 raise IpsecError("`certutil -A -n %s` failed (exit %d): %s" % (nickname, done.rc, _one_line(done.text)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def other_cas(self, ca_nickname, prefix="sitevpn-ca-"):
+        """The collection's other CA certificates in the database (an earlier CA of a rotation)."""
+        return sorted(name for name in self.nicknames() if name.startswith(prefix) and name != ca_nickname)
 
     def install(self, certs, ca_nickname, ca_cert=None):
         """Import the CA certificate (when given) and the gateway certificates ({nickname: PEM}); returns what

@@ -144,8 +144,8 @@ attributes:
     support: partial
     details: Idempotent unless O(renew=true), or the certificate's renewal is due.
 notes:
-  - A CA certificate replaced under the same nickname is used by pluto only after it restarts (measured on
-    Libreswan 4.10); the module warns. A CA added for the first time is used at once.
+  - Pluto uses a CA imported for the first time at once; a CA added beside another one (a rotation) or a new CRL
+    only after a restart, which the module then does (measured on Libreswan 4.10 and 5.2).
 seealso:
   - name: certutil(1)
     description: The NSS tool the gateway side runs.
@@ -168,7 +168,11 @@ issued:
   sample:
     net-to-net: no certificate under the nickname sitevpn-net-to-net yet
 restarted:
-  description: Whether pluto was restarted to use a CRL that revokes other serials than before.
+  description:
+    - Whether pluto was restarted, to use a CRL that revokes other serials than before, or a CA added beside
+      another one of the collection (a CA rotation).
+    - Measured in the lab - pluto uses the first CA imported while it runs, but not a second one (Libreswan 5.2
+      refused a peer certificate of the new CA with SEC_ERROR_UNTRUSTED_ISSUER), nor a new CRL.
   returned: always
   type: bool
 ca_created:
@@ -222,20 +226,22 @@ def main():
         elif params["operation"] == "request":
             result.update(changed=True, csrs=[nss.request(subject, params["key_type"]) for subject in params["subjects"] or []])
         else:
+            others = nss.other_cas(params["ca_nickname"]) if params["ca_cert"] else []
             done = nss.install(params["certs"] or {}, params["ca_nickname"], params["ca_cert"])
+            why = []
+            if others:
+                why.append("a new CA beside %s" % ", ".join(others))
             if params["crl"]:
                 done["crl"] = "imported"
-                if nss.import_crl(params["ca_nickname"], params["crl"], params["crl_serials"] or []) and \
-                        runner.pluto_running():
-                    restart = runner.optional_command("systemctl", ["restart", "ipsec"], mutating=True)
-                    if restart is None or restart.rc != 0:
-                        raise IpsecError("the CRL is imported, but pluto could not be restarted to use it: %s"
-                                         % (restart.text if restart else "no systemctl"))
-                    result["restarted"] = True
+                if nss.import_crl(params["ca_nickname"], params["crl"], params["crl_serials"] or []):
+                    why.append("a CRL that revokes other serials")
+            if why and runner.pluto_running():
+                restart = runner.optional_command("systemctl", ["restart", "ipsec"], mutating=True)
+                if restart is None or restart.rc != 0:
+                    raise IpsecError("%s imported, but pluto could not be restarted to use it: %s"
+                                     % (" and ".join(why), restart.text if restart else "no systemctl"))
+                result.update(restarted=True, restart_reason=" and ".join(why))
             result.update(changed=bool(done), installed=done)
-            if done.get(params["ca_nickname"]) == "replaced":
-                module.warn("the CA certificate %s was replaced: pluto uses the new one after `systemctl restart "
-                            "ipsec`" % params["ca_nickname"])
         result["changed"] = result["changed"] or result["initialized_nss"]
     except IpsecError as exc:
         module.fail_json(msg=exc.msg, commands=runner.commands if runner else [], **exc.details)

@@ -20,6 +20,7 @@ TUNNEL = {"name": "net-to-net", "left": "vpn1", "right": "vpn2", "auth": "cert",
           "left_subnets": "172.16.1.0/24", "right_subnets": "10.0.0.0/24",
           "probe": {"from": "server1", "to": SERVER2}}
 RENEWAL_GAP = 1.0          # seconds of traffic lost while both ends renew (the issue's goal; measured 0.1 s)
+CA_ROTATION_GAP = 15.0     # a new CA: pluto restarted on both ends, the conns replaced (a rare, planned event)
 NSS = "sql:/var/lib/ipsec/nss"
 
 
@@ -118,8 +119,8 @@ def test_a_short_lifetime_renews_both_certificates_with_a_short_gap(lab):
 
 def test_a_new_ca_takes_over_in_one_run(lab):
     """Rotating the CA itself: a new CA directory, one run. Each gateway adds the new CA certificate beside
-    the old (an added CA is used at once), both certificates are re-issued by it, the tunnel authenticates
-    anew; traffic barely notices."""
+    the old and restarts pluto (which would not trust a second CA otherwise), both certificates are re-issued
+    by it, the conns name it and are replaced; the gap is measured."""
     old = serials(lab)
     pinger = pinging(lab, 40)
     lab.vars(sitevpn_tunnels=[TUNNEL], sitevpn_ca_dir=os.path.join(lab.lab.dir, "ca-2"), sitevpn_cert_days=1)
@@ -132,7 +133,7 @@ def test_a_new_ca_takes_over_in_one_run(lab):
         listing = lab.sh(gw, "certutil -L -d %s" % NSS).stdout
         assert len(re.findall(r"^sitevpn-ca-[0-9a-f]{8}\s+CT,,", listing, re.M)) == 2, listing
     print("CA rotation: %d pings of 0.1 s lost -> traffic gap about %.1f s (run %.1f s)" % (lost, lost * 0.1, run.seconds))
-    assert lost * 0.1 <= RENEWAL_GAP
+    assert lost * 0.1 <= CA_ROTATION_GAP
     assert_encrypted_both_ways(lab)
 
 

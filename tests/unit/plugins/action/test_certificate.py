@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.sitevpn.ipsec.plugins.action.certificate import cert_tunnels, reissue_reason, subject_for
+from ansible_collections.sitevpn.ipsec.plugins.action.certificate import cert_tunnels, libreswan_dn, reissue_reason, subject_for
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
 
 NOW = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=datetime.timezone.utc)
@@ -96,3 +96,10 @@ def test_each_certificate_tunnel_of_the_host_gets_its_own_certificate_with_its_o
 def test_the_request_subject_names_host_and_tunnel_and_cannot_be_split():
     assert subject_for("vpn1", "net-to-net") == "CN=vpn1,OU=net-to-net,O=sitevpn"
     assert subject_for("a,b=c", "t") == "CN=a-b-c,OU=t,O=sitevpn"
+
+
+def test_a_ca_name_is_written_the_way_libreswan_reads_it():
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CA"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Example VPN CA")])
+    assert libreswan_dn(name) == "C=CA, O=Example, CN=Example VPN CA"
+    assert name.rfc4514_string() == "CN=Example VPN CA,O=Example,C=CA"        # the other way round

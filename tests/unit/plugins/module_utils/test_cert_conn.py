@@ -16,7 +16,9 @@ from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolv
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model import ModelError, normalize
 
-CERTS = {'net-to-net': {'nickname': 'sitevpn-net-to-net', 'serial': '5975aa3a', 'not_after': '2027-12-05T07:09:27+00:00'}}
+CA = 'CN=sitevpn CA 2026-12-05 98087d68'
+CERTS = {'net-to-net': {'nickname': 'sitevpn-net-to-net', 'serial': '5975aa3a', 'not_after': '2027-12-05T07:09:27+00:00',
+                        'ca_dn': CA}}
 HOSTVARS = {
     'vpn1': {'sitevpn_public_address': '198.51.100.10', 'sitevpn_certs': CERTS},
     'vpn2': {'sitevpn_public_address': '203.0.113.10', 'sitevpn_certs': dict(CERTS, **{'net-to-net': dict(
@@ -33,15 +35,30 @@ def conn(host, hostvars=None, major=4, **changes):
 def test_each_end_names_its_own_certificate_and_trusts_the_peers_from_the_same_ca():
     vpn1, vpn2 = conn('vpn1'), conn('vpn2', major=5)
     assert '    leftcert=sitevpn-net-to-net\n    leftsendcert=always\n' in vpn1
-    assert '    rightca=%same\n' in vpn1 and 'rightcert' not in vpn1
+    assert '    rightca="%s"\n' % CA in vpn1 and 'rightcert' not in vpn1
     assert '    rightcert=sitevpn-net-to-net\n    rightsendcert=always\n' in vpn2
-    assert '    leftca=%same\n' in vpn2 and 'leftcert' not in vpn2
+    assert '    leftca="%s"\n' % CA in vpn2 and 'leftcert' not in vpn2
     for text in (vpn1, vpn2):
         assert '    authby=ecdsa\n' in text          # EC P-256 keys: 4.10 cannot sign them under rsasig
         assert 'rsasigkey' not in text and 'PRIVATE' not in text
     assert '# Certificate sitevpn-net-to-net: serial 5975aa3a, valid until 2027-12-05T07:09:27+00:00.' in vpn1
     assert 'serial 2a04df3e' in vpn2
     assert _conn.render_secrets(resolve([TUNNEL], 'vpn1', HOSTVARS)[0]) is None
+
+
+def test_a_new_ca_changes_the_conn_itself_so_it_is_replaced_not_merely_reread():
+    # pluto resolves the peer's CA when the conn is added: a conn only reread kept the old CA (5.2, measured)
+    hostvars = dict(HOSTVARS, vpn1=dict(HOSTVARS['vpn1'], sitevpn_certs={'net-to-net': dict(
+        CERTS['net-to-net'], serial='77', ca_dn='CN=sitevpn CA 2026-12-06 0badc0de')}))
+    old, new = conn('vpn1'), conn('vpn1', hostvars)
+    assert '    rightca="CN=sitevpn CA 2026-12-06 0badc0de"\n' in new
+    assert not _conn.certificate_only(old, new)
+
+
+def test_without_the_ca_in_the_fact_the_peer_is_held_to_our_ca_by_same():
+    hostvars = dict(HOSTVARS, vpn1=dict(HOSTVARS['vpn1'], sitevpn_certs={'net-to-net': dict(
+        CERTS['net-to-net'], ca_dn=None)}))
+    assert '    rightca=%same\n' in conn('vpn1', hostvars)
 
 
 def test_rsa_gateway_keys_sign_with_rsasig():

@@ -136,3 +136,10 @@ def test_a_crl_is_imported_and_pluto_needs_a_restart_only_when_it_revokes_other_
     assert nss.import_crl("sitevpn-ca-c5e4da79", der, ["4c173ccd"]) is False      # fresher, same serials
     assert nss.import_crl("sitevpn-ca-c5e4da79", der, ["4c173ccd", "99"]) is True
     assert nss.query([], "sitevpn-ca-c5e4da79")["crl"]["serials"] == ["4c173ccd", "99"]
+
+
+def test_the_collections_other_cas_are_found_for_a_rotation():
+    listing = LISTING + "sitevpn-ca-0badc0de                                          CT,, \n"
+    nss = _nss_cert.NssCertificates(Runner(listing=listing))
+    assert nss.other_cas("sitevpn-ca-0badc0de") == ["sitevpn-ca-c5e4da79"]
+    assert _nss_cert.NssCertificates(Runner()).other_cas("sitevpn-ca-c5e4da79") == []

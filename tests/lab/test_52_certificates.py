@@ -56,9 +56,10 @@ def test_bare_gateways_of_two_libreswan_versions_get_certificates_and_a_tunnel(l
     assert_encrypted_both_ways(lab)
     for gw, side, other in (("vpn1", "left", "right"), ("vpn2", "right", "left")):
         conf = lab.sh(gw, "cat /etc/ipsec.d/net-to-net.conf").stdout
-        for line in ("%scert=sitevpn-net-to-net" % side, "%ssendcert=always" % side, "%sca=%%same" % other,
-                     "authby=ecdsa"):
+        for line in ("%scert=sitevpn-net-to-net" % side, "%ssendcert=always" % side, "authby=ecdsa"):
             assert "    %s\n" % line in conf, (gw, conf)
+        # the peer's certificate must come from our CA, named (not %same, which a new CA would not reach)
+        assert re.search(r'^    %sca="CN=sitevpn CA \d{4}-\d\d-\d\d [0-9a-f]{8}"$' % other, conf, re.M), conf
         # the certificate carries this end's ID and is signed by the controller's CA
         shown = lab.sh(gw, "certutil -L -d %s -n sitevpn-net-to-net" % NSS).stdout
         assert "DNS name: \"net-to-net.%s\"" % gw in shown, shown

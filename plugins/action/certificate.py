@@ -66,17 +66,37 @@ def cert_tunnels(tunnels, host):
     return found
 
 
-def libreswan_dn(name):
-    """A DN as Libreswan writes and reads it: the RDNs in the certificate's order, ', ' between them
-    (RFC 4514 strings list them the other way round)."""
-    return ", ".join(rdn.rfc4514_string() for rdn in name.rdns)
+def peer_cas(tunnels):
+    """{NSS nickname: PEM} of the CAs of unmanaged certificate peers (``ca_cert``), trusted for their tunnels."""
+    found = {}
+    for tunnel in tunnels or []:
+        for side in ("left", "right"):
+            pem = (tunnel.get(side) or {}).get("ca_cert")
+            if tunnel.get("auth") == "cert" and tunnel.get("state", "present") == "present" and pem:
+                found[_ca_store.nickname(_ca.load_cert(pem), "sitevpn-peerca")] = pem
+    return found
+
+
+def unmanaged_cert_peers(tunnels):
+    """Names of the present certificate tunnels with an unmanaged peer."""
+    return sorted(tunnel["name"] for tunnel in tunnels or [] if tunnel.get("auth") == "cert"
+                  and tunnel.get("state", "present") == "present"
+                  and not all((tunnel.get(side) or {}).get("managed", True) for side in ("left", "right")))
+
+
+def peer_requests(tunnels):
+    """(tunnel name, the peer's ID, its CSR) of unmanaged certificate peers whose certificate our CA signs."""
+    return [(tunnel["name"], tunnel[side]["id"], tunnel[side]["csr"]) for tunnel in tunnels or []
+            for side in ("left", "right")
+            if tunnel.get("auth") == "cert" and tunnel.get("state", "present") == "present"
+            and (tunnel.get(side) or {}).get("csr")]
 
 
 def facts(cert, nickname, ca_nickname, ident, key_type):
     return {"nickname": nickname, "ca_nickname": ca_nickname, "serial": "%x" % cert.serial_number,
             "not_before": cert.not_valid_before_utc.isoformat(), "not_after": cert.not_valid_after_utc.isoformat(),
             "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-            "ca_dn": libreswan_dn(cert.issuer),
+            "ca_dn": _ca.libreswan_dn(cert.issuer),
             "id": ident, "key_type": key_type}
 
 
@@ -127,6 +147,33 @@ class ActionModule(ActionBase):
             _ca_store.record_issued(args.get("ca_dir"), certs[name])
         return certs, requested.get("commands", [])
 
+    @staticmethod
+    def _decide(args, wanted, queried, ca_cert):
+        """({tunnel: the gateway's certificate or None}, {tunnel: why it gets a new one})."""
+        current, issued = {}, {}
+        for name, nickname, ident in wanted:
+            have = queried["certs"].get(nickname) or {}
+            current[name] = _ca.load_cert(have["cert"]) if have.get("cert") else None
+            renew = args.get("renew") is True or (isinstance(args.get("renew"), list) and name in args["renew"])
+            reason = reissue_reason(current[name], have.get("has_key"), ca_cert, [ident], args["key_type"],
+                                    float(args.get("renew_share", 0.33)), renew, nickname)
+            if reason:
+                issued[name] = reason
+        return current, issued
+
+    def _peer_certs(self, args, ca_key, ca_cert):
+        """Certificates of unmanaged peers that sent a request, kept in the CA directory (``peers/``) and
+        signed again only when not good any more or the request changed. ({tunnel: cert}, {tunnel: why})."""
+        certs, issued = {}, {}
+        for name, ident, csr in peer_requests(args.get("tunnels")):
+            cert, why = _ca_store.peer_cert(args.get("ca_dir"), ca_key, ca_cert, name, ident, csr,
+                                            int(args.get("days", 365)), float(args.get("renew_share", 0.33)),
+                                            dry=self._task.check_mode)
+            certs[name] = cert
+            if why:
+                issued[name + " (peer)"] = why
+        return certs, issued
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
@@ -148,25 +195,20 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg="the CA on the controller: %s" % exc)
             return result
         ca_nickname = args.get("ca_nickname") or _ca_store.nickname(ca_cert)
-        queried = self._gateway(task_vars, args, operation="query", nicknames=[w[1] for w in wanted],
+        their_cas = peer_cas(args.get("tunnels"))
+        queried = self._gateway(task_vars, args, operation="query", nicknames=[w[1] for w in wanted] + sorted(their_cas),
                                 ca_nickname=ca_nickname)
         if queried.get("failed"):
             return queried
         commands = list(queried.get("commands", []))
-        current, issued = {}, {}
-        for name, nickname, ident in wanted:
-            have = queried["certs"].get(nickname) or {}
-            current[name] = _ca.load_cert(have["cert"]) if have.get("cert") else None
-            renew = args.get("renew") is True or (isinstance(args.get("renew"), list) and name in args["renew"])
-            reason = reissue_reason(current[name], have.get("has_key"), ca_cert, [ident], args["key_type"],
-                                    float(args.get("renew_share", 0.33)), renew, nickname)
-            if reason:
-                issued[name] = reason
+        current, issued = self._decide(args, wanted, queried, ca_cert)
         ca_missing = not queried.get("ca_cert") or \
             _ca.cert_der(_ca.load_cert(queried["ca_cert"])) != _ca.cert_der(ca_cert)
+        add_cas = dict((nick, pem) for nick, pem in their_cas.items()
+                       if not (queried["certs"].get(nick) or {}).get("cert"))
         crl, crl_serials = self._crl(args, ca_key, ca_cert, queried)
         certs, installed = dict(current), {}
-        if (issued or ca_missing or crl) and not self._task.check_mode:
+        if (issued or ca_missing or crl or add_cas) and not self._task.check_mode:
             signed = {}
             if issued:
                 try:
@@ -182,17 +224,24 @@ class ActionModule(ActionBase):
                               for name, cert in new.items())
             installed = self._gateway(task_vars, args, operation="install", ca_nickname=ca_nickname, certs=signed,
                                       ca_cert=_ca.cert_pem(ca_cert).decode("ascii") if ca_missing else None,
-                                      crl=crl, crl_serials=crl_serials)
+                                      crl=crl, crl_serials=crl_serials, peer_cas=add_cas)
             if installed.get("failed"):
                 return installed
             commands += installed.get("commands", [])
-        result.update(changed=bool(issued or ca_missing or crl or created or queried.get("changed")), issued=issued,
+        peer_certs, peers_issued = self._peer_certs(args, ca_key, ca_cert)
+        result.update(changed=bool(issued or ca_missing or crl or created or add_cas or peers_issued
+                                   or queried.get("changed")), issued=dict(issued, **peers_issued),
                       ca_created=created, ca_nickname=ca_nickname, commands=commands, crl_serials=crl_serials,
                       restarted=bool(installed.get("restarted")))
         # check mode: the certificate in use until a run issues the new one
         result["ansible_facts"]["sitevpn_certs"] = dict(
             (name, facts(certs[name], nickname, ca_nickname, ident, args["key_type"]))
             for name, nickname, ident in wanted if certs.get(name) is not None)
+        # what peer_config.yml hands the administrators of unmanaged peers: their certificate and our CA's
+        result["ansible_facts"]["sitevpn_peer_certs"] = dict(
+            (name, {"cert": _ca.cert_pem(peer_certs[name]).decode("ascii") if peer_certs.get(name) else None,
+                    "ca_cert": _ca.cert_pem(ca_cert).decode("ascii")})
+            for name in unmanaged_cert_peers(args.get("tunnels")))
         if self._task.diff:
             result["diff"] = {"before": dict((name, _serial(current[name])) for name, _n, _i in wanted),
                               "after": dict((name, _serial(certs[name]) or "(new certificate)") for name, _n, _i in wanted)}

@@ -58,7 +58,7 @@ import copy
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _model
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _model
 
 PSK_RESULT_VAR = "__sitevpn_psk_result"
 
@@ -96,7 +96,11 @@ def resolve(tunnels, host, hostvars, require_keys=True, allow_weak=False):
             if cert:
                 item[item["local"]]["cert"] = dict((key, cert.get(key)) for key in ("nickname", "serial", "not_after",
                                                                                     "ca_dn"))
-            elif require_keys:
+            remote = item["right" if item["local"] == "left" else "left"]
+            if remote.get("ca_cert"):
+                # a peer with a CA of its own: the conn holds it to that CA (the keys role imports it)
+                remote["ca_dn"] = _ca.libreswan_dn(_ca.load_cert(remote["ca_cert"]).subject)
+            if not cert and require_keys:
                 missing.append((tunnel["name"], item["local"] + ".cert",
                                 "no certificate of %s for this tunnel yet: run the keys role on it (sitevpn_certs fact)"
                                 % host))

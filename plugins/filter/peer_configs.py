@@ -123,8 +123,9 @@ def parameter_table(tunnel, ours, theirs):
         ("Remote gateway (ours)", ours["address"]),
         ("Local ID (yours)", "%s: %s" % id_type(theirs["id"], theirs["address"])),
         ("Remote ID (ours)", "%s: %s" % id_type(ours["id"], ours["address"])),
-        ("Authentication", "pre-shared key (above)" if tunnel["auth"] == "psk"
-         else "RSA digital signature with raw public keys (ours above; yours in our configuration)"),
+        ("Authentication", {"psk": "pre-shared key (above)", "cert": "digital signature with X.509 certificates "
+                            "(%s; our CA certificate in %s-ca.crt)" % (_cert_signature(tunnel), tunnel["name"])}.get(
+            tunnel["auth"], "RSA digital signature with raw public keys (ours above; yours in our configuration)")),
     ]
     rows += _proposals.iana(ike, "ike")
     rows.append(("IKE SA lifetime", "%d s" % ike_life))
@@ -147,6 +148,19 @@ def parameter_table(tunnel, ours, theirs):
     return rows
 
 
+def _cert_signature(tunnel):
+    return "ECDSA P-256" if tunnel.get("cert_key_type", "ec") == "ec" else "RSA"
+
+
+def cert_files(tunnel, theirs, issued):
+    """{file: PEM} for a certificate peer: our CA's certificate, and its own certificate when our CA signed
+    its request. *issued* is the gateway's ``sitevpn_peer_certs`` entry of the tunnel."""
+    files = {"%s-ca.crt" % tunnel["name"]: issued["ca_cert"]}
+    if issued.get("cert"):
+        files["%s-peer.crt" % tunnel["name"]] = issued["cert"]
+    return files
+
+
 def swanctl_files(tunnel, ours, theirs, our_host):
     """{file name: text} for a strongSwan peer: a swanctl.conf snippet, and the public keys in PEM (RSA)."""
     name = tunnel["name"]
@@ -158,6 +172,8 @@ def swanctl_files(tunnel, ours, theirs, our_host):
     ours_pem = theirs_pem = None
     if tunnel["auth"] == "psk":
         auth = "psk"
+    elif tunnel["auth"] == "cert":
+        auth = "pubkey"
     else:
         auth = "pubkey"
         ours_pem = "%s-%s.pem" % (name, our_host)
@@ -183,7 +199,11 @@ def swanctl_files(tunnel, ours, theirs, our_host):
         "            auth = %s" % auth,
         "            id = %s" % _swanctl_id(theirs["id"], theirs["address"]),
     ]
-    if auth == "pubkey":
+    if tunnel["auth"] == "cert":
+        # x509/ and x509ca/ of /etc/swanctl: your certificate (its key in private/), our CA's
+        lines.append("            certs = %s" % ("%s-peer.crt" % name if theirs.get("csr") else
+                                                "YOUR-CERTIFICATE.crt  # issued by your CA, its key in private/"))
+    elif auth == "pubkey":
         mine = theirs_pem or "YOUR-PUBLIC-KEY.pem  # its private key in /etc/swanctl/private/"
         lines.append("            pubkeys = %s" % mine)
     lines += [
@@ -192,7 +212,9 @@ def swanctl_files(tunnel, ours, theirs, our_host):
         "            auth = %s" % auth,
         "            id = %s" % _swanctl_id(ours["id"], ours["address"]),
     ]
-    if auth == "pubkey":
+    if tunnel["auth"] == "cert":
+        lines.append("            cacerts = %s-ca.crt" % name)
+    elif auth == "pubkey":
         lines.append("            pubkeys = %s" % ours_pem)
     lines += [
         "        }",
@@ -240,6 +262,13 @@ def _describe(tunnel, ours, theirs):
     ]
     if tunnel["auth"] == "psk":
         lines += ["  Auth        pre-shared key: %s" % tunnel["psk"]]
+    elif tunnel["auth"] == "cert":
+        lines += ["  Auth        X.509 certificates, %s signatures. Ours is issued by our CA (%s-ca.crt: trust it"
+                  % (_cert_signature(tunnel), tunnel["name"]),
+                  "              for this tunnel) and carries our ID %s as subjectAltName. Yours: %s" % (
+                      ours["id"], "%s-peer.crt, issued by our CA from your request, carrying %s." % (
+                          tunnel["name"], theirs["id"]) if theirs.get("csr") else
+                      "issued by your CA (the one you gave us), carrying your ID %s as subjectAltName." % theirs["id"])]
     else:
         lines += ["  Auth        RSA signatures. Our public key (Libreswan form):", "    " + ours["pubkey"],
                   "  The same key as PEM, for appliances:"]
@@ -272,18 +301,31 @@ def peer_configs(tunnels, host, hostvars):
             continue
         lines = _describe(tunnel, ours, theirs)
         peer_view = dict(tunnel, local=other_side)
+        if tunnel["auth"] == "cert":
+            # the peer holds us to our CA, named; its own certificate is its business
+            peer_view[tunnel["local"]] = dict(ours, ca_dn=(ours.get("cert") or {}).get("ca_dn"))
         conn = _conn.render_conn(peer_view, 4).splitlines()[2:]   # the conn without our header comments
         lines += ["", "For a Libreswan (or Openswan) peer, as in the seed: put this conn in /etc/ipsec.conf",
                   "(or /etc/ipsec.d/%s.conf), keys indented, no blank lines inside:" % tunnel["name"], ""] + conn
         if tunnel["auth"] == "psk":
             lines += ["", "and this line in /etc/ipsec.secrets:", "",
                       "%s %s : PSK %s" % (tunnel["left"]["id"], tunnel["right"]["id"], secrets_psk(tunnel["psk"]))]
+        elif tunnel["auth"] == "cert":
+            lines += ["", "(%scert= is your certificate's nickname in your NSS database: import it and its key "
+                      "there (pk12util), and our CA with `certutil -A -n sitevpn-ca -t CT,, -a -i %s-ca.crt`.)"
+                      % (other_side, tunnel["name"])]
         else:
             lines += ["", "(%srsasigkey is your own public key: `ipsec showhostkey --%s`.)" % (other_side, other_side)]
         lines += ["", "Then: ipsec restart (or ipsec auto --add %s)." % tunnel["name"]]
         try:
             table = parameter_table(tunnel, ours, theirs)
             files = swanctl_files(tunnel, ours, theirs, host)
+            if tunnel["auth"] == "cert":
+                issued = (_model._hostvar(hostvars, host, "sitevpn_peer_certs") or {}).get(tunnel["name"])
+                if not issued:
+                    raise AnsibleFilterError("tunnel %s: no certificate material of %s yet (the keys role sets "
+                                             "sitevpn_peer_certs)" % (tunnel["name"], host))
+                files.update(cert_files(tunnel, theirs, issued))
         except _proposals.ProposalError as exc:
             raise AnsibleFilterError("tunnel %s: %s" % (tunnel["name"], exc))
         width = max(len(label) for label, _value in table)

@@ -83,7 +83,7 @@ def _side_lines(tunnel, side, local):
         # pluto resolves %same when the conn is added, so a new CA would not reach a conn that is only
         # reread (measured on 5.2 during a CA rotation: "no certificate matched"); a named CA changes the
         # conn itself, which is then replaced
-        ca = (tunnel[local].get("cert") or {}).get("ca_dn")
+        ca = end.get("ca_dn") or (tunnel[local].get("cert") or {}).get("ca_dn")   # the peer's own CA, or ours
         lines.append('%sca="%s"' % (side, ca) if ca and '"' not in ca else "%sca=%%same" % side)
     if end.get("nexthop"):
         lines.append("%snexthop=%s" % (side, end["nexthop"]))

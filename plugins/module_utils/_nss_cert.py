@@ -177,11 +177,11 @@ class NssCertificates(object):
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def other_cas(self, ca_nickname, prefix="sitevpn-ca-"):
-        """The collection's other CA certificates in the database (an earlier CA of a rotation)."""
-        return sorted(name for name in self.nicknames() if name.startswith(prefix) and name != ca_nickname)
+    def other_cas(self, ca_nickname, prefixes=("sitevpn-ca-", "sitevpn-peerca-")):
+        """The collection's other CA certificates in the database (an earlier CA of a rotation, a peer's CA)."""
+        return sorted(name for name in self.nicknames() if name.startswith(prefixes) and name != ca_nickname)
 
-    def install(self, certs, ca_nickname, ca_cert=None):
+    def install(self, certs, ca_nickname, ca_cert=None, peer_cas=None):
         """Import the CA certificate (when given) and the gateway certificates ({nickname: PEM}); returns what
         happened ({nickname: 'added'|'replaced'}). A replaced certificate goes with its private key."""
         done = {}
@@ -191,6 +191,9 @@ class NssCertificates(object):
                 self.certutil(["-D", "-n", ca_nickname], mutating=True)
             self._import(ca_nickname, "CT,,", ca_cert)
             done[ca_nickname] = "replaced" if ca_nickname in present else "added"
+        for nickname, pem in sorted((peer_cas or {}).items()):      # CAs of unmanaged peers, to trust
+            self._import(nickname, "CT,,", pem)
+            done[nickname] = "added"
         for nickname, pem in sorted(certs.items()):
             if nickname in present:
                 # the old key goes too (-F); a certificate that had none is deleted alone (-D)

@@ -111,6 +111,9 @@ options:
   ca_cert:
     description: Set by the action plugin; the CA certificate to install (PEM).
     type: str
+  peer_cas:
+    description: Set by the action plugin; nickname to PEM of the CAs of unmanaged peers, to trust.
+    type: dict
   crl:
     description: Set by the action plugin; the CA's certificate revocation list to import (DER, base64).
     type: str
@@ -208,7 +211,7 @@ def main():
             nssdir=dict(type="path", default="/var/lib/ipsec/nss"),
             operation=dict(type="str", choices=["query", "request", "install"], default="query"),
             nicknames=dict(type="list", elements="str"), subjects=dict(type="list", elements="str"),
-            certs=dict(type="dict"), ca_cert=dict(type="str"), crl=dict(type="str"),
+            certs=dict(type="dict"), ca_cert=dict(type="str"), crl=dict(type="str"), peer_cas=dict(type="dict"),
             crl_serials=dict(type="list", elements="str"),
             revoked_gateways=dict(type="list", elements="str", default=[]),
             revoked_serials=dict(type="list", elements="str", default=[]),
@@ -226,11 +229,13 @@ def main():
         elif params["operation"] == "request":
             result.update(changed=True, csrs=[nss.request(subject, params["key_type"]) for subject in params["subjects"] or []])
         else:
-            others = nss.other_cas(params["ca_nickname"]) if params["ca_cert"] else []
-            done = nss.install(params["certs"] or {}, params["ca_nickname"], params["ca_cert"])
+            adding = ([params["ca_nickname"]] if params["ca_cert"] else []) + sorted(params["peer_cas"] or {})
+            others = [name for name in nss.other_cas(None) if name not in adding] if adding else []
+            done = nss.install(params["certs"] or {}, params["ca_nickname"], params["ca_cert"], params["peer_cas"])
             why = []
-            if others:
-                why.append("a new CA beside %s" % ", ".join(others))
+            if others or len(adding) > 1:
+                # pluto trusts the first CA imported while it runs, not a second one (5.2, measured)
+                why.append("a new CA beside %s" % ", ".join(others or adding[1:]))
             if params["crl"]:
                 done["crl"] = "imported"
                 if nss.import_crl(params["ca_nickname"], params["crl"], params["crl_serials"] or []):

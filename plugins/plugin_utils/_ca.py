@@ -128,6 +128,12 @@ def load_cert(text):
         raise CertProblem("not a PEM certificate: %s" % exc)
 
 
+def libreswan_dn(name):
+    """A DN as Libreswan writes and reads it: the RDNs in the certificate's order, ', ' between them
+    (RFC 4514 strings list them the other way round)."""
+    return ", ".join(rdn.rfc4514_string() for rdn in name.rdns)
+
+
 def load_ca(cert_text, key_text, passphrase=None, now=None):
     """(key, certificate, warnings) of a CA the user brings, or CertProblem saying what is wrong with it."""
     require_cryptography()
@@ -300,4 +306,37 @@ def problems(cert, ca_cert, ids=(), crl=None, now=None):
         found.append("has %s" % weak)
     if crl is not None and crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
         found.append("is revoked (serial %x on the CA's CRL)" % cert.serial_number)
+    return found
+
+
+def peer_problems(ca_cert_text=None, csr_text=None, now=None):
+    """What is wrong with an unmanaged peer's CA certificate or certificate request (phrases)."""
+    found = []
+    if ca_cert_text:
+        try:
+            cert = load_cert(ca_cert_text)
+        except CertProblem as exc:
+            return ["the CA certificate is %s" % exc]
+        try:
+            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca:
+            found.append("%s is not a CA certificate (basicConstraints CA:TRUE)" % cert.subject.rfc4514_string())
+        validity = _validity_problem(cert, _now(now))
+        if validity:
+            found.append("the CA certificate %s %s" % (cert.subject.rfc4514_string(), validity))
+        weak = key_problem(cert.public_key())
+        if weak:
+            found.append("the CA certificate %s has %s" % (cert.subject.rfc4514_string(), weak))
+    if csr_text:
+        try:
+            csr = x509.load_pem_x509_csr(_bytes(csr_text))
+        except ValueError as exc:
+            return ["the certificate request is not a PEM CSR: %s" % exc]
+        if not csr.is_signature_valid:
+            found.append("the certificate request is not signed by its own key")
+        weak = key_problem(csr.public_key())
+        if weak:
+            found.append("the certificate request has %s" % weak)
     return found

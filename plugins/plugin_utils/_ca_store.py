@@ -183,3 +183,30 @@ def crl(ca_dir, ca_key, ca_cert, serials, now=None):
             _write(der_path, built.public_bytes(serialization.Encoding.DER), 0o644)
             _write(state_path, json.dumps({"number": state["number"] + 1, "revoked": since}).encode(), 0o644)
         return _read(der_path), wanted
+
+
+def peer_cert(ca_dir, ca_key, ca_cert, tunnel, ident, csr_text, days=365, share=0.33, dry=False, now=None):
+    """(certificate, why it was signed now or None) of an unmanaged peer that sent a request: kept in
+    ``peers/<tunnel>.pem``, signed again only when it is not good any more, the request changed (another
+    key) or less than *share* of its lifetime is left. *dry* (check mode): nothing signed or written."""
+    path = os.path.join(ca_dir, "peers", "%s.pem" % tunnel)
+    current = _ca.load_cert(_read(path)) if os.path.exists(path) else None
+    csr = x509.load_pem_x509_csr(csr_text.encode("ascii") if isinstance(csr_text, str) else csr_text)
+    if current is None:
+        why = "no certificate for the peer of %s yet" % tunnel
+    elif _ca.problems(current, ca_cert, [ident], now=now):
+        why = "the peer's certificate %s" % "; ".join(_ca.problems(current, ca_cert, [ident], now=now))
+    elif current.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
+            != csr.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
+        why = "the peer sent a request for another key"
+    elif _ca.renewal_due(current, share, now=now):
+        why = "the peer's certificate has less than %d%% of its lifetime left" % round(share * 100)
+    else:
+        return current, None
+    if dry:
+        return current, why
+    cert = _ca.sign_csr(ca_key, ca_cert, csr_text, ids=[ident], days=days, now=now)
+    os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+    _write(path, _ca.cert_pem(cert), 0o644)
+    record_issued(ca_dir, cert)
+    return cert, why

@@ -29,7 +29,7 @@ except ImportError as exc:  # checked where it is needed, with a message that sa
 
 # \Z, not $: "$" also matches before a trailing newline, which would end the line in a conn file
 ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)\Z")
-PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop"}
+PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop", "ca_cert", "csr"}
 NEXTHOP_WORDS = ("%defaultroute", "%direct")
 
 
@@ -150,6 +150,12 @@ def _end(raw_end, side, raw, label, hostvars, problems):
             "id": str(raw_end.get("id") or address), "pubkey": None,
             "nexthop": _nexthop(raw_end.get("nexthop"), label, field + ".nexthop", problems),
         }
+        for key in ("ca_cert", "csr"):     # a certificate peer: its own CA, or a request for ours to sign
+            if raw_end.get(key) is not None:
+                if isinstance(raw_end[key], str):
+                    end[key] = raw_end[key]
+                else:
+                    problems.add(label, "%s.%s" % (field, key), "must be a PEM string")
         if raw_end.get("local_address") is not None:
             # behind NAT: the address on the peer itself, for the conn its administrator gets (peer_config)
             end["local_address"] = _address(raw_end["local_address"], label, field + ".local_address", problems)

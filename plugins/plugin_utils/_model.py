@@ -24,6 +24,7 @@ import re
 import zlib
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import NAME_RE, OPTION_KEY_RE
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._crypto_checks import (
     WEAK_OPTION_PROPOSALS, WEAK_OPTION_VALUES, _crypto, psk_problem, weak_algorithms)
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._ends import (
@@ -206,6 +207,19 @@ def _check_revoked(left, right, label, hostvars, problems):
                          "state: absent" % end["host"])
 
 
+def _cert_peer(end, side, label, problems):
+    """An unmanaged certificate peer: its CA certificate (a certificate of another CA, trusted for this
+    tunnel), or its certificate request (signed by the collection's CA, handed out by peer_config.yml)."""
+    given = [key for key in ("ca_cert", "csr") if end.get(key)]
+    if len(given) != 1:
+        problems.add(label, side, "an unmanaged peer with auth cert needs one of ca_cert (the PEM certificate of the "
+                     "CA that issued its certificate) or csr (its PEM certificate request, for the collection's CA "
+                     "to sign)%s" % (", not both" if len(given) == 2 else ""))
+        return
+    for problem in _ca.peer_problems(end.get("ca_cert"), end.get("csr")):
+        problems.add(label, "%s.%s" % (side, given[0]), problem)
+
+
 def _cert_auth(tunnel, left, right, label, problems, hostvars):
     """auth cert: both ends managed (the collection's CA issues both certificates), one kind of key."""
     kinds = {}
@@ -213,8 +227,7 @@ def _cert_auth(tunnel, left, right, label, problems, hostvars):
         if not end:
             continue
         if not end["managed"]:
-            problems.add(label, side, "auth cert needs both ends in the inventory (the collection's CA issues both "
-                         "certificates); use rsasig or psk with an unmanaged peer")
+            _cert_peer(end, side, label, problems)
             continue
         kind = _hostvar(hostvars, end["host"], "sitevpn_cert_key_type", "ec")
         if kind not in CERT_KEY_TYPES:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.sitevpn.ipsec.plugins.action.certificate import cert_tunnels, libreswan_dn, reissue_reason, subject_for
+from ansible_collections.sitevpn.ipsec.plugins.action.certificate import cert_tunnels, reissue_reason, subject_for
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
 
 NOW = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=datetime.timezone.utc)
@@ -101,5 +101,22 @@ def test_the_request_subject_names_host_and_tunnel_and_cannot_be_split():
 def test_a_ca_name_is_written_the_way_libreswan_reads_it():
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CA"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
                       x509.NameAttribute(NameOID.COMMON_NAME, "Example VPN CA")])
-    assert libreswan_dn(name) == "C=CA, O=Example, CN=Example VPN CA"
+    assert _ca.libreswan_dn(name) == "C=CA, O=Example, CN=Example VPN CA"
     assert name.rfc4514_string() == "CN=Example VPN CA,O=Example,C=CA"        # the other way round
+
+
+def test_unmanaged_certificate_peers_bring_a_ca_to_trust_or_a_request_to_sign(ca):
+    their_ca = _ca.cert_pem(_ca.new_ca("Branch CA", now=NOW)[1]).decode("ascii")
+    tunnels = [
+        {"name": "own-ca", "auth": "cert", "state": "present", "left": {"host": "vpn1", "managed": True},
+         "right": {"host": None, "managed": False, "id": "@b1", "ca_cert": their_ca}},
+        {"name": "our-ca", "auth": "cert", "state": "present", "left": {"host": "vpn1", "managed": True},
+         "right": {"host": None, "managed": False, "id": "@b2", "csr": "PEM"}},
+        {"name": "managed", "auth": "cert", "state": "present", "left": {"host": "vpn1", "managed": True},
+         "right": {"host": "vpn2", "managed": True, "id": "@vpn2"}},
+    ]
+    from ansible_collections.sitevpn.ipsec.plugins.action.certificate import peer_cas, peer_requests, unmanaged_cert_peers
+    cas = peer_cas(tunnels)
+    assert list(cas.values()) == [their_ca] and list(cas)[0].startswith("sitevpn-peerca-")
+    assert peer_requests(tunnels) == [("our-ca", "@b2", "PEM")]
+    assert unmanaged_cert_peers(tunnels) == ["our-ca", "own-ca"]

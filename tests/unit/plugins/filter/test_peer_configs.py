@@ -93,3 +93,52 @@ def test_an_appliance_administrator_gets_every_field_by_its_registry_name():
                      'IKE SA lifetime', '28800 s', 'PFS', '10.50.0.0/16', 'every 10 s, peer dead after 60 s',
                      'NAT traversal', 'pre-shared key'):
         assert expected in table, expected
+
+
+# -- certificate peers ---------------------------------------------------------------------------
+
+def _cert_world(with_csr):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
+    key, ours = _ca.new_ca('sitevpn CA 2026-12-05 0badc0de')
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'branch')]))
+           .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+    peer = {'name': 'branch', 'address': '203.0.113.50', 'id': '@branch'}
+    if with_csr:
+        peer['csr'] = csr.decode('ascii')
+        signed = _ca.cert_pem(_ca.sign_csr(key, ours, csr, ids=['@branch'])).decode('ascii')
+    else:
+        peer['ca_cert'] = _ca.cert_pem(_ca.new_ca('Branch CA')[1]).decode('ascii')
+        signed = None
+    tunnels = [{'name': 'to-branch', 'left': 'vpn1', 'right': peer, 'auth': 'cert', 'left_subnets': '172.16.1.0/24',
+                'right_subnets': '10.50.0.0/16'}]
+    hostvars = {'vpn1': {'sitevpn_public_address': '198.51.100.10',
+                         'sitevpn_certs': {'to-branch': {'nickname': 'sitevpn-to-branch', 'serial': '1a',
+                                                         'not_after': '2027-12-05T00:00:00+00:00',
+                                                         'ca_dn': 'CN=sitevpn CA 2026-12-05 0badc0de'}},
+                         'sitevpn_peer_certs': {'to-branch': {'cert': signed,
+                                                              'ca_cert': _ca.cert_pem(ours).decode('ascii')}}}}
+    return tunnels, hostvars, signed
+
+
+@pytest.mark.parametrize('with_csr', [True, False], ids=['our-ca-signs-its-request', 'its-own-ca'])
+def test_a_certificate_peer_gets_our_ca_and_its_certificate_and_no_private_key(with_csr):
+    tunnels, hostvars, signed = _cert_world(with_csr)
+    half = peer_configs(tunnels, 'vpn1', hostvars)[0]
+    files = half['files']
+    assert files['to-branch-ca.crt'].startswith('-----BEGIN CERTIFICATE-----')
+    assert ('to-branch-peer.crt' in files) is with_csr
+    if with_csr:
+        assert files['to-branch-peer.crt'] == signed
+    conf = files['to-branch.swanctl.conf']
+    assert 'cacerts = to-branch-ca.crt' in conf
+    assert ('certs = to-branch-peer.crt' in conf) is with_csr
+    text = half['text']
+    assert 'X.509 certificates, ECDSA P-256 signatures' in text
+    # the Libreswan conn for the peer: its own certificate, ours held to our CA by name
+    assert '    rightcert=sitevpn-to-branch\n' in text and '    leftca="CN=sitevpn CA 2026-12-05 0badc0de"\n' in text
+    assert 'PRIVATE KEY' not in ''.join(files.values())

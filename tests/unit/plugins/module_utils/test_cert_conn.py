@@ -92,10 +92,55 @@ def problems_of(tunnel, hostvars=None):
     return caught.value.problems
 
 
-def test_an_unmanaged_peer_cannot_have_a_certificate_tunnel_yet():
-    peer = dict(TUNNEL, right={'name': 'appliance', 'address': '192.0.2.99'})
-    assert ('net-to-net', 'right', 'auth cert needs both ends in the inventory (the collection\'s CA issues both '
-            'certificates); use rsasig or psk with an unmanaged peer') in problems_of(peer)
+def _peer_ca():
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
+    key, cert = _ca.new_ca("Branch Appliances CA")
+    return key, cert, _ca.cert_pem(cert).decode("ascii")
+
+
+def _peer_csr():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "appliance")]))
+           .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+APPLIANCE = {'name': 'appliance', 'address': '192.0.2.99', 'id': '@appliance'}
+
+
+def test_an_unmanaged_certificate_peer_brings_its_ca_or_a_request():
+    found = problems_of(dict(TUNNEL, right=APPLIANCE))
+    assert found == [('net-to-net', 'right', 'an unmanaged peer with auth cert needs one of ca_cert (the PEM '
+                      'certificate of the CA that issued its certificate) or csr (its PEM certificate request, for '
+                      'the collection\'s CA to sign)')]
+    both = problems_of(dict(TUNNEL, right=dict(APPLIANCE, ca_cert=_peer_ca()[2], csr=_peer_csr())))
+    assert both[0][2].endswith(", not both")
+
+
+def test_a_peer_with_a_ca_of_its_own_is_held_to_that_ca():
+    pem = _peer_ca()[2]
+    text = conn('vpn1', right=dict(APPLIANCE, ca_cert=pem))
+    assert '    rightca="CN=Branch Appliances CA"\n' in text and '    rightid=@appliance\n' in text
+    assert '    leftcert=sitevpn-net-to-net\n' in text
+
+
+def test_a_peer_whose_request_our_ca_signs_is_held_to_our_ca():
+    text = conn('vpn1', right=dict(APPLIANCE, csr=_peer_csr()))
+    assert '    rightca="%s"\n' % CA in text
+
+
+def test_a_peer_ca_that_is_no_ca_or_a_broken_request_is_refused():
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
+    key, ca = _ca.new_ca("x")[0], _ca.new_ca("x")[1]
+    leaf = _ca.sign_csr(key, ca, _peer_csr(), ids=["@appliance"])
+    found = problems_of(dict(TUNNEL, right=dict(APPLIANCE, ca_cert=_ca.cert_pem(leaf).decode("ascii"))))
+    assert found[0][:2] == ('net-to-net', 'right.ca_cert') and "is not a CA certificate" in found[0][2]
+    found = problems_of(dict(TUNNEL, right=dict(APPLIANCE, csr="-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n")))
+    assert found[0][:2] == ('net-to-net', 'right.csr') and "not a PEM CSR" in found[0][2]
 
 
 def test_both_ends_must_sign_the_same_way():

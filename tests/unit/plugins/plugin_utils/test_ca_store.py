@@ -127,3 +127,25 @@ def test_the_same_revocations_give_the_same_crl_bytes_on_every_run(tmp_path):
     def number(der):
         return x509.load_der_x509_crl(der).extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER).value.crl_number
     assert number(second) == number(first) + 1              # gateways take a CRL only with a higher number
+
+
+def test_a_peers_request_is_signed_once_and_again_only_for_another_key(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def request():
+        return (x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "branch")]))
+                .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+    where = str(tmp_path / "ca")
+    key, cert, _created, _w = _ca_store.ensure(where)
+    csr = request()
+    first, why = _ca_store.peer_cert(where, key, cert, "to-branch", "@branch", csr)
+    assert why == "no certificate for the peer of to-branch yet" and _ca.carries_id(first, "@branch")
+    again, why = _ca_store.peer_cert(where, key, cert, "to-branch", "@branch", csr)
+    assert why is None and again.serial_number == first.serial_number
+    dry, why = _ca_store.peer_cert(where, key, cert, "to-branch", "@branch", request(), dry=True)
+    assert why == "the peer sent a request for another key" and dry.serial_number == first.serial_number
+    assert "%x.pem" % first.serial_number in os.listdir(os.path.join(where, "issued"))

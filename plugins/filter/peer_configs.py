@@ -201,8 +201,8 @@ def swanctl_files(tunnel, ours, theirs, our_host):
     ]
     if tunnel["auth"] == "cert":
         # x509/ and x509ca/ of /etc/swanctl: your certificate (its key in private/), our CA's
-        lines.append("            certs = %s" % ("%s-peer.crt" % name if theirs.get("csr") else
-                                                "YOUR-CERTIFICATE.crt  # issued by your CA, its key in private/"))
+        mine = "%s-peer.crt" % name if theirs.get("csr") else "YOUR-CERTIFICATE.crt  # issued by your CA, its key in private/"
+        lines.append("            certs = %s" % mine)
     elif auth == "pubkey":
         mine = theirs_pem or "YOUR-PUBLIC-KEY.pem  # its private key in /etc/swanctl/private/"
         lines.append("            pubkeys = %s" % mine)

@@ -9,8 +9,11 @@ collection. The tunnel must carry traffic encrypted both ways, and vpn2's key ne
 
 import os
 import re
+import sys
 
 import pytest
+
+from labtest import REPO
 
 SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"
 NSS = "sql:/var/lib/ipsec/nss"
@@ -26,6 +29,13 @@ def peer(lab_for):
                        "-q nistp256 -z /run/noise -a -o /run/vpn2.csr >/dev/null 2>&1" % NSS)
     session.csr = session.sh("vpn2", "cat /run/vpn2.csr").stdout
     return session
+
+
+def collection_ca():
+    """The collection's CA helpers (plugin_utils/_ca.py), from the collection the lab tests run."""
+    sys.path.insert(0, os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".venv", "collections")).split(":")[0])
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
+    return _ca
 
 
 def conn_of(text):
@@ -71,5 +81,45 @@ def test_a_peer_that_sent_a_request_gets_a_certificate_of_our_ca_and_the_tunnel_
         assert evidence["esp"] >= 2 * evidence["sent"] and evidence["icmp_clear"] == 0, evidence
     # vpn2's key is where it was made, and the certificate it uses is the one our CA signed for it
     assert re.search(r"NSS Certificate DB:sitevpn-net-to-net$", peer.sh("vpn2", "certutil -K -d %s" % NSS).stdout, re.M)
+    rerun = peer.playbook("site-to-site.yml", "--limit", "vpn1")
+    assert rerun.rc == 0 and rerun.changed == 0, rerun.recap
+
+
+def test_a_peer_with_a_ca_of_its_own_is_trusted_for_its_tunnel(peer, tmp_path):
+    """The other administrator has a CA of their own (played here by cryptography on the controller): vpn2's
+    certificate comes from it, and the tunnel gives that CA's certificate (`ca_cert`)."""
+    _ca = collection_ca()
+    branch_key, branch_ca = _ca.new_ca("Branch Office CA")
+    branch_pem = _ca.cert_pem(branch_ca).decode("ascii")
+    vpn2_cert = _ca.cert_pem(_ca.sign_csr(branch_key, branch_ca, peer.csr, ids=["@vpn2"])).decode("ascii")
+    peer.vars(sitevpn_ca_dir=peer.ca_dir, sitevpn_tunnels=[{
+        "name": "net-to-net", "left": "vpn1", "auth": "cert",
+        "right": {"name": "branch", "address": "203.0.113.10", "id": "@vpn2", "ca_cert": branch_pem},
+        "left_subnets": "172.16.1.0/24", "right_subnets": "10.0.0.0/24",
+        "probe": {"from": "server1", "to": "server2"}}])
+    handed = peer.playbook("peer_config.yml", "--limit", "vpn1", "-e", "sitevpn_peer_config_dir=%s" % tmp_path)
+    assert handed.rc == 0, handed.out[-3000:]
+    assert "net-to-net-peer.crt" not in os.listdir(str(tmp_path))        # its certificate is its CA's business
+    text = (tmp_path / "net-to-net.txt").read_text()
+    # vpn2: our CA (to check vpn1), its own CA and the certificate it issued, the conn again (it names our CA)
+    peer.lab.run("vpn2", "cat > /run/ca.crt", input=(tmp_path / "net-to-net-ca.crt").read_text())
+    peer.sh("vpn2", "(certutil -D -d %s -n sitevpn-ca || true) && certutil -A -d %s -n sitevpn-ca -t CT,, -a -i /run/ca.crt"
+            % (NSS, NSS))
+    peer.lab.run("vpn2", "cat > /run/branch-ca.crt", input=branch_pem)
+    peer.lab.run("vpn2", "cat > /run/vpn2.crt", input=vpn2_cert)
+    peer.sh("vpn2", "(certutil -D -d %s -n sitevpn-net-to-net || true) && certutil -A -d %s -n branch-ca -t CT,, -a -i "
+                    "/run/branch-ca.crt && certutil -A -d %s -n sitevpn-net-to-net -t u,u,u -a -i /run/vpn2.crt"
+                    % (NSS, NSS, NSS))
+    peer.lab.run("vpn2", "cat > /etc/ipsec.d/net-to-net.conf", input=conn_of(text))
+    peer.sh("vpn2", "systemctl restart ipsec")
+
+    run = peer.playbook("site-to-site.yml", "--limit", "vpn1")
+    assert run.rc == 0, run.out[-3000:]
+    assert '    rightca="CN=Branch Office CA"\n' in peer.sh("vpn1", "cat /etc/ipsec.d/net-to-net.conf").stdout
+    assert re.search(r"^sitevpn-peerca-[0-9a-f]{8}\s+CT,,", peer.sh("vpn1", "certutil -L -d %s" % NSS).stdout, re.M)
+    for src, dst, wire in (("server1", SERVER2, "wan1"), ("server2", SERVER1, "wan2")):
+        evidence = peer.ping_across(src, dst, segment=wire)
+        assert evidence["received"] == evidence["sent"], evidence
+        assert evidence["esp"] >= 2 * evidence["sent"] and evidence["icmp_clear"] == 0, evidence
     rerun = peer.playbook("site-to-site.yml", "--limit", "vpn1")
     assert rerun.rc == 0 and rerun.changed == 0, rerun.recap

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from labtest import REPO
+from labtest import REPO, release
 
 SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"
 NSS = "sql:/var/lib/ipsec/nss"
@@ -123,3 +123,4 @@ def test_a_peer_with_a_ca_of_its_own_is_trusted_for_its_tunnel(peer, tmp_path):
         assert evidence["esp"] >= 2 * evidence["sent"] and evidence["icmp_clear"] == 0, evidence
     rerun = peer.playbook("site-to-site.yml", "--limit", "vpn1")
     assert rerun.rc == 0 and rerun.changed == 0, rerun.recap
+    release("cert-peer")      # the last test on this lab

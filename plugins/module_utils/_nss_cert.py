@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, one_line
 
 NSSDIR = "/var/lib/ipsec/nss"
 STATE_DIR = "/var/lib/sitevpn"     # the CRL this gateway imported last (its digest and serials)
@@ -43,10 +43,6 @@ KEY_LINE_RE = re.compile(r"^<\s*\d+>\s+(?P<type>\S+)\s+(?P<ckaid>[0-9a-f]+)\s+(?
 
 def _db(nssdir):
     return "sql:" + (nssdir or NSSDIR)
-
-
-def _one_line(text):
-    return " | ".join(line.strip() for line in text.splitlines() if line.strip()) or "no output"
 
 
 def pem_of(text, label="CERTIFICATE"):   # or "CERTIFICATE REQUEST"
@@ -82,7 +78,7 @@ class NssCertificates(object):
             return False
         made = self.runner.run(["initnss", "--nssdir", self.nssdir], mutating=True)
         if not made.skipped and made.rc not in (0, 42):
-            raise IpsecError("`ipsec initnss` failed (exit %d): %s" % (made.rc, _one_line(made.text)))
+            raise IpsecError("`ipsec initnss` failed (exit %d): %s" % (made.rc, one_line(made.text)))
         return True
 
     def nicknames(self):
@@ -130,7 +126,7 @@ class NssCertificates(object):
             done = self.runner.command("crlutil", ["-I", "-d", _db(self.nssdir), "-i", path], mutating=True)
             if done.rc != 0:
                 raise IpsecError("`crlutil -I` (the CRL of %s) failed (exit %d): %s"
-                                 % (ca_nickname, done.rc, _one_line(done.text)))
+                                 % (ca_nickname, done.rc, one_line(done.text)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if not self.runner.module.check_mode:
@@ -160,7 +156,7 @@ class NssCertificates(object):
             csr = pem_of(text, "CERTIFICATE REQUEST")
             if made.rc != 0 or not csr:
                 raise IpsecError("`certutil -R` (a %s key and its request for %s) failed (exit %d): %s"
-                                 % (key_type, subject, made.rc, _one_line(made.text)))
+                                 % (key_type, subject, made.rc, one_line(made.text)))
             return csr
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -173,7 +169,7 @@ class NssCertificates(object):
                 handle.write(pem)
             done = self.certutil(["-A", "-n", nickname, "-t", trust, "-a", "-i", path], mutating=True)
             if done.rc != 0:
-                raise IpsecError("`certutil -A -n %s` failed (exit %d): %s" % (nickname, done.rc, _one_line(done.text)))
+                raise IpsecError("`certutil -A -n %s` failed (exit %d): %s" % (nickname, done.rc, one_line(done.text)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -27,6 +27,11 @@ class IpsecError(Exception):
         self.details = details
 
 
+def one_line(text):
+    """A command's output as one line for an error message ('no output' when it printed nothing)."""
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip()) or "no output"
+
+
 class Result(object):
     def __init__(self, argv, rc, out, err, skipped=False):
         self.argv, self.rc, self.out, self.err, self.skipped = argv, rc, out, err, skipped

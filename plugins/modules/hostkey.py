@@ -159,15 +159,11 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _hostkey
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner, one_line
 
 
 def _nss_args(module):
     return ["--nssdir", module.params["nssdir"]] if module.params["nssdir"] else []
-
-
-def _one_line(text):
-    return " | ".join(line.strip() for line in text.splitlines() if line.strip()) or "no output"
 
 
 def ensure_hostkey(module, runner):
@@ -182,7 +178,7 @@ def ensure_hostkey(module, runner):
         keys = None
     elif listing.rc != 0 or error:
         raise IpsecError("`ipsec showhostkey --list` failed (exit %d): %s. Check the NSS database%s."
-                         % (listing.rc, _one_line(listing.text),
+                         % (listing.rc, one_line(listing.text),
                             " in %s" % params["nssdir"] if params["nssdir"] else " (/var/lib/ipsec/nss)"))
     else:
         keys = _hostkey.rsa_keys(parsed["keys"])
@@ -193,7 +189,7 @@ def ensure_hostkey(module, runner):
         init = runner.run(["initnss"] + nss, mutating=True)
         if not init.skipped and init.rc not in (0, 42):   # 42: already initialised
             raise IpsecError("`ipsec initnss` failed (exit %d): %s. Does the NSS directory exist and is it writable?"
-                             % (init.rc, _one_line(init.text)))
+                             % (init.rc, one_line(init.text)))
         keys = []
 
     recorded = _hostkey.read_state(params["state_file"])
@@ -213,7 +209,7 @@ def ensure_hostkey(module, runner):
             ckaid = _hostkey.generated_ckaid(made.text)
             if made.rc != 0 or not ckaid:
                 raise IpsecError("`ipsec newhostkey --bits %d` failed (exit %d): %s"
-                                 % (params["bits"], made.rc, _one_line(made.text)))
+                                 % (params["bits"], made.rc, one_line(made.text)))
     if params["regenerate"]:
         result["previous_ckaid"] = before
     result["source"] = how
@@ -228,7 +224,7 @@ def ensure_hostkey(module, runner):
         key = ipsec_output.parse_showhostkey(shown.text)
         if shown.rc != 0 or not key["rsasigkey"]:
             raise IpsecError("`ipsec showhostkey --%s --ckaid %s` printed no public key (exit %d): %s"
-                             % (side, ckaid, shown.rc, _one_line(shown.text)))
+                             % (side, ckaid, shown.rc, one_line(shown.text)))
         listed = [k for k in keys if (k.get("ckaid") or "").lower() == ckaid]
         keyid = key["keyid"] or (listed[0]["keyid"] if listed else None)
         pubkey = key["rsasigkey"]

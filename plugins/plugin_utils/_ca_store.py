@@ -192,10 +192,11 @@ def peer_cert(ca_dir, ca_key, ca_cert, tunnel, ident, csr_text, days=365, share=
     path = os.path.join(ca_dir, "peers", "%s.pem" % tunnel)
     current = _ca.load_cert(_read(path)) if os.path.exists(path) else None
     csr = x509.load_pem_x509_csr(csr_text.encode("ascii") if isinstance(csr_text, str) else csr_text)
+    found = _ca.problems(current, ca_cert, [ident], now=now) if current is not None else []
     if current is None:
         why = "no certificate for the peer of %s yet" % tunnel
-    elif _ca.problems(current, ca_cert, [ident], now=now):
-        why = "the peer's certificate %s" % "; ".join(_ca.problems(current, ca_cert, [ident], now=now))
+    elif found:
+        why = "the peer's certificate %s" % "; ".join(found)
     elif current.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
             != csr.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
         why = "the peer sent a request for another key"

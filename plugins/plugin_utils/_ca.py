@@ -142,10 +142,9 @@ def load_ca(cert_text, key_text, passphrase=None, now=None):
     except ValueError as exc:
         raise CertProblem("the CA certificate is not a PEM certificate: %s" % exc)
     try:
-        key = serialization.load_pem_private_key(_bytes(key_text), passphrase.encode("utf-8") if passphrase else None)
-    except (TypeError, ValueError) as exc:
-        raise CertProblem("the CA key cannot be read%s: %s" % (
-            "" if passphrase else " (is it encrypted? give its passphrase)", exc))
+        key = load_private_key(key_text, passphrase)
+    except CertProblem as exc:
+        raise CertProblem("the CA key %s" % exc)
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
@@ -158,8 +157,7 @@ def load_ca(cert_text, key_text, passphrase=None, now=None):
             raise CertProblem("%s may not sign certificates (keyUsage without keyCertSign)" % cert.subject.rfc4514_string())
     except x509.ExtensionNotFound:
         pass
-    if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != \
-            cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo):
+    if public_der(key.public_key()) != public_der(cert.public_key()):
         raise CertProblem("the CA key does not belong to the CA certificate %s" % cert.subject.rfc4514_string())
     validity = _validity_problem(cert, _now(now))
     if validity:
@@ -170,6 +168,26 @@ def load_ca(cert_text, key_text, passphrase=None, now=None):
     short = key_problem(cert.public_key(), CA_RSA_MIN_BITS)
     warnings = ["the CA certificate %s has %s" % (cert.subject.rfc4514_string(), short)] if short else []
     return key, cert, warnings
+
+
+def load_private_key(key_text, passphrase=None):
+    """A PEM private key (encrypted when *passphrase* is given), or CertProblem."""
+    require_cryptography()
+    try:
+        return serialization.load_pem_private_key(_bytes(key_text), passphrase.encode("utf-8") if passphrase else None)
+    except (TypeError, ValueError) as exc:
+        raise CertProblem("cannot be read%s: %s" % ("" if passphrase else " (is it encrypted? give its passphrase)", exc))
+
+
+def public_der(public_key):
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def pkcs12(cert, key, name, password):
+    """*cert* and *key* as PKCS#12 (DER) under *password*, friendly name *name* (the NSS nickname)."""
+    from cryptography.hazmat.primitives.serialization import pkcs12 as _pkcs12
+    return _pkcs12.serialize_key_and_certificates(
+        name.encode("utf-8"), key, cert, None, serialization.BestAvailableEncryption(password.encode("utf-8")))
 
 
 def _bytes(text):
@@ -295,8 +313,10 @@ def problems(cert, ca_cert, ids=(), crl=None, now=None):
     if validity:
         found.append(validity)
     if not _issued_by(cert, ca_cert):
-        found.append("is not issued by the CA %s (issuer %s)" % (ca_cert.subject.rfc4514_string(),
-                                                                 cert.issuer.rfc4514_string()))
+        issuer = cert.issuer.rfc4514_string()
+        found.append("is not issued by the CA %s (issuer %s)" % (
+            ca_cert.subject.rfc4514_string(),
+            "another CA of the same name" if cert.issuer == ca_cert.subject else issuer))
     for ident in ids or ():
         if not carries_id(cert, ident):
             found.append("does not carry the ID %s (subject %s, no such subjectAltName)"

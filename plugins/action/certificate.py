@@ -9,11 +9,14 @@ import base64
 import hashlib
 import os
 import re
+import secrets
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import cert_nickname
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _ca_store
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import GIVEN_CERT_NICKNAME, cert_nickname
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _ca_store, _given_cert
 
 MODULE = "sitevpn.ipsec.certificate"
 
@@ -62,7 +65,7 @@ def cert_tunnels(tunnels, host):
         if tunnel.get("auth") != "cert" or tunnel.get("state", "present") != "present":
             continue
         side = tunnel.get("local") or ("left" if (tunnel.get("left") or {}).get("host") == host else "right")
-        found.append((tunnel["name"], cert_nickname(tunnel), tunnel[side]["id"]))
+        found.append((tunnel["name"], cert_nickname(tunnel, side), tunnel[side]["id"]))
     return found
 
 
@@ -161,6 +164,24 @@ class ActionModule(ActionBase):
                 issued[name] = reason
         return current, issued
 
+    def _given(self, args, queried):
+        """(certificate, bundle) of the certificate the gateway brings (sitevpn_gateway_cert_file); the
+        bundle ({pkcs12, password}, base64 DER under a one-time password) only when the gateway's NSS
+        database does not hold that certificate with its key yet."""
+        cert = _ca.load_cert(_given_cert.read_text(args["gateway_cert_file"]))
+        have = queried["certs"].get(GIVEN_CERT_NICKNAME) or {}
+        if have.get("cert") and have.get("has_key") and _ca.cert_der(_ca.load_cert(have["cert"])) == _ca.cert_der(cert):
+            return cert, None
+        if not args.get("gateway_key_file"):
+            raise _ca.CertProblem("sitevpn_gateway_key_file is not set: the gateway's NSS database has no key for "
+                                  "the certificate in sitevpn_gateway_cert_file")
+        # a vault-encrypted key file is decrypted here, in memory of the controller's run
+        with open(self._loader.get_real_file(args["gateway_key_file"], decrypt=True), "rb") as handle:
+            key = handle.read()
+        password = secrets.token_urlsafe(24)
+        bundle = _given_cert.pkcs12(_ca.cert_pem(cert), key, args.get("gateway_key_passphrase"), password)
+        return cert, {"pkcs12": to_text(base64.b64encode(bundle)), "password": password}
+
     def _peer_certs(self, args, ca_key, ca_cert):
         """Certificates of unmanaged peers that sent a request, kept in the CA directory (``peers/``) and
         signed again only when not good any more or the request changed. ({tunnel: cert}, {tunnel: why})."""
@@ -174,6 +195,22 @@ class ActionModule(ActionBase):
                 issued[name + " (peer)"] = why
         return certs, issued
 
+    def _sign(self, task_vars, args, host, wanted, issued, ca_key, ca_cert):
+        """New certificates for *issued* (made on the gateway, signed here): ({name: cert}, {nickname: PEM},
+        commands)."""
+        if not issued:
+            return {}, {}, []
+        new, commands = self._issue(task_vars, args, host, wanted, issued, ca_key, ca_cert)
+        signed = dict((cert_nickname({"name": name}), _ca.cert_pem(cert).decode("ascii")) for name, cert in new.items())
+        return new, signed, commands
+
+    def _our_ca(self, args, task_vars, needed):
+        """(key, certificate, created, nickname) of the collection's CA, all None when no end uses it."""
+        if not needed:
+            return None, None, False, None
+        ca_key, ca_cert, created = self._ca(args, task_vars)
+        return ca_key, ca_cert, created, args.get("ca_nickname") or _ca_store.nickname(ca_cert)
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
@@ -181,6 +218,8 @@ class ActionModule(ActionBase):
         args["key_type"] = args.get("key_type") or "ec"
         host = task_vars.get("inventory_hostname", "gateway")
         wanted = cert_tunnels(args.get("tunnels"), host)
+        given = [w for w in wanted if w[1] == GIVEN_CERT_NICKNAME]     # the certificate the gateway brings
+        ours = [w for w in wanted if w[1] != GIVEN_CERT_NICKNAME]      # issued by the collection's CA
         result.update(changed=False, issued={}, ca_created=False, restarted=False, commands=[],
                       ansible_facts={"sitevpn_certs": {}})
         if not wanted:
@@ -190,62 +229,79 @@ class ActionModule(ActionBase):
                                            "remove its tunnels (%s)" % (host, ", ".join(w[0] for w in wanted)))
             return result
         try:
-            ca_key, ca_cert, created = self._ca(args, task_vars)
+            ca_key, ca_cert, created, ca_nickname = self._our_ca(args, task_vars,
+                                                                 bool(ours or peer_requests(args.get("tunnels"))))
         except (_ca.CertProblem, OSError) as exc:
             result.update(failed=True, msg="the CA on the controller: %s" % exc)
             return result
-        ca_nickname = args.get("ca_nickname") or _ca_store.nickname(ca_cert)
         their_cas = peer_cas(args.get("tunnels"))
-        queried = self._gateway(task_vars, args, operation="query", nicknames=[w[1] for w in wanted] + sorted(their_cas),
-                                ca_nickname=ca_nickname)
+        queried = self._gateway(task_vars, args, operation="query", ca_nickname=ca_nickname,
+                                nicknames=[w[1] for w in ours] + ([GIVEN_CERT_NICKNAME] if given else []) + sorted(their_cas))
         if queried.get("failed"):
             return queried
+        try:
+            given_cert, bundle = self._given(args, queried) if given else (None, None)
+        except (_ca.CertProblem, OSError, IOError) as exc:
+            result.update(failed=True, msg="the certificate %s brings: %s" % (host, exc))
+            return result
         commands = list(queried.get("commands", []))
-        current, issued = self._decide(args, wanted, queried, ca_cert)
-        ca_missing = not queried.get("ca_cert") or \
-            _ca.cert_der(_ca.load_cert(queried["ca_cert"])) != _ca.cert_der(ca_cert)
+        current, issued = self._decide(args, ours, queried, ca_cert)
+        if bundle:
+            issued[", ".join(w[0] for w in given)] = "the certificate in sitevpn_gateway_cert_file (serial %x) is not " \
+                "in the NSS database with its key yet" % given_cert.serial_number
+        ca_missing = bool(ours) and (not queried.get("ca_cert") or
+                                     _ca.cert_der(_ca.load_cert(queried["ca_cert"])) != _ca.cert_der(ca_cert))
         add_cas = dict((nick, pem) for nick, pem in their_cas.items()
                        if not (queried["certs"].get(nick) or {}).get("cert"))
-        crl, crl_serials = self._crl(args, ca_key, ca_cert, queried)
+        crl, crl_serials = self._crl(args, ca_key, ca_cert, queried) if ours else (None, None)
         certs, installed = dict(current), {}
         if (issued or ca_missing or crl or add_cas) and not self._task.check_mode:
-            signed = {}
-            if issued:
-                try:
-                    new, more = self._issue(task_vars, args, host, wanted, issued, ca_key, ca_cert)
-                except _GatewayFailed as exc:
-                    return exc.result
-                except _ca.CertProblem as exc:
-                    result.update(failed=True, msg=str(exc))
-                    return result
-                commands += more
-                certs.update(new)
-                signed = dict((cert_nickname({"name": name}), _ca.cert_pem(cert).decode("ascii"))
-                              for name, cert in new.items())
+            try:
+                new, signed, more = self._sign(task_vars, args, host, ours, dict(
+                    (name, why) for name, why in issued.items() if name in set(w[0] for w in ours)), ca_key, ca_cert)
+            except _GatewayFailed as exc:
+                return exc.result
+            except _ca.CertProblem as exc:
+                result.update(failed=True, msg=str(exc))
+                return result
+            commands += more
+            certs.update(new)
             installed = self._gateway(task_vars, args, operation="install", ca_nickname=ca_nickname, certs=signed,
                                       ca_cert=_ca.cert_pem(ca_cert).decode("ascii") if ca_missing else None,
-                                      crl=crl, crl_serials=crl_serials, peer_cas=add_cas)
+                                      crl=crl, crl_serials=crl_serials, peer_cas=add_cas, given=bundle)
             if installed.get("failed"):
                 return installed
             commands += installed.get("commands", [])
-        peer_certs, peers_issued = self._peer_certs(args, ca_key, ca_cert)
+        before = (queried["certs"].get(GIVEN_CERT_NICKNAME) or {}).get("cert") if given else None
+        current.update((name, _ca.load_cert(before) if before else None) for name, _n, _i in given)
+        certs.update((name, given_cert) for name, _n, _i in given)
+        peer_certs, peers_issued = self._peer_certs(args, ca_key, ca_cert) if ca_cert else ({}, {})
         result.update(changed=bool(issued or ca_missing or crl or created or add_cas or peers_issued
                                    or queried.get("changed")), issued=dict(issued, **peers_issued),
                       ca_created=created, ca_nickname=ca_nickname, commands=commands, crl_serials=crl_serials,
                       restarted=bool(installed.get("restarted")))
-        # check mode: the certificate in use until a run issues the new one
-        result["ansible_facts"]["sitevpn_certs"] = dict(
-            (name, facts(certs[name], nickname, ca_nickname, ident, args["key_type"]))
-            for name, nickname, ident in wanted if certs.get(name) is not None)
-        # what peer_config.yml hands the administrators of unmanaged peers: their certificate and our CA's
-        result["ansible_facts"]["sitevpn_peer_certs"] = dict(
-            (name, {"cert": _ca.cert_pem(peer_certs[name]).decode("ascii") if peer_certs.get(name) else None,
-                    "ca_cert": _ca.cert_pem(ca_cert).decode("ascii")})
-            for name in unmanaged_cert_peers(args.get("tunnels")))
-        if self._task.diff:
-            result["diff"] = {"before": dict((name, _serial(current[name])) for name, _n, _i in wanted),
-                              "after": dict((name, _serial(certs[name]) or "(new certificate)") for name, _n, _i in wanted)}
+        self._facts(result, args, wanted, certs, current, ca_nickname, ca_cert, peer_certs)
         return result
+
+    def _facts(self, result, args, wanted, certs, current, ca_nickname, ca_cert, peer_certs):
+        """sitevpn_certs (the certificate each tunnel uses; in check mode the one in use until a run issues
+        the new one), sitevpn_peer_certs, the diff."""
+        for name, nickname, ident in wanted:
+            cert = certs.get(name)
+            if cert is not None:
+                nick = ca_nickname if nickname != GIVEN_CERT_NICKNAME else None
+                result["ansible_facts"]["sitevpn_certs"][name] = facts(cert, nickname, nick, ident, _ca.key_type(
+                    cert.public_key()) if nickname == GIVEN_CERT_NICKNAME else args["key_type"])
+        # what peer_config.yml hands the administrators of unmanaged peers: their certificate and our CA's
+        if ca_cert is not None:
+            result["ansible_facts"]["sitevpn_peer_certs"] = dict(
+                (name, {"cert": _ca.cert_pem(peer_certs[name]).decode("ascii") if peer_certs.get(name) else None,
+                        "ca_cert": _ca.cert_pem(ca_cert).decode("ascii")})
+                for name in unmanaged_cert_peers(args.get("tunnels")))
+        if self._task.diff:
+            result["diff"] = {"before": dict((name, _serial(current.get(name))) for name, _n, _i in wanted),
+                              "after": dict((name, _serial(certs.get(name)) or "(new certificate)")
+                                            for name, _n, _i in wanted)}
 
 
 class _GatewayFailed(Exception):

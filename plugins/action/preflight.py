@@ -14,7 +14,7 @@ except ImportError:   # older cores template every string
     def is_trusted_as_template(value):
         return isinstance(value, str)
 
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca_store, _model
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _ca_store, _given_cert, _model
 
 SECRET_FIELDS = ("psk", "sitevpn_ca_passphrase")
 CA_VARIABLES = ("sitevpn_ca_dir", "sitevpn_ca_cert_file", "sitevpn_ca_key_file", "sitevpn_ca_passphrase")
@@ -79,7 +79,8 @@ class ActionModule(ActionBase):
         """auth cert: the CA on the controller, where the keys role will look for it (the left end's variables)."""
         checked = set()
         for tunnel in tunnels:
-            if tunnel.get("auth") != "cert" or tunnel["state"] != "present" or not tunnel["left"]["host"]:
+            if tunnel.get("auth") != "cert" or tunnel["state"] != "present" or not tunnel["left"]["host"] \
+                    or tunnel["left"].get("given_cert"):
                 continue
             host = hostvars.get(tunnel["left"]["host"]) or {}
             where = tuple(self._leaf(host.get(name), tunnel["name"], name, problems) for name in CA_VARIABLES)
@@ -90,6 +91,33 @@ class ActionModule(ActionBase):
                                       task_vars.get("ansible_inventory_sources") or ())
             if problem:
                 problems.add(tunnel["name"], "auth cert, sitevpn_ca_dir of %s" % tunnel["left"]["host"], problem)
+
+    def _check_given_keys(self, tunnels, hostvars, problems):
+        """The private key a gateway brings with its certificate: readable (vault, passphrase), its own."""
+        checked = set()
+        for tunnel in tunnels:
+            for side in ("left", "right"):
+                end = tunnel[side] or {}
+                if tunnel["state"] != "present" or not end.get("given_cert") or end["host"] in checked:
+                    continue
+                checked.add(end["host"])
+                host = hostvars.get(end["host"]) or {}
+                where = dict((name, self._leaf(host.get(name), tunnel["name"], name, problems))
+                             for name in _given_cert.VARIABLES)
+                field = "%s (%s of %s)" % (side, _given_cert.KEY_VAR, end["host"])
+                if not where[_given_cert.KEY_VAR]:
+                    problems.add(tunnel["name"], field, "is not set: the certificate's private key goes with it "
+                                 "into the gateway's NSS database")
+                    continue
+                try:
+                    with open(self._loader.get_real_file(where[_given_cert.KEY_VAR], decrypt=True), "rb") as handle:
+                        key = handle.read()
+                    problem = _given_cert.key_problem(_given_cert.read_text(where[_given_cert.CERT_VAR]), key,
+                                                      where[_given_cert.PASSPHRASE_VAR])
+                except (AnsibleError, OSError, IOError, _ca.CertProblem) as exc:
+                    problem = "cannot be checked: %s" % exc
+                if problem:
+                    problems.add(tunnel["name"], field, problem)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -134,6 +162,7 @@ class ActionModule(ActionBase):
                         problems.add(tunnel["name"], side, "host %s is an end of this tunnel but not a target of "
                                      "this play (add it to the gateways group)" % host)
         self._check_ca(normalized, hostvars, task_vars, problems)
+        self._check_given_keys(normalized, hostvars, problems)
         if problems.items:
             error = _model.ModelError(problems.items)
             raise AnsibleActionFail(error.message, result={"problems": [

@@ -66,7 +66,9 @@ def _side_lines(tunnel, side, local):
     address = end["address"]
     if side == local and end.get("local_address"):
         address = end["local_address"]   # behind NAT: the address on the box
-    lines = ["%s=%s" % (side, address), "%sid=%s" % (side, end["id"])]
+    # a subject DN (a gateway that brings its certificate) has spaces and commas: quoted
+    ident = '"%s"' % end["id"] if "=" in end["id"] else end["id"]
+    lines = ["%s=%s" % (side, address), "%sid=%s" % (side, ident)]
     if is_route_based(tunnel):
         # route-based: the widest selectors of the tunnel's family (or the given ones); routes into the
         # interface choose what goes in
@@ -94,8 +96,15 @@ def _side_lines(tunnel, side, local):
     return lines
 
 
-def cert_nickname(tunnel):
-    """NSS nickname of this end's certificate for *tunnel* (one certificate per tunnel and end)."""
+GIVEN_CERT_NICKNAME = "sitevpn-gateway"
+
+
+def cert_nickname(tunnel, side=None):
+    """NSS nickname of this end's certificate for *tunnel*: one certificate per tunnel and end, or the one
+    the gateway brings for all its tunnels (``given_cert``)."""
+    side = side or tunnel.get("local")
+    if side and (tunnel.get(side) or {}).get("given_cert"):
+        return GIVEN_CERT_NICKNAME
     return "sitevpn-%s" % tunnel["name"]
 
 

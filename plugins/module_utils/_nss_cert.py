@@ -173,6 +173,28 @@ class NssCertificates(object):
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def import_pkcs12(self, nickname, bundle_b64, password):
+        """Import a certificate with its key (PKCS#12, base64, under a one-time *password*) as *nickname*,
+        after the certificate and key of that name that were there. The bundle and the password file
+        live in a private temporary directory for the length of the call."""
+        present = nickname in self.nicknames()
+        if present:
+            self.certutil(["-F", "-n", nickname], mutating=True)
+        work = tempfile.mkdtemp(prefix="sitevpn-p12-")
+        try:
+            bundle, secret = os.path.join(work, "gateway.p12"), os.path.join(work, "password")
+            for path, data in ((bundle, base64.b64decode(bundle_b64)), (secret, password.encode("utf-8") + b"\n")):
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                    handle.write(data)
+            done = self.runner.command("pk12util", ["-i", bundle, "-d", _db(self.nssdir), "-w", secret], mutating=True)
+            if done.rc != 0:
+                raise IpsecError("`pk12util -i` (the certificate %s and its key) failed (exit %d): %s"
+                                 % (nickname, done.rc, one_line(done.text)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self.certutil(["-M", "-n", nickname, "-t", "u,u,u"], mutating=True)
+        return "replaced" if present else "added"
+
     def other_cas(self, ca_nickname, prefixes=("sitevpn-ca-", "sitevpn-peerca-")):
         """The collection's other CA certificates in the database (an earlier CA of a rotation, a peer's CA)."""
         return sorted(name for name in self.nicknames() if name.startswith(prefixes) and name != ca_nickname)

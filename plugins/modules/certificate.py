@@ -24,7 +24,11 @@ description:
   - Sets the fact C(sitevpn_certs) (per tunnel - nickname, serial, validity, ID, key type), read by the tunnel
     role. The serial is written into the tunnel's conn, so a renewed certificate replaces that conn alone and
     the tunnel authenticates anew with it.
-  - The options O(operation), O(nicknames), O(subjects), O(certs) and O(ca_cert) are how the action plugin
+  - A gateway that brings its own certificate (O(gateway_cert_file), issued by your PKI) uses it for all its
+    certificate tunnels, nickname C(sitevpn-gateway); the collection only checks and installs it with its key
+    (C(pk12util), a PKCS#12 bundle under a one-time password) and imports the issuing CA. That key does travel
+    from the controller once - your choice when you bring it. No CA of the collection is needed then.
+  - The options O(operation), O(nicknames), O(subjects), O(certs), O(ca_cert) and O(given) are how the action plugin
     talks to the gateway (three calls at most, whatever the number of tunnels); you do not set them.
 author:
   - sitevpn maintainers (@sitevpn)
@@ -121,6 +125,21 @@ options:
     description: Set by the action plugin; the serials O(crl) revokes (hex).
     type: list
     elements: str
+  gateway_cert_file:
+    description:
+      - Controller path of a certificate (PEM) this gateway brings, issued by your own PKI; its tunnels take their
+        IKE ID from it (the subject DN, or C(sitevpn_id) when that names one of its subjectAltNames).
+      - Replace the file to renew; the new certificate is installed and the tunnels re-authenticate with it.
+    type: path
+  gateway_key_file:
+    description: Controller path of the private key (PEM) of O(gateway_cert_file); vault-encrypted files are read.
+    type: path
+  gateway_key_passphrase:
+    description: Passphrase of O(gateway_key_file) when the PEM is encrypted.
+    type: str
+  given:
+    description: Set by the action plugin; the brought certificate and key as PKCS#12 (base64) and its one-time password.
+    type: dict
   revoked_gateways:
     description:
       - Gateways whose certificates are revoked (inventory names; also those no longer in the inventory). Every
@@ -195,6 +214,7 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import GIVEN_CERT_NICKNAME
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._nss_cert import NssCertificates
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
@@ -212,7 +232,9 @@ def main():
             operation=dict(type="str", choices=["query", "request", "install"], default="query"),
             nicknames=dict(type="list", elements="str"), subjects=dict(type="list", elements="str"),
             certs=dict(type="dict"), ca_cert=dict(type="str"), crl=dict(type="str"), peer_cas=dict(type="dict"),
-            crl_serials=dict(type="list", elements="str"),
+            crl_serials=dict(type="list", elements="str"), given=dict(type="dict", no_log=True),
+            gateway_cert_file=dict(type="path"), gateway_key_file=dict(type="path"),
+            gateway_key_passphrase=dict(type="str", no_log=True),
             revoked_gateways=dict(type="list", elements="str", default=[]),
             revoked_serials=dict(type="list", elements="str", default=[]),
         ),
@@ -232,6 +254,9 @@ def main():
             adding = ([params["ca_nickname"]] if params["ca_cert"] else []) + sorted(params["peer_cas"] or {})
             others = [name for name in nss.other_cas(None) if name not in adding] if adding else []
             done = nss.install(params["certs"] or {}, params["ca_nickname"], params["ca_cert"], params["peer_cas"])
+            if params["given"]:
+                done[GIVEN_CERT_NICKNAME] = nss.import_pkcs12(GIVEN_CERT_NICKNAME, params["given"]["pkcs12"],
+                                                              params["given"]["password"])
             why = []
             if others or len(adding) > 1:
                 # pluto trusts the first CA imported while it runs, not a second one (5.2, measured)

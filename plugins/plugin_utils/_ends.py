@@ -28,7 +28,9 @@ except ImportError as exc:  # checked where it is needed, with a message that sa
     NETADDR_IMPORT_ERROR = exc
 
 # \Z, not $: "$" also matches before a trailing newline, which would end the line in a conn file
-ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any)\Z")
+# @name, an address (checked apart), or a certificate's subject DN ("CN=vpn1, O=Example", no quotes)
+DN_PART = r"[A-Za-z][A-Za-z0-9.]*=[^,\"=\n\\]+"
+ID_RE = re.compile(r"^(@[A-Za-z0-9_.:-]+|%fromcert|%any|" + DN_PART + r"(?:,\s*" + DN_PART + r")*)\Z")
 PEER_KEYS = {"name", "address", "local_address", "id", "pubkey", "nexthop", "ca_cert", "csr"}
 NEXTHOP_WORDS = ("%defaultroute", "%direct")
 
@@ -168,7 +170,7 @@ def _end(raw_end, side, raw, label, hostvars, problems):
         problems.add(label, field, "must be an inventory hostname or a dict describing an unmanaged peer")
         return None
     if end["id"] and not ID_RE.match(end["id"]) and not _is_ip(end["id"]):
-        problems.add(label, "%s id" % field, "%r is not a usable IKE ID (use @name or an IP address)" % end["id"])
+        problems.add(label, "%s id" % field, "%r is not a usable IKE ID (use @name, an IP address or a certificate's subject DN)" % end["id"])
     subnets = _subnets(raw.get(side + "_subnets"), label, side + "_subnets", problems)
     end["subnets"] = [str(n) for n in subnets]
     end["_nets"] = subnets

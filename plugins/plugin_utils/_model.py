@@ -24,7 +24,7 @@ import re
 import zlib
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import NAME_RE, OPTION_KEY_RE
-from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _given_cert
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._crypto_checks import (
     WEAK_OPTION_PROPOSALS, WEAK_OPTION_VALUES, _crypto, psk_problem, weak_algorithms)
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._ends import (
@@ -89,7 +89,8 @@ VARIABLES = {
     "sitevpn_monitor_textfile_dir", "sitevpn_monitor_install_node_exporter",
     "sitevpn_ca_dir", "sitevpn_ca_cert_file", "sitevpn_ca_key_file", "sitevpn_ca_passphrase", "sitevpn_ca_common_name",
     "sitevpn_ca_key_type", "sitevpn_cert_key_type", "sitevpn_cert_days", "sitevpn_cert_renew_share", "sitevpn_rotate_cert",
-    "sitevpn_revoked_gateways", "sitevpn_revoked_serials",
+    "sitevpn_revoked_gateways", "sitevpn_revoked_serials", "sitevpn_gateway_cert_file", "sitevpn_gateway_key_file",
+    "sitevpn_gateway_ca_file", "sitevpn_gateway_key_passphrase",
     # playbooks
     "sitevpn_remove_tunnel", "sitevpn_peer_config_dir",
     # facts the collection sets itself
@@ -221,13 +222,27 @@ def _cert_peer(end, side, label, problems):
 
 
 def _cert_auth(tunnel, left, right, label, problems, hostvars):
-    """auth cert: both ends managed (the collection's CA issues both certificates), one kind of key."""
+    """auth cert: the collection's CA issues both certificates, or both gateways bring theirs
+    (``_given_cert``), or the peer is unmanaged; one kind of key."""
     kinds = {}
+    brought = [end for end in (left, right) if end and _given_cert.brings_cert(hostvars, end["host"])]
+    if brought and len(brought) < len([end for end in (left, right) if end and end["managed"]]):
+        problems.add(label, "auth cert (%s)" % _given_cert.CERT_VAR, "%s brings its own certificate but %s does not: "
+                     "both gateways of a certificate tunnel get theirs the same way" % (
+                         brought[0]["host"], (right if brought[0] is left else left)["host"]))
     for end, side in ((left, "left"), (right, "right")):
         if not end:
             continue
         if not end["managed"]:
             _cert_peer(end, side, label, problems)
+            if brought:
+                problems.add(label, side, "an unmanaged peer of a gateway that brings its own certificate is not "
+                             "supported yet (peer_config.yml hands out the collection's CA)")
+            continue
+        if end in brought:
+            for field, problem in _given_cert.end_problems(end, hostvars):
+                problems.add(label, "%s (%s)" % (side, field), problem)
+            kinds[side] = end.get("cert_key_type", "ec")
             continue
         kind = _hostvar(hostvars, end["host"], "sitevpn_cert_key_type", "ec")
         if kind not in CERT_KEY_TYPES:
@@ -239,6 +254,8 @@ def _cert_auth(tunnel, left, right, label, problems, hostvars):
                      "%s keys on %s but %s keys on %s: both ends of a certificate tunnel sign the same way "
                      "(authby=ecdsa or rsasig)" % (kinds["right"], right["host"], kinds["left"], left["host"]))
     tunnel["cert_key_type"] = kinds.get("left") or kinds.get("right") or "ec"
+    if brought and left and right and left["id"] == right["id"]:
+        problems.add(label, "right id", "both ends have the ID %s" % left["id"])
 
 
 def _liveness_mtu_initiator(raw, tunnel, left, right, label, problems):

@@ -243,3 +243,10 @@ def release(key):
     session = SESSIONS.pop(key, None)
     if session:
         session.down()
+
+
+def collection_ca():
+    """The collection's CA helpers (plugin_utils/_ca.py), from the collection the lab tests run."""
+    sys.path.insert(0, os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".venv", "collections")).split(":")[0])
+    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
+    return _ca

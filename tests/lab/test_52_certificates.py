@@ -9,12 +9,17 @@ traffic gap measured; so is a new CA taking over. Then on a hub of three: a spok
 conn is still there.
 """
 
+import datetime
 import os
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
-from labtest import SERVER1, SERVER2, assert_encrypted_both_ways, encrypted, lost_pings, pinging, release
+from labtest import (SERVER1, SERVER2, assert_encrypted_both_ways, collection_ca, encrypted, lost_pings, pinging,
+                     release)
 
 TUNNEL = {"name": "net-to-net", "left": "vpn1", "right": "vpn2", "auth": "cert",
           "left_subnets": "172.16.1.0/24", "right_subnets": "10.0.0.0/24",
@@ -136,6 +141,95 @@ def test_a_new_ca_takes_over_in_one_run(lab):
     print("CA rotation: %d pings of 0.1 s lost -> traffic gap about %.1f s (run %.1f s)" % (lost, lost * 0.1, run.seconds))
     assert lost * 0.1 <= CA_ROTATION_GAP
     assert_encrypted_both_ways(lab)
+
+
+def _pki_files(directory, days=365, start=None):
+    """A PKI of the user's own (not the collection's): its CA and a certificate for each gateway, subject
+    O=Example, CN=<gw>.example.net, its name as subjectAltName. vpn1's key is vault-encrypted, vpn2's a PEM
+    under a passphrase."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    _ca = collection_ca()
+
+    os.makedirs(directory, exist_ok=True)
+    ca_path = os.path.join(directory, "ca.pem")
+    if not os.path.exists(ca_path):
+        ca_key, ca_cert = _ca.new_ca("Example Corporate CA")
+        with open(ca_path, "wb") as handle:
+            handle.write(_ca.cert_pem(ca_cert))
+        with open(os.path.join(directory, "ca.key"), "wb") as handle:
+            handle.write(_ca.key_pem(ca_key))
+    with open(ca_path) as handle, open(os.path.join(directory, "ca.key")) as key_handle:
+        ca_key, ca_cert, _w = _ca.load_ca(handle.read(), key_handle.read())
+    files = {}
+    for gw in ("vpn1", "vpn2"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+                                        x509.NameAttribute(NameOID.COMMON_NAME, "%s.example.net" % gw)]))
+               .sign(key, hashes.SHA256()))
+        cert = _ca.sign_csr(ca_key, ca_cert, csr.public_bytes(serialization.Encoding.PEM),
+                            ids=["@%s.example.net" % gw], days=days, now=start)
+        files[gw] = {"cert": os.path.join(directory, "%s.crt" % gw), "key": os.path.join(directory, "%s.key" % gw)}
+        with open(files[gw]["cert"], "wb") as handle:
+            handle.write(_ca.cert_pem(cert))
+        with open(files[gw]["key"], "wb") as handle:
+            handle.write(_ca.key_pem(key, PKI_PASSPHRASE if gw == "vpn2" else None))
+    return ca_path, files
+
+
+PKI_PASSPHRASE = "vpn2-key-passphrase"
+
+
+def test_gateways_that_bring_certificates_of_their_own_pki_use_them_with_ids_from_them(lab):
+    """The third way: the user's PKI issued the gateways' certificates; the collection checks them (a bad one
+    is refused before any host is touched, the tunnel left as it was), installs certificate and key and
+    brings the tunnel up with the IDs the certificates carry."""
+    pki = os.path.join(lab.lab.dir, "pki")
+    vault_password = os.path.join(lab.lab.dir, "vault-password")
+    with open(vault_password, "w") as handle:
+        handle.write("lab-vault-password\n")
+    ca_path, files = _pki_files(pki)
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-vault"), "encrypt",
+                    "--vault-password-file", vault_password, files["vpn1"]["key"]], check=True)
+    for gw in ("vpn1", "vpn2"):
+        lab.host_vars(gw, sitevpn_gateway_cert_file=files[gw]["cert"], sitevpn_gateway_key_file=files[gw]["key"],
+                      sitevpn_gateway_ca_file=ca_path, **({"sitevpn_gateway_key_passphrase": PKI_PASSPHRASE}
+                                                          if gw == "vpn2" else {}))
+    # first a certificate of vpn2 that expired: refused by the preflight, nothing on the gateways changes
+    good = open(files["vpn2"]["cert"]).read()
+    conf_before = lab.sh("vpn2", "cat /etc/ipsec.d/net-to-net.conf").stdout
+    _pki_files(os.path.join(pki, "old"), days=30, start=datetime.datetime.now(datetime.timezone.utc)
+               - datetime.timedelta(days=60))
+    shutil.copy(os.path.join(pki, "old", "vpn2.crt"), files["vpn2"]["cert"])
+    refused = lab.playbook("site-to-site.yml", "--vault-password-file", vault_password)
+    assert refused.rc != 0
+    assert "tunnel net-to-net, field right (sitevpn_gateway_cert_file of vpn2): the certificate" in refused.out, \
+        refused.out[-3000:]
+    assert "expired on" in refused.out
+    assert refused.changed == 0
+    assert lab.sh("vpn2", "cat /etc/ipsec.d/net-to-net.conf").stdout == conf_before
+    with open(files["vpn2"]["cert"], "w") as handle:
+        handle.write(good)
+    run = lab.playbook("site-to-site.yml", "--vault-password-file", vault_password)
+    assert run.rc == 0, run.out[-3000:]
+    assert_encrypted_both_ways(lab)
+    for gw, side, other, peer in (("vpn1", "left", "right", "vpn2"), ("vpn2", "right", "left", "vpn1")):
+        conf = lab.sh(gw, "cat /etc/ipsec.d/net-to-net.conf").stdout
+        for line in ('%sid="O=Example, CN=%s.example.net"' % (side, gw), '%sid="O=Example, CN=%s.example.net"'
+                     % (other, peer), "%scert=sitevpn-gateway" % side, '%sca="CN=Example Corporate CA"' % other):
+            assert "    %s\n" % line in conf, (gw, conf)
+        # the key arrived with it (pk12util lists it under the nickname alone, certutil -R's with the token's)
+        assert re.search(r"^<\s*\d+> ec\s+\w+\s+(NSS Certificate DB:)?sitevpn-gateway$",
+                         lab.sh(gw, "certutil -K -d %s" % NSS).stdout, re.M)
+        assert "Example Corporate CA" in lab.sh(gw, "certutil -L -d %s -n sitevpn-gateway" % NSS).stdout
+    assert "PRIVATE KEY" not in run.out and PKI_PASSPHRASE not in run.out
+    rerun = lab.playbook("site-to-site.yml", "--vault-password-file", vault_password)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun.out[-3000:]
+    print("own PKI: refused in %.1f s; run %.1f s, changed %d; rerun %.1f s, changed 0"
+          % (refused.seconds, run.seconds, run.changed, rerun.seconds))
     release("cert")      # the last test on this lab: free its CPU and memory for the next ones
 
 

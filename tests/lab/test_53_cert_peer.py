@@ -9,11 +9,10 @@ collection. The tunnel must carry traffic encrypted both ways, and vpn2's key ne
 
 import os
 import re
-import sys
 
 import pytest
 
-from labtest import REPO, release
+from labtest import collection_ca, release
 
 SERVER1, SERVER2 = "172.16.1.100", "10.0.0.105"
 NSS = "sql:/var/lib/ipsec/nss"
@@ -29,13 +28,6 @@ def peer(lab_for):
                        "-q nistp256 -z /run/noise -a -o /run/vpn2.csr >/dev/null 2>&1" % NSS)
     session.csr = session.sh("vpn2", "cat /run/vpn2.csr").stdout
     return session
-
-
-def collection_ca():
-    """The collection's CA helpers (plugin_utils/_ca.py), from the collection the lab tests run."""
-    sys.path.insert(0, os.environ.get("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".venv", "collections")).split(":")[0])
-    from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
-    return _ca
 
 
 def conn_of(text):

@@ -8,7 +8,6 @@ __metaclass__ = type
 import base64
 import hashlib
 import os
-import re
 import secrets
 
 from ansible.plugins.action import ActionBase
@@ -17,6 +16,7 @@ from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import GIVEN_CERT_NICKNAME, cert_nickname
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca, _ca_store, _given_cert
+from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._ca import subject_for
 
 MODULE = "sitevpn.ipsec.certificate"
 
@@ -43,15 +43,6 @@ def reissue_reason(current, has_key, ca_cert, ids, key_type="ec", share=0.33, re
         return "%s has less than %d%% of its lifetime left (valid until %s)" % (
             label, round(share * 100), current.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC"))
     return None
-
-
-def subject_for(host, tunnel):
-    """The request's subject: CN=<inventory name>, OU=<tunnel>, O=sitevpn (DN-splitting characters replaced)."""
-    return "CN=%s,OU=%s,O=sitevpn" % (_dn_safe(host), _dn_safe(tunnel))
-
-
-def _dn_safe(text):
-    return re.sub(r'[,+="\\<>;#/]', "-", text)
 
 
 def _serial(cert):
@@ -93,6 +84,22 @@ def peer_requests(tunnels):
             for side in ("left", "right")
             if tunnel.get("auth") == "cert" and tunnel.get("state", "present") == "present"
             and (tunnel.get(side) or {}).get("csr")]
+
+
+def peer_cert_facts(tunnels, ca_cert, peer_certs):
+    """What peer_config.yml hands the administrator of each unmanaged certificate peer: the certificate our CA
+    signed for it (when it sent a request) and the CA that issued our gateway's certificate - the collection's,
+    or the one of the user's PKI when the gateway brings its certificate."""
+    found = {}
+    for tunnel in tunnels or []:
+        if tunnel["name"] not in unmanaged_cert_peers([tunnel]):
+            continue
+        ours = tunnel["left"] if (tunnel.get("left") or {}).get("managed", True) else tunnel["right"]
+        issuer = ours.get("ca_cert") if ours.get("given_cert") else (_ca.cert_pem(ca_cert).decode("ascii")
+                                                                     if ca_cert is not None else None)
+        cert = peer_certs.get(tunnel["name"])
+        found[tunnel["name"]] = {"cert": _ca.cert_pem(cert).decode("ascii") if cert else None, "ca_cert": issuer}
+    return found
 
 
 def facts(cert, nickname, ca_nickname, ident, key_type):
@@ -292,12 +299,7 @@ class ActionModule(ActionBase):
                 nick = ca_nickname if nickname != GIVEN_CERT_NICKNAME else None
                 result["ansible_facts"]["sitevpn_certs"][name] = facts(cert, nickname, nick, ident, _ca.key_type(
                     cert.public_key()) if nickname == GIVEN_CERT_NICKNAME else args["key_type"])
-        # what peer_config.yml hands the administrators of unmanaged peers: their certificate and our CA's
-        if ca_cert is not None:
-            result["ansible_facts"]["sitevpn_peer_certs"] = dict(
-                (name, {"cert": _ca.cert_pem(peer_certs[name]).decode("ascii") if peer_certs.get(name) else None,
-                        "ca_cert": _ca.cert_pem(ca_cert).decode("ascii")})
-                for name in unmanaged_cert_peers(args.get("tunnels")))
+        result["ansible_facts"]["sitevpn_peer_certs"] = peer_cert_facts(args.get("tunnels"), ca_cert, peer_certs)
         if self._task.diff:
             result["diff"] = {"before": dict((name, _serial(current.get(name))) for name, _n, _i in wanted),
                               "after": dict((name, _serial(certs.get(name)) or "(new certificate)")

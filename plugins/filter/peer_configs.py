@@ -109,8 +109,9 @@ def id_type(ident, address):
 
 
 def _swanctl_id(ident, address):
-    """An ID in swanctl's syntax: '@vpn1' stays (strongSwan also reads '@' as 'FQDN, do not resolve')."""
-    return ident or address
+    """An ID in swanctl's syntax: '@vpn1' stays (strongSwan also reads '@' as 'FQDN, do not resolve'); a
+    subject DN is quoted (its commas and spaces)."""
+    return '"%s"' % ident if ident and "=" in ident else (ident or address)
 
 
 def parameter_table(tunnel, ours, theirs):

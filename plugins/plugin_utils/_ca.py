@@ -25,6 +25,7 @@ __metaclass__ = type
 
 import datetime
 import ipaddress
+import re
 
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._keys import require_cryptography
 
@@ -192,6 +193,22 @@ def pkcs12(cert, key, name, password):
 
 def _bytes(text):
     return text.encode("ascii") if isinstance(text, str) else text
+
+
+def subject_for(host, tunnel):
+    """A gateway request's subject: CN=<inventory name>, OU=<tunnel>, O=sitevpn (DN-splitting characters
+    replaced), as certutil -R reads it."""
+    return "CN=%s,OU=%s,O=sitevpn" % (_dn_safe(host), _dn_safe(tunnel))
+
+
+def subject_id(host, tunnel):
+    """That subject as an IKE ID the way Libreswan writes it: the certificate's order, most general first
+    (certutil builds the name the other way round from the string; measured on the lab)."""
+    return "O=sitevpn, OU=%s, CN=%s" % (_dn_safe(tunnel), _dn_safe(host))
+
+
+def _dn_safe(text):
+    return re.sub(r'[,+="\\<>;#/]', "-", str(text))
 
 
 def subject_alt_names(ids):

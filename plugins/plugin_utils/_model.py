@@ -90,7 +90,7 @@ VARIABLES = {
     "sitevpn_ca_dir", "sitevpn_ca_cert_file", "sitevpn_ca_key_file", "sitevpn_ca_passphrase", "sitevpn_ca_common_name",
     "sitevpn_ca_key_type", "sitevpn_cert_key_type", "sitevpn_cert_days", "sitevpn_cert_renew_share", "sitevpn_rotate_cert",
     "sitevpn_revoked_gateways", "sitevpn_revoked_serials", "sitevpn_gateway_cert_file", "sitevpn_gateway_key_file",
-    "sitevpn_gateway_ca_file", "sitevpn_gateway_key_passphrase",
+    "sitevpn_gateway_ca_file", "sitevpn_gateway_key_passphrase", "sitevpn_cert_id",
     # playbooks
     "sitevpn_remove_tunnel", "sitevpn_peer_config_dir",
     # facts the collection sets itself
@@ -221,6 +221,16 @@ def _cert_peer(end, side, label, problems):
         problems.add(label, "%s.%s" % (side, given[0]), problem)
 
 
+def _cert_id(tunnel, end, side, label, problems, hostvars):
+    """The ID of an end with a certificate of the collection's CA: its subjectAltName (the end's ID, the
+    default) or, with ``sitevpn_cert_id: subject``, the certificate's subject DN (one per tunnel and end)."""
+    choice = _hostvar(hostvars, end["host"], "sitevpn_cert_id", "san")
+    if choice not in ("san", "subject"):
+        problems.add(label, "%s (sitevpn_cert_id of %s)" % (side, end["host"]), "must be san or subject, not %r" % (choice,))
+    elif choice == "subject":
+        end["id"] = _ca.subject_id(end["host"], tunnel["name"])
+
+
 def _cert_auth(tunnel, left, right, label, problems, hostvars):
     """auth cert: the collection's CA issues both certificates, or both gateways bring theirs
     (``_given_cert``), or the peer is unmanaged; one kind of key."""
@@ -235,15 +245,17 @@ def _cert_auth(tunnel, left, right, label, problems, hostvars):
             continue
         if not end["managed"]:
             _cert_peer(end, side, label, problems)
-            if brought:
-                problems.add(label, side, "an unmanaged peer of a gateway that brings its own certificate is not "
-                             "supported yet (peer_config.yml hands out the collection's CA)")
+            if brought and end.get("csr"):
+                problems.add(label, side + ".csr", "%s brings its own certificate, so no CA of the collection signs "
+                             "requests for its peers: give the CA certificate of the peer's PKI (ca_cert)"
+                             % brought[0]["host"])
             continue
         if end in brought:
             for field, problem in _given_cert.end_problems(end, hostvars):
                 problems.add(label, "%s (%s)" % (side, field), problem)
             kinds[side] = end.get("cert_key_type", "ec")
             continue
+        _cert_id(tunnel, end, side, label, problems, hostvars)
         kind = _hostvar(hostvars, end["host"], "sitevpn_cert_key_type", "ec")
         if kind not in CERT_KEY_TYPES:
             problems.add(label, "%s (sitevpn_cert_key_type of %s)" % (side, end["host"]),

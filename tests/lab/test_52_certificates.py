@@ -54,7 +54,9 @@ def nss_serial(lab, gateway):
 
 
 def test_bare_gateways_of_two_libreswan_versions_get_certificates_and_a_tunnel(lab):
+    """vpn1's ID is its certificate's subjectAltName (the default), vpn2's its subject DN (sitevpn_cert_id)."""
     lab.vars(sitevpn_tunnels=[TUNNEL], sitevpn_ca_dir=lab.ca_dir)
+    lab.host_vars("vpn2", sitevpn_cert_id="subject")
     run = lab.playbook()
     assert run.rc == 0, run.out[-3000:]
     assert run.says("answered, ESP bytes")
@@ -67,7 +69,12 @@ def test_bare_gateways_of_two_libreswan_versions_get_certificates_and_a_tunnel(l
         assert re.search(r'^    %sca="CN=sitevpn CA \d{4}-\d\d-\d\d [0-9a-f]{8}"$' % other, conf, re.M), conf
         # the certificate carries this end's ID and is signed by the controller's CA
         shown = lab.sh(gw, "certutil -L -d %s -n sitevpn-net-to-net" % NSS).stdout
-        assert "DNS name: \"net-to-net.%s\"" % gw in shown, shown
+        if gw == "vpn1":
+            assert "DNS name: \"net-to-net.vpn1\"" in shown, shown
+            assert "    leftid=@net-to-net.vpn1\n" in conf, conf
+        else:
+            assert 'Subject: "CN=vpn2,OU=net-to-net,O=sitevpn"' in shown, shown
+            assert '    rightid="O=sitevpn, OU=net-to-net, CN=vpn2"\n' in conf, conf
         assert re.search(r'Issuer: "CN=sitevpn CA \d{4}-\d\d-\d\d [0-9a-f]{8}"', shown), shown
         # its private key is in the gateway's NSS database ...
         assert re.search(r"^<\s*\d+> ec\s+\w+\s+NSS Certificate DB:sitevpn-net-to-net$",

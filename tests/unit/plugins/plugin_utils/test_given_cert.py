@@ -154,3 +154,70 @@ def test_all_certificate_tunnels_of_the_gateway_use_its_one_certificate_and_the_
     assert 'rightid="O=Example, CN=vpn2.example.net"' in text
     assert "leftcert=sitevpn-gateway" in text and 'rightca="CN=Example Corporate CA"' in text
     assert "# Certificate sitevpn-gateway: serial 1f" in text
+
+
+# --- the collection's own certificates: the subject DN as the ID, when a gateway asks for it -------------
+
+def ours(**vpn1):
+    return {"vpn1": dict({"sitevpn_public_address": "198.51.100.10"}, **vpn1),
+            "vpn2": {"sitevpn_public_address": "203.0.113.10"}}
+
+
+def test_sitevpn_cert_id_subject_makes_the_certificates_subject_dn_the_id_of_that_end_only():
+    (result,), _warnings = normalize([tunnel()], ours(sitevpn_cert_id="subject"))
+    assert result["left"]["id"] == "O=sitevpn, OU=net-to-net, CN=vpn1"
+    assert result["right"]["id"] == "@net-to-net.vpn2"      # the default: the subjectAltName
+
+
+def test_the_subject_id_matches_the_certificate_nss_makes_from_the_request_subject(pki):
+    # certutil -R -s "CN=vpn1,OU=net-to-net,O=sitevpn" puts O first in the certificate (measured on the lab)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sitevpn"),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "net-to-net"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "vpn1")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    ident = _ca.subject_id("vpn1", "net-to-net")
+    cert = _ca.sign_csr(pki[0], pki[1], csr.public_bytes(serialization.Encoding.PEM), ids=[ident])
+    assert _ca.libreswan_dn(cert.subject) == ident
+    assert _ca.problems(cert, pki[1], [ident]) == []
+    assert _ca.subject_for("vpn1", "net-to-net") == "CN=vpn1,OU=net-to-net,O=sitevpn"
+
+
+def test_an_unknown_sitevpn_cert_id_is_refused():
+    found = problems_of([tunnel()], ours(sitevpn_cert_id="dn"))
+    assert found == [("net-to-net", "left (sitevpn_cert_id of vpn1)", "must be san or subject, not 'dn'")]
+
+
+# --- an unmanaged peer of a gateway that brings its certificate ---------------------------------------------
+
+def test_an_unmanaged_peer_of_a_brought_certificate_gets_the_users_ca_and_the_dn_ids(brought, pki):
+    from ansible_collections.sitevpn.ipsec.plugins.action.certificate import peer_cert_facts
+    from ansible_collections.sitevpn.ipsec.plugins.filter.peer_configs import peer_configs
+    branch_ca = _ca.cert_pem(_ca.new_ca("Branch CA")[1]).decode("ascii")
+    peer = {"name": "branch", "address": "192.0.2.50", "id": "@branch", "ca_cert": branch_ca}
+    tunnels = [dict(tunnel("to-branch"), right=peer, right_subnets="10.50.0.0/16")]
+    normalized, _warnings = normalize(tunnels, brought)
+    # the keys role's facts on vpn1: its brought certificate, and what the peer's administrator gets
+    handed = peer_cert_facts(normalized, None, {})
+    assert handed == {"to-branch": {"cert": None, "ca_cert": _ca.cert_pem(pki[1]).decode("ascii")}}
+    brought["vpn1"]["sitevpn_certs"] = {"to-branch": {"nickname": "sitevpn-gateway", "serial": "2b",
+                                                      "not_after": "2027-12-05T00:00:00+00:00",
+                                                      "ca_dn": "CN=Example Corporate CA"}}
+    brought["vpn1"]["sitevpn_peer_certs"] = handed
+    half = peer_configs(tunnels, "vpn1", brought)[0]
+    assert half["files"]["to-branch-ca.crt"] == _ca.cert_pem(pki[1]).decode("ascii")
+    assert "to-branch-peer.crt" not in half["files"]
+    # the peer's Libreswan conn holds our end to the user's CA and its DN; strongSwan gets the DN quoted
+    assert '    leftid="O=Example, CN=vpn1.example.net"\n' in half["text"]
+    assert '    leftca="CN=Example Corporate CA"\n' in half["text"]
+    assert 'id = "O=Example, CN=vpn1.example.net"' in half["files"]["to-branch.swanctl.conf"]
+
+
+def test_a_request_of_an_unmanaged_peer_cannot_be_signed_without_the_collections_ca(brought):
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "branch")]))
+           .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+    peer = {"name": "branch", "address": "192.0.2.50", "id": "@branch", "csr": csr.decode("ascii")}
+    found = problems_of([dict(tunnel("to-branch"), right=peer, right_subnets="10.50.0.0/16")], brought)
+    assert [(t, f) for t, f, _p in found] == [("to-branch", "right.csr")]
+    assert "give the CA certificate of the peer's PKI (ca_cert)" in found[0][2]

@@ -221,6 +221,15 @@ def _cert_peer(end, side, label, problems):
         problems.add(label, "%s.%s" % (side, given[0]), problem)
 
 
+def _given_ids(left, right, label, hostvars, problems):
+    """Ends whose gateway brings its certificate take their ID from it, before the pair is checked (two ends
+    with one ID) and before own_ike_sa, which leaves such an ID as it is."""
+    for end, side in ((left, "left"), (right, "right")):
+        if end and end["managed"] and _given_cert.brings_cert(hostvars, end["host"]):
+            for field, problem in _given_cert.end_problems(end, hostvars):
+                problems.add(label, "%s (%s)" % (side, field), problem)
+
+
 def _cert_id(tunnel, end, side, label, problems, hostvars):
     """The ID of an end with a certificate of the collection's CA: its subjectAltName (the end's ID, the
     default) or, with ``sitevpn_cert_id: subject``, the certificate's subject DN (one per tunnel and end)."""
@@ -250,9 +259,7 @@ def _cert_auth(tunnel, left, right, label, problems, hostvars):
                              "requests for its peers: give the CA certificate of the peer's PKI (ca_cert)"
                              % brought[0]["host"])
             continue
-        if end in brought:
-            for field, problem in _given_cert.end_problems(end, hostvars):
-                problems.add(label, "%s (%s)" % (side, field), problem)
+        if end in brought:     # its certificate was read by _given_ids
             kinds[side] = end.get("cert_key_type", "ec")
             continue
         _cert_id(tunnel, end, side, label, problems, hostvars)
@@ -266,8 +273,6 @@ def _cert_auth(tunnel, left, right, label, problems, hostvars):
                      "%s keys on %s but %s keys on %s: both ends of a certificate tunnel sign the same way "
                      "(authby=ecdsa or rsasig)" % (kinds["right"], right["host"], kinds["left"], left["host"]))
     tunnel["cert_key_type"] = kinds.get("left") or kinds.get("right") or "ec"
-    if brought and left and right and left["id"] == right["id"]:
-        problems.add(label, "right id", "both ends have the ID %s" % left["id"])
 
 
 def _liveness_mtu_initiator(raw, tunnel, left, right, label, problems):
@@ -503,6 +508,8 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
         left = _end(raw.get("left"), "left", raw, label, hostvars, problems)
         right = _end(raw.get("right"), "right", raw, label, hostvars, problems)
         tunnel["left"], tunnel["right"] = left, right
+        if raw.get("auth") == "cert":
+            _given_ids(left, right, label, hostvars, problems)
         if left and right:
             _check_pair(left, right, label, problems)
         if tunnel["state"] == "present":
@@ -513,7 +520,7 @@ def normalize(tunnels, hostvars, allow_weak=False, topologies=None, own_ike_sa=T
             # IKE SA; replacing one conn then takes the others down with it. An ID per tunnel gives each
             # tunnel its own IKE SA, so a change to one leaves the SAs of the others alone.
             for end in (left, right):
-                if end["id"].startswith("@"):
+                if end["id"].startswith("@") and not end.get("given_cert"):   # a certificate's ID stays
                     end["id"] = "@%s.%s" % (tunnel["name"], end["id"][1:])
         _auth(raw, tunnel, left, right, label, problems, hostvars)
         weak_ok = _flag(raw, "allow_weak", allow_weak, label, problems) is True

@@ -95,6 +95,12 @@ def test_an_id_the_certificate_does_not_carry_is_refused_naming_tunnel_and_varia
     assert "does not carry the ID @elsewhere.example.net" in found[0][2]
 
 
+def test_two_ends_with_one_id_from_their_certificates_are_refused_once(brought):
+    brought["vpn1"]["sitevpn_id"] = brought["vpn2"]["sitevpn_id"] = "@vpn1.example.net"
+    found = problems_of([tunnel()], brought)
+    assert [p for _t, f, p in found if f == "right id"] == ["both ends have the ID @vpn1.example.net"]
+
+
 def test_an_expired_certificate_and_one_of_another_ca_are_refused(brought, pki, tmp_path):
     old, _key = _issue(pki, "vpn1", days=30, start=datetime.datetime.now(datetime.timezone.utc)
                        - datetime.timedelta(days=60))

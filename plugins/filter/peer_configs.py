@@ -111,7 +111,7 @@ def id_type(ident, address):
 def _swanctl_id(ident, address):
     """An ID in swanctl's syntax: '@vpn1' stays (strongSwan also reads '@' as 'FQDN, do not resolve'); a
     subject DN is quoted (its commas and spaces)."""
-    return '"%s"' % ident if ident and "=" in ident else (ident or address)
+    return _conn.quoted_id(ident) or address
 
 
 def parameter_table(tunnel, ours, theirs):

@@ -61,14 +61,17 @@ def _subnet_lines(side, subnets):
     return ["%ssubnets=%s" % (side, ",".join(subnets))]
 
 
+def quoted_id(ident):
+    """An IKE ID as ipsec.conf and swanctl.conf take it: a subject DN (commas, spaces) in double quotes."""
+    return '"%s"' % ident if ident and "=" in ident else ident
+
+
 def _side_lines(tunnel, side, local):
     end = tunnel[side]
     address = end["address"]
     if side == local and end.get("local_address"):
         address = end["local_address"]   # behind NAT: the address on the box
-    # a subject DN (a gateway that brings its certificate) has spaces and commas: quoted
-    ident = '"%s"' % end["id"] if "=" in end["id"] else end["id"]
-    lines = ["%s=%s" % (side, address), "%sid=%s" % (side, ident)]
+    lines = ["%s=%s" % (side, address), "%sid=%s" % (side, quoted_id(end["id"]))]
     if is_route_based(tunnel):
         # route-based: the widest selectors of the tunnel's family (or the given ones); routes into the
         # interface choose what goes in

@@ -182,9 +182,7 @@ class ActionModule(ActionBase):
         if not args.get("gateway_key_file"):
             raise _ca.CertProblem("sitevpn_gateway_key_file is not set: the gateway's NSS database has no key for "
                                   "the certificate in sitevpn_gateway_cert_file")
-        # a vault-encrypted key file is decrypted here, in memory of the controller's run
-        with open(self._loader.get_real_file(args["gateway_key_file"], decrypt=True), "rb") as handle:
-            key = handle.read()
+        key = _given_cert.read_key(self._loader, args["gateway_key_file"])
         password = secrets.token_urlsafe(24)
         bundle = _given_cert.pkcs12(_ca.cert_pem(cert), key, args.get("gateway_key_passphrase"), password)
         return cert, {"pkcs12": to_text(base64.b64encode(bundle)), "password": password}

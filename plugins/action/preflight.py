@@ -110,11 +110,10 @@ class ActionModule(ActionBase):
                                  "into the gateway's NSS database")
                     continue
                 try:
-                    with open(self._loader.get_real_file(where[_given_cert.KEY_VAR], decrypt=True), "rb") as handle:
-                        key = handle.read()
+                    key = _given_cert.read_key(self._loader, where[_given_cert.KEY_VAR])
                     problem = _given_cert.key_problem(_given_cert.read_text(where[_given_cert.CERT_VAR]), key,
                                                       where[_given_cert.PASSPHRASE_VAR])
-                except (AnsibleError, OSError, IOError, _ca.CertProblem) as exc:
+                except (OSError, IOError, _ca.CertProblem) as exc:
                     problem = "cannot be checked: %s" % exc
                 if problem:
                     problems.add(tunnel["name"], field, problem)

@@ -19,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.errors import AnsibleError
+
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import GIVEN_CERT_NICKNAME as NICKNAME
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils import _ca
 from ansible_collections.sitevpn.ipsec.plugins.plugin_utils._model_base import _hostvar
@@ -36,6 +38,18 @@ def brings_cert(hostvars, host):
 def read_text(path):
     with open(str(path)) as handle:
         return handle.read()
+
+
+def read_key(loader, path):
+    """The bytes of a key file on the controller, an ansible-vault encrypted one decrypted in memory (the
+    loader's ``get_real_file`` would write the decrypted key to a temporary file for the length of the run)."""
+    try:
+        reader = getattr(loader, "get_text_file_contents", None)     # ansible-core 2.19 and later
+        if reader is not None:
+            return reader(path).encode("utf-8")
+        return loader._get_file_contents(path)[0]                     # 2.16-2.18: the same, as bytes
+    except AnsibleError as exc:
+        raise _ca.CertProblem("%s %s cannot be read: %s" % (KEY_VAR, path, exc))
 
 
 def load(hostvars, host):

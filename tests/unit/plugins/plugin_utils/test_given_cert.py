@@ -227,3 +227,18 @@ def test_a_request_of_an_unmanaged_peer_cannot_be_signed_without_the_collections
     found = problems_of([dict(tunnel("to-branch"), right=peer, right_subnets="10.50.0.0/16")], brought)
     assert [(t, f) for t, f, _p in found] == [("to-branch", "right.csr")]
     assert "give the CA certificate of the peer's PKI (ca_cert)" in found[0][2]
+
+
+def test_a_vaulted_key_is_decrypted_in_memory_not_to_a_temporary_file(tmp_path, pki):
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    secret = [("default", VaultSecret(b"vault-password"))]
+    _cert, key = _issue(pki, "vpn1")
+    path = tmp_path / "vpn1.key"
+    path.write_bytes(VaultLib(secret).encrypt(_key_pem(key)))
+    loader = DataLoader()
+    loader.set_vault_secrets(secret)
+    assert _given_cert.read_key(loader, str(path)) == _key_pem(key)
+    assert not loader._tempfiles        # get_real_file would have left the decrypted key in one
+    with pytest.raises(_ca.CertProblem, match="sitevpn_gateway_key_file .*/missing.key cannot be read"):
+        _given_cert.read_key(loader, str(tmp_path / "missing.key"))

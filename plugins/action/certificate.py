@@ -49,11 +49,15 @@ def _serial(cert):
     return "%x" % cert.serial_number if cert is not None else None
 
 
+def _present_cert(tunnel):
+    return tunnel.get("auth") == "cert" and tunnel.get("state", "present") == "present"
+
+
 def cert_tunnels(tunnels, host):
     """(tunnel name, nickname, this end's ID) of the present auth=cert tunnels of *host*."""
     found = []
     for tunnel in tunnels or []:
-        if tunnel.get("auth") != "cert" or tunnel.get("state", "present") != "present":
+        if not _present_cert(tunnel):
             continue
         side = tunnel.get("local") or ("left" if (tunnel.get("left") or {}).get("host") == host else "right")
         found.append((tunnel["name"], cert_nickname(tunnel, side), tunnel[side]["id"]))
@@ -61,29 +65,32 @@ def cert_tunnels(tunnels, host):
 
 
 def peer_cas(tunnels):
-    """{NSS nickname: PEM} of the CAs of unmanaged certificate peers (``ca_cert``), trusted for their tunnels."""
+    """{NSS nickname: PEM} of the CAs the ends name (``ca_cert``): an unmanaged peer's own CA, or the PKI of a
+    gateway that brings its certificate (both ends import it); trusted for their tunnels."""
     found = {}
     for tunnel in tunnels or []:
         for side in ("left", "right"):
             pem = (tunnel.get(side) or {}).get("ca_cert")
-            if tunnel.get("auth") == "cert" and tunnel.get("state", "present") == "present" and pem:
+            if _present_cert(tunnel) and pem:
                 found[_ca_store.nickname(_ca.load_cert(pem), "sitevpn-peerca")] = pem
     return found
 
 
+def _unmanaged_peer(tunnel):
+    """Whether *tunnel* is a present certificate tunnel with an unmanaged peer."""
+    return _present_cert(tunnel) and not all((tunnel.get(side) or {}).get("managed", True) for side in ("left", "right"))
+
+
 def unmanaged_cert_peers(tunnels):
     """Names of the present certificate tunnels with an unmanaged peer."""
-    return sorted(tunnel["name"] for tunnel in tunnels or [] if tunnel.get("auth") == "cert"
-                  and tunnel.get("state", "present") == "present"
-                  and not all((tunnel.get(side) or {}).get("managed", True) for side in ("left", "right")))
+    return sorted(tunnel["name"] for tunnel in tunnels or [] if _unmanaged_peer(tunnel))
 
 
 def peer_requests(tunnels):
     """(tunnel name, the peer's ID, its CSR) of unmanaged certificate peers whose certificate our CA signs."""
     return [(tunnel["name"], tunnel[side]["id"], tunnel[side]["csr"]) for tunnel in tunnels or []
             for side in ("left", "right")
-            if tunnel.get("auth") == "cert" and tunnel.get("state", "present") == "present"
-            and (tunnel.get(side) or {}).get("csr")]
+            if _present_cert(tunnel) and (tunnel.get(side) or {}).get("csr")]
 
 
 def peer_cert_facts(tunnels, ca_cert, peer_certs):
@@ -92,7 +99,7 @@ def peer_cert_facts(tunnels, ca_cert, peer_certs):
     or the one of the user's PKI when the gateway brings its certificate."""
     found = {}
     for tunnel in tunnels or []:
-        if tunnel["name"] not in unmanaged_cert_peers([tunnel]):
+        if not _unmanaged_peer(tunnel):
             continue
         ours = tunnel["left"] if (tunnel.get("left") or {}).get("managed", True) else tunnel["right"]
         issuer = ours.get("ca_cert") if ours.get("given_cert") else (_ca.cert_pem(ca_cert).decode("ascii")

@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -43,6 +44,22 @@ KEY_LINE_RE = re.compile(r"^<\s*\d+>\s+(?P<type>\S+)\s+(?P<ckaid>[0-9a-f]+)\s+(?
 
 def _db(nssdir):
     return "sql:" + (nssdir or NSSDIR)
+
+
+@contextlib.contextmanager
+def _scratch(prefix, files):
+    """A private temporary directory (mkdtemp: mode 0700) holding *files* ({name: bytes}, each written 0600)
+    for the tools that want file names; yields (directory, {name: path}) and removes it all afterwards."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        paths = {}
+        for name, data in files.items():
+            paths[name] = os.path.join(work, name)
+            with os.fdopen(os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                handle.write(data)
+        yield work, paths
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def pem_of(text, label="CERTIFICATE"):   # or "CERTIFICATE REQUEST"
@@ -118,17 +135,11 @@ class NssCertificates(object):
         ``whack --rereadcerts``, ``--fetchcrls`` and ``--rereadall`` leave its CRL cache as it was)."""
         der = base64.b64decode(crl_b64)
         before = self.crl_state(ca_nickname) or {}
-        work = tempfile.mkdtemp(prefix="sitevpn-crl-")
-        try:
-            path = os.path.join(work, "crl.der")
-            with open(path, "wb") as handle:
-                handle.write(der)
-            done = self.runner.command("crlutil", ["-I", "-d", _db(self.nssdir), "-i", path], mutating=True)
-            if done.rc != 0:
-                raise IpsecError("`crlutil -I` (the CRL of %s) failed (exit %d): %s"
-                                 % (ca_nickname, done.rc, one_line(done.text)))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with _scratch("sitevpn-crl-", {"crl.der": der}) as (_work, paths):
+            done = self.runner.command("crlutil", ["-I", "-d", _db(self.nssdir), "-i", paths["crl.der"]], mutating=True)
+        if done.rc != 0:
+            raise IpsecError("`crlutil -I` (the CRL of %s) failed (exit %d): %s"
+                             % (ca_nickname, done.rc, one_line(done.text)))
         if not self.runner.module.check_mode:
             if not os.path.isdir(STATE_DIR):
                 os.makedirs(STATE_DIR, 0o700)
@@ -141,57 +152,45 @@ class NssCertificates(object):
         if self.runner.module.check_mode:
             self.runner.commands.append({"argv": ["certutil", "-R", "-s", subject], "skipped": "check mode"})
             return None
-        work = tempfile.mkdtemp(prefix="sitevpn-csr-")
-        try:
-            noise = os.path.join(work, "noise")
-            with open(noise, "wb") as handle:
-                handle.write(os.urandom(64))   # seeds NSS's own generator (certutil wants a file)
+        # the noise seeds NSS's own generator (certutil wants a file)
+        with _scratch("sitevpn-csr-", {"noise": os.urandom(64)}) as (work, paths):
             out = os.path.join(work, "request.pem")
             kind = ["-k", "ec", "-q", "nistp256"] if key_type == "ec" else ["-k", "rsa", "-g", str(bits)]
-            made = self.certutil(["-R", "-s", subject] + kind + ["-z", noise, "-a", "-o", out], mutating=True)
+            made = self.certutil(["-R", "-s", subject] + kind + ["-z", paths["noise"], "-a", "-o", out], mutating=True)
             text = ""
             if os.path.exists(out):
                 with open(out) as handle:
                     text = handle.read()
-            csr = pem_of(text, "CERTIFICATE REQUEST")
-            if made.rc != 0 or not csr:
-                raise IpsecError("`certutil -R` (a %s key and its request for %s) failed (exit %d): %s"
-                                 % (key_type, subject, made.rc, one_line(made.text)))
-            return csr
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        csr = pem_of(text, "CERTIFICATE REQUEST")
+        if made.rc != 0 or not csr:
+            raise IpsecError("`certutil -R` (a %s key and its request for %s) failed (exit %d): %s"
+                             % (key_type, subject, made.rc, one_line(made.text)))
+        return csr
 
     def _import(self, nickname, trust, pem):
-        work = tempfile.mkdtemp(prefix="sitevpn-cert-")
-        try:
-            path = os.path.join(work, "cert.pem")
-            with open(path, "w") as handle:
-                handle.write(pem)
-            done = self.certutil(["-A", "-n", nickname, "-t", trust, "-a", "-i", path], mutating=True)
-            if done.rc != 0:
-                raise IpsecError("`certutil -A -n %s` failed (exit %d): %s" % (nickname, done.rc, one_line(done.text)))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        with _scratch("sitevpn-cert-", {"cert.pem": pem.encode("utf-8")}) as (_work, paths):
+            done = self.certutil(["-A", "-n", nickname, "-t", trust, "-a", "-i", paths["cert.pem"]], mutating=True)
+        if done.rc != 0:
+            raise IpsecError("`certutil -A -n %s` failed (exit %d): %s" % (nickname, done.rc, one_line(done.text)))
 
-    def import_pkcs12(self, nickname, bundle_b64, password):
+    def _remove(self, nickname):
+        """Delete the certificate *nickname* with its key (-F); one that had no key is deleted alone (-D)."""
+        if self.certutil(["-F", "-n", nickname], mutating=True).rc != 0:
+            self.certutil(["-D", "-n", nickname], mutating=True)
+
+    def _import_pkcs12(self, nickname, bundle_b64, password, present):
         """Import a certificate with its key (PKCS#12, base64, under a one-time *password*) as *nickname*,
-        after the certificate and key of that name that were there. The bundle and the password file
-        live in a private temporary directory for the length of the call."""
-        present = nickname in self.nicknames()
+        after the certificate and key of that name that were there (*present*). The bundle and the password
+        file live in a private temporary directory for the length of the call."""
         if present:
-            self.certutil(["-F", "-n", nickname], mutating=True)
-        work = tempfile.mkdtemp(prefix="sitevpn-p12-")
-        try:
-            bundle, secret = os.path.join(work, "gateway.p12"), os.path.join(work, "password")
-            for path, data in ((bundle, base64.b64decode(bundle_b64)), (secret, password.encode("utf-8") + b"\n")):
-                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
-                    handle.write(data)
-            done = self.runner.command("pk12util", ["-i", bundle, "-d", _db(self.nssdir), "-w", secret], mutating=True)
-            if done.rc != 0:
-                raise IpsecError("`pk12util -i` (the certificate %s and its key) failed (exit %d): %s"
-                                 % (nickname, done.rc, one_line(done.text)))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+            self._remove(nickname)
+        files = {"gateway.p12": base64.b64decode(bundle_b64), "password": password.encode("utf-8") + b"\n"}
+        with _scratch("sitevpn-p12-", files) as (_work, paths):
+            done = self.runner.command("pk12util", ["-i", paths["gateway.p12"], "-d", _db(self.nssdir),
+                                                    "-w", paths["password"]], mutating=True)
+        if done.rc != 0:
+            raise IpsecError("`pk12util -i` (the certificate %s and its key) failed (exit %d): %s"
+                             % (nickname, done.rc, one_line(done.text)))
         self.certutil(["-M", "-n", nickname, "-t", "u,u,u"], mutating=True)
         return "replaced" if present else "added"
 
@@ -199,9 +198,10 @@ class NssCertificates(object):
         """The collection's other CA certificates in the database (an earlier CA of a rotation, a peer's CA)."""
         return sorted(name for name in self.nicknames() if name.startswith(prefixes) and name != ca_nickname)
 
-    def install(self, certs, ca_nickname, ca_cert=None, peer_cas=None):
-        """Import the CA certificate (when given) and the gateway certificates ({nickname: PEM}); returns what
-        happened ({nickname: 'added'|'replaced'}). A replaced certificate goes with its private key."""
+    def install(self, certs, ca_nickname, ca_cert=None, peer_cas=None, given=None):
+        """Import the CA certificate (when given), the gateway certificates ({nickname: PEM}) and the one the
+        gateway brings with its key (*given*: nickname, pkcs12, password); returns what happened ({nickname:
+        'added'|'replaced'}). A replaced certificate goes with its private key."""
         done = {}
         present = self.nicknames()
         if ca_cert:
@@ -214,9 +214,10 @@ class NssCertificates(object):
             done[nickname] = "added"
         for nickname, pem in sorted(certs.items()):
             if nickname in present:
-                # the old key goes too (-F); a certificate that had none is deleted alone (-D)
-                if self.certutil(["-F", "-n", nickname], mutating=True).rc != 0:
-                    self.certutil(["-D", "-n", nickname], mutating=True)
+                self._remove(nickname)
             self._import(nickname, "u,u,u", pem)
             done[nickname] = "replaced" if nickname in present else "added"
+        if given:
+            done[given["nickname"]] = self._import_pkcs12(given["nickname"], given["pkcs12"], given["password"],
+                                                          given["nickname"] in present)
         return done

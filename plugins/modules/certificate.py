@@ -253,10 +253,8 @@ def main():
         else:
             adding = ([params["ca_nickname"]] if params["ca_cert"] else []) + sorted(params["peer_cas"] or {})
             others = [name for name in nss.other_cas(None) if name not in adding] if adding else []
-            done = nss.install(params["certs"] or {}, params["ca_nickname"], params["ca_cert"], params["peer_cas"])
-            if params["given"]:
-                done[GIVEN_CERT_NICKNAME] = nss.import_pkcs12(GIVEN_CERT_NICKNAME, params["given"]["pkcs12"],
-                                                              params["given"]["password"])
+            given = dict(params["given"], nickname=GIVEN_CERT_NICKNAME) if params["given"] else None
+            done = nss.install(params["certs"] or {}, params["ca_nickname"], params["ca_cert"], params["peer_cas"], given)
             why = []
             if others or len(adding) > 1:
                 # pluto trusts the first CA imported while it runs, not a second one (5.2, measured)

@@ -19,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible.errors import AnsibleError
 
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import GIVEN_CERT_NICKNAME as NICKNAME
@@ -42,7 +44,10 @@ def read_text(path):
 
 def read_key(loader, path):
     """The bytes of a key file on the controller, an ansible-vault encrypted one decrypted in memory (the
-    loader's ``get_real_file`` would write the decrypted key to a temporary file for the length of the run)."""
+    loader's ``get_real_file`` would write the decrypted key to a temporary file for the length of the run).
+    A relative path is taken from the current directory, as for the certificate files (the loader alone
+    would take it from the playbook's)."""
+    path = os.path.abspath(str(path))
     try:
         reader = getattr(loader, "get_text_file_contents", None)     # ansible-core 2.19 and later
         if reader is not None:

@@ -242,3 +242,13 @@ def test_a_vaulted_key_is_decrypted_in_memory_not_to_a_temporary_file(tmp_path, 
     assert not loader._tempfiles        # get_real_file would have left the decrypted key in one
     with pytest.raises(_ca.CertProblem, match="sitevpn_gateway_key_file .*/missing.key cannot be read"):
         _given_cert.read_key(loader, str(tmp_path / "missing.key"))
+
+
+def test_a_relative_key_path_is_read_from_the_current_directory_like_the_certificate(tmp_path, monkeypatch, pki):
+    from ansible.parsing.dataloader import DataLoader
+    _cert, key = _issue(pki, "vpn1")
+    (tmp_path / "vpn1.key").write_bytes(_key_pem(key))
+    monkeypatch.chdir(tmp_path)
+    loader = DataLoader()
+    loader.set_basedir("/nonexistent-playbook-dir")
+    assert _given_cert.read_key(loader, "vpn1.key") == _key_pem(key)

@@ -5,6 +5,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sitevpn.ipsec.plugins.module_utils.ipsec_output import parse_trafficstatus
+
 DOCUMENTATION = r"""
 name: proof
 short_description: Did the probe pings cross their tunnels encrypted?
@@ -29,16 +31,24 @@ options:
     type: dict
     required: true
   after:
-    description: C(sas) returned by M(sitevpn.ipsec.status_info).
-    type: list
-    elements: dict
+    description:
+      - The SA counters after the pings - the result of an C(ipsec trafficstatus) run by
+        M(ansible.builtin.raw) (its C(stdout) is parsed here, on the controller), or the result of
+        M(sitevpn.ipsec.status_info) or its C(sas).
+      - The tunnel role reads them with C(raw) - no Python started in the gateway for one read-only command.
+    type: raw
     required: true
 """
 
 EXAMPLES = r"""
+- name: Read the SA counters after the pings
+  ansible.builtin.raw: ipsec trafficstatus
+  changed_when: false
+  register: after
+
 - name: Check the proof
   ansible.builtin.assert:
-    that: (probes | sitevpn.ipsec.proof(pings.results, established.tunnels, after.sas)).failures | length == 0
+    that: (probes | sitevpn.ipsec.proof(pings.results, established.tunnels, after)).failures | length == 0
 """
 
 RETURN = r"""
@@ -52,7 +62,18 @@ def _bytes(sas):
     return sum(int(sa.get("in_bytes", 0)) + int(sa.get("out_bytes", 0)) for sa in sas)
 
 
+def _sas(after):
+    """SA counters from a raw ``ipsec trafficstatus`` result (its stdout), a status_info result, or its ``sas``."""
+    if isinstance(after, dict) and "sas" in after:
+        return after["sas"]
+    if isinstance(after, dict):
+        # raw runs through a terminal: lines may end in CRLF
+        return parse_trafficstatus((after.get("stdout") or "").replace("\r\n", "\n"))
+    return after or []
+
+
 def proof(probes, pings, before, after):
+    after = _sas(after)
     lost = set()          # (probe host, address) pairs that got no answer
     broken_hosts = set()  # probe hosts whose ping task failed altogether
     for result in pings or []:

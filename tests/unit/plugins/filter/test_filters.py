@@ -317,6 +317,34 @@ def test_counters_of_sub_connections_are_summed():
     assert result['failures'] == []
 
 
+def raw_trafficstatus(stdout, rc=0):
+    """What the tunnel role registers: ``ipsec trafficstatus`` run by ansible.builtin.raw."""
+    return {'rc': rc, 'stdout': stdout, 'stdout_lines': stdout.splitlines(), 'changed': False}
+
+
+def test_counters_from_raw_trafficstatus_are_parsed_on_the_controller():
+    """The role reads the counters with raw (no Python in the guest); the filter parses the text,
+    4.x (006 prefix) and 5.x lines alike, and the CRLF a terminal adds."""
+    text = ("006 #2: \"net-to-net\", type=ESP, add_time=1764945600, inBytes=336, outBytes=336, id='@vpn2'\r\n"
+            "#4: \"other\", type=ESP, add_time=1764945600, inBytes=9999, outBytes=9999, maxBytes=2^63B, id='@vpn3'\r\n")
+    result = proof(PROBES, [ping('reached 10.0.0.105\n')], before(84, 84), raw_trafficstatus(text))
+    assert result['tunnels'] == {'net-to-net': {'ping': True, 'bytes_before': 168, 'bytes_after': 672}}
+    assert result['failures'] == []
+
+
+def test_pluto_not_answering_the_counter_read_fails_the_proof():
+    """The raw read does not fail the task; its error text has no SA, so the tunnel is not proven."""
+    result = proof(PROBES, [ping('reached 10.0.0.105\n')], before(84, 84),
+                   raw_trafficstatus('connect(pluto_ctl) failed: No such file or directory\n', rc=1))
+    assert result['failed_tunnels'] == ['net-to-net']
+    assert '(168 -> 0 bytes)' in result['failures'][0]
+
+
+def test_a_status_info_result_is_still_taken_whole_or_by_its_sas():
+    result = proof(PROBES, [ping('reached 10.0.0.105\n')], before(84, 84), {'sas': after(336, 336)})
+    assert result['failures'] == []
+
+
 def test_failed_probe_host_fails_its_tunnels():
     """If the ping task itself failed on lan1 (rc != 0 or unreachable), its tunnels are not proven."""
     result = proof(PROBES, [ping('', rc=1)], before(0, 0), after(84, 84))

@@ -60,6 +60,7 @@ class IpsecRunner(object):
         self.module = module
         self.binary = binary or module.get_bin_path("ipsec", required=True, opt_dirs=["/usr/sbin", "/usr/local/sbin"])
         self.commands = []
+        self.mutations = 0   # commands run that change something (not the ones check mode skipped)
         self._version = None
 
     def _exec(self, argv, mutating, data=None):
@@ -69,6 +70,7 @@ class IpsecRunner(object):
             return Result(argv, 0, "", "", skipped=True)
         rc, out, err = self.module.run_command(argv, data=data, environ_update={"LC_ALL": "C", "LANG": "C"})
         self.commands.append({"argv": argv, "rc": rc})
+        self.mutations += 1 if mutating else 0
         return Result(argv, rc, out or "", err or "")
 
     def _ipsec_argv(self, args, timeout=None):

@@ -155,6 +155,14 @@ changed_tunnels:
   returned: always
   type: list
   elements: str
+ready:
+  description:
+    - Without O(establish), after a load that changed nothing - whether every tunnel this gateway brings up
+      already has its Child SAs and none is to authenticate anew (then C(tunnels) carries C(established) and
+      C(child_sas) as an establish step would).
+    - The tunnel role skips its establish step when every gateway of the play is ready.
+  returned: when O(establish=false) and O(state=present)
+  type: bool
 failed_tunnels:
   description: Tunnels that did not establish, with the error kind, the line it came from and a remedy.
   returned: when O(establish=true)
@@ -203,6 +211,7 @@ def main():
         if tunnel.get("psk"):
             module.no_log_values.add(tunnel["psk"])
     removed = []
+    ready = None
     gateway = Gateway(module)
     try:
         if module.params["state"] == "rolled_back":
@@ -223,12 +232,14 @@ def main():
                     gateway.roll_back(tunnels, sorted(writes))
                 raise
             failed = gateway.establish(tunnels) if module.params["establish"] else {}
+            if not module.params["establish"]:
+                ready = not removed and gateway.ready(tunnels)
     except IpsecError as exc:
         finish(module, gateway, dict(msg=exc.msg, **exc.details), removed)
-    finish(module, gateway, None, removed, failed)
+    finish(module, gateway, None, removed, failed, ready)
 
 
-def finish(module, gateway, failure, removed, failed=None):
+def finish(module, gateway, failure, removed, failed=None, ready=None):
     result = dict(
         changed=bool(gateway.changed),
         changed_tunnels=sorted(set(gateway.changed)),
@@ -238,6 +249,8 @@ def finish(module, gateway, failure, removed, failed=None):
         libreswan_version=gateway.runner.version.get("version"),
         commands=gateway.runner.commands,
     )
+    if ready is not None:
+        result["ready"] = ready
     if module._diff:
         result["diff"] = gateway.diff
     if failed:

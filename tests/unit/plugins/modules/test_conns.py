@@ -34,6 +34,7 @@ VERSION = {'argv': [IPSEC, '--version'], 'capture': '4.10/version.txt'}
 VERSION_5 = {'argv': [IPSEC, '--version'], 'capture': '5.2/version.txt'}
 NOT_LOADED = {'argv': [IPSEC, 'status'], 'capture': '4.10/status-after-empty-add.txt'}
 LOADED = {'argv': [IPSEC, 'status'], 'capture': '4.10/status-loaded.txt'}
+TRAFFIC = {'argv': [IPSEC, 'trafficstatus'], 'capture': '4.10/trafficstatus-established.txt'}
 ROUTES = {'argv': ['/usr/sbin/ip', '-o', 'route', 'show', 'table', 'main'],
           'out': 'default via 198.51.100.1 dev eth0 \n172.16.1.0/24 dev eth1 proto kernel scope link src 172.16.1.1 \n'}
 
@@ -97,11 +98,37 @@ def test_the_psk_comes_in_its_own_no_log_argument_and_is_written_all_the_same(gw
 def test_a_second_run_with_nothing_changed_touches_neither_files_nor_pluto(gw):
     first_run(gw)
     before = (gw.conf.read_text(), os.stat(str(gw.conf)).st_mtime_ns)
-    result = gw.run([VERSION, LOADED, ROUTES])           # one `ipsec status` serves the whole run
+    # one `ipsec status` serves the whole run; one `ipsec trafficstatus` finds the tunnel up
+    result = gw.run([VERSION, LOADED, ROUTES, TRAFFIC])
     assert result['changed'] is False and result['changed_tunnels'] == []
     assert result['tunnels']['psk']['action'] == 'unchanged'
     assert (gw.conf.read_text(), os.stat(str(gw.conf)).st_mtime_ns) == before
-    assert [c['argv'][1] for c in result['commands']] == ['--version', 'status', '-o']
+    assert [c['argv'][1] for c in result['commands']] == ['--version', 'status', '-o', 'trafficstatus']
+    # so the role may skip its establish step: the SAs and counters it would have read are here
+    assert result['ready'] is True
+    assert result['tunnels']['psk']['established'] is True
+    assert result['tunnels']['psk']['child_sas'] == [{'serial': 2, 'in_bytes': 0, 'out_bytes': 0}]
+
+
+def test_a_second_run_finding_the_tunnel_down_is_not_ready(gw):
+    """Nothing to write, but the tunnel this end brings up has no Child SA: the establish step must run."""
+    first_run(gw)
+    result = gw.run([VERSION, LOADED, ROUTES, {'argv': [IPSEC, 'trafficstatus'],
+                                               'capture': '4.10/trafficstatus-empty.txt'}])
+    assert result['changed'] is False
+    assert result['ready'] is False
+    assert result['tunnels']['psk']['established'] is False
+
+
+def test_a_run_that_loads_anything_is_not_ready(gw):
+    """A changed tunnel is for the establish step to bring up and prove; no trafficstatus is read."""
+    first_run(gw)
+    changed = resolve([dict(TUNNEL, esp='aes_gcm128')], 'vpn1', HOSTVARS)
+    result = gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
+                     {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+                     {'argv': [IPSEC, 'auto', '--replace', 'psk']}, LOADED], tunnels=changed, run_id='run-2')
+    assert result['ready'] is False
+    assert 'trafficstatus' not in [c['argv'][1] for c in result['commands']]
 
 
 def test_a_changed_tunnel_is_replaced_alone(gw):

@@ -67,8 +67,8 @@ def _sas(after):
     if isinstance(after, dict) and "sas" in after:
         return after["sas"]
     if isinstance(after, dict):
-        # raw runs through a terminal: lines may end in CRLF
-        return parse_trafficstatus((after.get("stdout") or "").replace("\r\n", "\n"))
+        # raw runs through a terminal: its CRLF line ends are the parser's to take (split_output)
+        return parse_trafficstatus(after.get("stdout") or "")
     return after or []
 
 

@@ -399,12 +399,17 @@ class Gateway(object):
         current = self.established()
         ready = True
         for tunnel in present:
-            subs = sub_connections(tunnel)
-            result = self._result(tunnel["name"])
-            result["established"] = all(s in current for s in subs)
-            result["child_sas"] = [sa for s in subs for sa in current.get(s, [])]
-            ready = ready and (result["established"] or not brings_up(tunnel))
+            ready = (self._record_sas(tunnel, current) or not brings_up(tunnel)) and ready
         return ready
+
+    def _record_sas(self, tunnel, current):
+        """The tunnel's result says whether all its sub-connections have Child SAs in *current* (from
+        established()) and lists them with their counters; returns whether they all do."""
+        subs = sub_connections(tunnel)
+        result = self._result(tunnel["name"])
+        result["established"] = all(s in current for s in subs)
+        result["child_sas"] = [sa for s in subs for sa in current.get(s, [])]
+        return result["established"]
 
     def renew(self, renewing, todo, before, timeout):
         """Authenticate established tunnels anew: a new IKE SA, not one more Child SA on the old one.
@@ -543,11 +548,8 @@ class Gateway(object):
                 name = tunnel["name"]
                 if tunnel.get("state", "present") == "absent":
                     continue
-                subs = sub_connections(tunnel)
-                result = self._result(name)
-                result["established"] = all(s in current for s in subs)
-                result["child_sas"] = [sa for s in subs for sa in current.get(s, [])]
-                if brings_up(tunnel) and not result["established"] and name not in failed:
+                established = self._record_sas(tunnel, current)
+                if brings_up(tunnel) and not established and name not in failed:
                     failed[name] = {"kind": "other", "line": "no Child SA after ipsec up",
                                     "remedy": remedy_for("other", tunnel)}
         return failed

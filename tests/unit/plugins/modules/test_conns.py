@@ -301,6 +301,32 @@ def _trafficstatus(*subs):
             for i, sub in enumerate(subs)]
 
 
+def _bare_gateway(runner):
+    """A Gateway around *runner* (a _Pluto), without a module behind it."""
+    gateway = _gateway.Gateway.__new__(_gateway.Gateway)
+    gateway.module = type('Module', (), {'params': {'timeout': 30, 'reauthenticate': []}, 'check_mode': False})()
+    gateway.runner = runner
+    gateway.major, gateway.results, gateway.changed, gateway._status, gateway._log = 4, {}, [], None, None
+    return gateway
+
+
+def test_the_end_that_does_not_bring_the_tunnel_up_still_reports_its_child_sas(monkeypatch):
+    """The responder runs no `ipsec up`; its result still says established and lists the Child SAs with their
+    counters, as the initiator's does (the report and a skipped establish step read the same fields)."""
+    monkeypatch.setattr(_gateway, 'SETTLE_WAIT', 0)
+    tunnel = {'name': 'net-to-net', 'state': 'present', 'auto': 'start', 'local': 'right',
+              'left': {'address': '198.51.100.10', 'subnets': ['172.16.1.0/24']},
+              'right': {'address': '203.0.113.10', 'subnets': ['10.0.0.0/24']}}
+    gateway = _bare_gateway(_Pluto([], [], []))
+    gateway.runner.sas = _trafficstatus('net-to-net')
+    monkeypatch.setattr(_gateway, 'brings_up', lambda t: False)
+
+    assert gateway.establish([tunnel]) == {}
+    assert [args for args in gateway.runner.ran if args[0] == 'up'] == []
+    assert gateway.results['net-to-net']['established'] is True
+    assert gateway.results['net-to-net']['child_sas'] == [{'serial': 80, 'in_bytes': 0, 'out_bytes': 0}]
+
+
 @pytest.mark.parametrize('second_up, sas_after, failed', [
     (_Ran('002 "net-to-net/2x0" #90: initiator established Child SA using #89', 0),
      _trafficstatus('net-to-net/1x0', 'net-to-net/2x0'), False),
@@ -319,10 +345,7 @@ def test_a_child_sa_request_the_peer_left_unanswered_is_tried_once_more_on_a_fre
     tunnel = {'name': 'net-to-net', 'state': 'present', 'auto': 'start', 'local': 'left',
               'left': {'address': '198.51.100.10', 'subnets': ['172.16.1.0/24', '172.16.2.0/24']},
               'right': {'address': '203.0.113.10', 'subnets': ['10.0.0.0/24']}}
-    gateway = _gateway.Gateway.__new__(_gateway.Gateway)
-    gateway.module = type('Module', (), {'params': {'timeout': 30, 'reauthenticate': []}, 'check_mode': False})()
-    gateway.runner = _Pluto([_Ran('', 124), second_up], JOURNAL_410_CHILD_UNANSWERED, sas_after)
-    gateway.major, gateway.results, gateway.changed, gateway._status, gateway._log = 4, {}, [], None, None
+    gateway = _bare_gateway(_Pluto([_Ran('', 124), second_up], JOURNAL_410_CHILD_UNANSWERED, sas_after))
     monkeypatch.setattr(_gateway, 'brings_up', lambda t: True)
 
     result = gateway.establish([tunnel])

@@ -157,108 +157,17 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _hostkey
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner, one_line
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._hostkey import ARGUMENT_SPEC, ensure_hostkey
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
-
-def _nss_args(module):
-    return ["--nssdir", module.params["nssdir"]] if module.params["nssdir"] else []
-
-
-def ensure_hostkey(module, runner):
-    params = module.params
-    nss = _nss_args(module)
-    result = {"generated": False, "initialized_nss": False}
-
-    listing = runner.run(["showhostkey", "--list"] + nss)
-    parsed = ipsec_output.parse_showhostkey(listing.text)
-    error = parsed["error"]
-    if error and error["kind"] == "nss_not_initialised":
-        keys = None
-    elif listing.rc != 0 or error:
-        raise IpsecError("`ipsec showhostkey --list` failed (exit %d): %s. Check the NSS database%s."
-                         % (listing.rc, one_line(listing.text),
-                            " in %s" % params["nssdir"] if params["nssdir"] else " (/var/lib/ipsec/nss)"))
-    else:
-        keys = _hostkey.rsa_keys(parsed["keys"])
-
-    if keys is None:
-        # 4.10 and 5.2: SEC_ERROR_BAD_DATABASE (exit 1) for an empty or missing directory
-        result["initialized_nss"] = True
-        init = runner.run(["initnss"] + nss, mutating=True)
-        if not init.skipped and init.rc not in (0, 42):   # 42: already initialised
-            raise IpsecError("`ipsec initnss` failed (exit %d): %s. Does the NSS directory exist and is it writable?"
-                             % (init.rc, one_line(init.text)))
-        keys = []
-
-    recorded = _hostkey.read_state(params["state_file"])
-    chosen, how, warning = _hostkey.choose(keys, recorded)
-    if warning:
-        module.warn(warning)
-    before = chosen if how != "none" else None
-
-    ckaid = chosen
-    if params["regenerate"] or how == "none":
-        how = "generated"
-        result["generated"] = True
-        made = runner.run(["newhostkey", "--bits", str(params["bits"])] + nss, mutating=True)
-        if made.skipped:
-            ckaid = None
-        else:
-            ckaid = _hostkey.generated_ckaid(made.text)
-            if made.rc != 0 or not ckaid:
-                raise IpsecError("`ipsec newhostkey --bits %d` failed (exit %d): %s"
-                                 % (params["bits"], made.rc, one_line(made.text)))
-    if params["regenerate"]:
-        result["previous_ckaid"] = before
-    result["source"] = how
-    result["ckaid"] = ckaid
-
-    facts = {"ckaid": ckaid, "keyid": None, "pubkey": None, "bits": None}
-    result.update({"keyid": None, "pubkey": None, "bits": None, "line": None,
-                   "leftrsasigkey": None, "rightrsasigkey": None})
-    if ckaid:
-        side = params["side"]
-        shown = runner.run(["showhostkey", "--" + side, "--ckaid", ckaid] + nss)
-        key = ipsec_output.parse_showhostkey(shown.text)
-        if shown.rc != 0 or not key["rsasigkey"]:
-            raise IpsecError("`ipsec showhostkey --%s --ckaid %s` printed no public key (exit %d): %s"
-                             % (side, ckaid, shown.rc, one_line(shown.text)))
-        listed = [k for k in keys if (k.get("ckaid") or "").lower() == ckaid]
-        keyid = key["keyid"] or (listed[0]["keyid"] if listed else None)
-        pubkey = key["rsasigkey"]
-        bits = _hostkey.rsa_bits(pubkey)
-        result.update({
-            "keyid": keyid, "pubkey": pubkey, "bits": bits, "line": key["line"],
-            "leftrsasigkey": "left%s=%s" % (key["key_type"], pubkey),
-            "rightrsasigkey": "right%s=%s" % (key["key_type"], pubkey),
-        })
-        facts.update({"keyid": keyid, "pubkey": pubkey, "bits": bits})
-    result["ansible_facts"] = {"sitevpn_hostkey": facts}
-
-    record = ckaid is None or ckaid != recorded   # None: a key would be generated (check mode)
-    if record and ckaid and not module.check_mode:
-        try:
-            _hostkey.write_state(params["state_file"], ckaid)
-        except (IOError, OSError) as exc:
-            raise IpsecError("cannot record the host key CKAID in %s: %s" % (params["state_file"], exc))
-    result["changed"] = bool(result["initialized_nss"] or result["generated"] or record)
-    result["diff"] = {"before": {"ckaid": recorded}, "after": {"ckaid": ckaid if ckaid else "(new key)"}}
-    return result
+# the module's code lives in _hostkey, where another module can run it too; the unit tests patch its
+# constants there (tests/unit/plugins/modules/helper.py)
+_IMPLEMENTATION = (_hostkey,)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            bits=dict(type="int", default=3072),
-            regenerate=dict(type="bool", default=False),
-            side=dict(type="str", default="left", choices=["left", "right"]),
-            nssdir=dict(type="path"),
-            state_file=dict(type="path", default="/var/lib/sitevpn/hostkey.ckaid"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     problem = _hostkey.check_bits(module.params["bits"])
     if problem:
         module.fail_json(msg=problem)

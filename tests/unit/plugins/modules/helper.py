@@ -21,7 +21,8 @@ A case file is a YAML list; each case has:
     overrides of the fake ``get_bin_path`` (``ipsec`` -> ``/usr/sbin/ipsec``, ``timeout``, ``systemctl``,
     ``ip`` ...); ``null`` means "not installed".
 ``patch``
-    module-level constants to replace (``CONF_DIR: "{tmp}/ipsec.d"``).
+    module-level constants to replace (``CONF_DIR: "{tmp}/ipsec.d"``), in the module and in the module_utils
+    its code lives in (its ``_IMPLEMENTATION``) that define them.
 ``files``
     files to create first (``path: content``; a path ending in ``/`` makes a directory;
     ``content`` may be ``{capture: <version>/<name>.txt}``, the stdout of a live capture).
@@ -152,11 +153,19 @@ class FakeRunCommand(object):
         return rc, out, err
 
 
+def _implementation(module):
+    """*module* and the module_utils its code lives in (the module's ``_IMPLEMENTATION``: modules that keep
+    their code in module_utils, where another module can run it)."""
+    return (module,) + tuple(getattr(module, '_IMPLEMENTATION', ()))
+
+
 def fixed_temp_path(monkeypatch, module, prefix, path, directory=False):
     """Make ``module``'s ``tempfile.mkstemp`` (or ``mkdtemp``) return *path* for *prefix*, so a command that
-    names the temporary file can be expected by its argv; other callers get a real temporary file."""
+    names the temporary file can be expected by its argv; other callers get a real temporary file.
+    ``module``'s ``tempfile`` is the one of the module or of the module_utils its code lives in."""
     name = 'mkdtemp' if directory else 'mkstemp'
-    real = getattr(module.tempfile, name)
+    tempfile = next(part.tempfile for part in _implementation(module) if hasattr(part, 'tempfile'))
+    real = getattr(tempfile, name)
 
     def fake(*args, **kwargs):
         if kwargs.get('prefix') != prefix:
@@ -165,7 +174,7 @@ def fixed_temp_path(monkeypatch, module, prefix, path, directory=False):
             os.mkdir(path)
             return path
         return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), path
-    monkeypatch.setattr(module.tempfile, name, fake)
+    monkeypatch.setattr(tempfile, name, fake)
     return path
 
 
@@ -186,8 +195,11 @@ def run_case(module, case, tmp_path, capsys, monkeypatch):
         with open(path, 'w') as handle:
             handle.write(content)
     for name, value in (case.get('patch') or {}).items():
-        assert hasattr(module, name), '%s has no constant %s' % (module.__name__, name)
-        monkeypatch.setattr(module, name, value)
+        # where the code reads it: the module, or the module_utils its code lives in
+        owners = [part for part in _implementation(module) if hasattr(part, name)]
+        assert owners, '%s has no constant %s' % (module.__name__, name)
+        for owner in owners:
+            monkeypatch.setattr(owner, name, value)
 
     bins = dict(DEFAULT_BINS)
     bins.update(case.get('bins') or {})

@@ -92,7 +92,7 @@ VARIABLES = {
     "sitevpn_revoked_gateways", "sitevpn_revoked_serials", "sitevpn_gateway_cert_file", "sitevpn_gateway_key_file",
     "sitevpn_gateway_ca_file", "sitevpn_gateway_key_passphrase", "sitevpn_cert_id",
     # playbooks
-    "sitevpn_remove_tunnel", "sitevpn_peer_config_dir",
+    "sitevpn_remove_tunnel", "sitevpn_peer_config_dir", "sitevpn_precheck",
     # facts the collection sets itself
     "sitevpn_hostkey", "sitevpn_certs",
 }

@@ -50,6 +50,15 @@ class Run(object):
     def failed(self):
         return sum(r.get("failed", 0) + r.get("unreachable", 0) for r in self.recap.values())
 
+    def task(self, name):
+        """What each host did in the first task whose header holds *name*: {host: ok|changed|skipping|failed}."""
+        parts = re.split(r"^TASK \[(.*)\] \*+$", self.out, flags=re.M)
+        for header, body in zip(parts[1::2], parts[2::2]):
+            if name in header:
+                return dict((host, "failed" if status == "fatal" else status) for status, host in
+                            re.findall(r"^(ok|changed|skipping|failed|fatal): \[([^\]]+)\]", body, re.M))
+        return {}
+
     def says(self, text):
         """*text* is in the output, however the YAML callback wrapped its long lines."""
         return flat(text) in flat(self.out)

@@ -50,7 +50,15 @@ def test_a_second_run_changes_nothing_and_keeps_the_same_sas(seed):
     assert (seed.spis("vpn1"), seed.spis("vpn2")) == before
     # nothing to do is not nothing proven: the pings crossed the tunnel and its ESP counters rose
     assert_proven(run)
+    # one read-only call per gateway found nothing to do for the install, firewall and host key steps
+    assert run.task("would change (one read-only call)") == {"vpn1": "ok", "vpn2": "ok"}, run.out[-3000:]
+    for step in STEPS:
+        assert run.task(step) == {"vpn1": "skipping", "vpn2": "skipping"}, step
     print("first-run-free rerun: %.1f s" % run.seconds)
+
+
+# the tasks of the install, firewall and keys roles that the precheck skips when it finds nothing to change
+STEPS = ("Install, configure and start Libreswan", "Forwarding on, redirects off", "RSA host key in the NSS database")
 
 
 def assert_proven(run):
@@ -132,6 +140,8 @@ def test_forwarding_off_breaks_the_ping_and_the_firewall_role_mends_it(seed):
     run = seed.playbook()
     assert run.rc == 0, run.out[-3000:]
     assert run.recap["vpn1"]["changed"] >= 1
+    # the precheck saw the drift on vpn1 only: its firewall step ran, the rest was skipped
+    assert run.task(STEPS[1]) == {"vpn1": "changed", "vpn2": "skipping"}, run.out[-3000:]
     assert_encrypted_both_ways(seed)
 
 
@@ -177,6 +187,16 @@ def test_with_pluto_stopped_nothing_leaks_in_clear_and_the_tunnel_returns_when_i
     # wan1 encrypted (6 ESP) and ping counted 2 - so each direction gets 10 s to be whole, as after a rollback
     encrypted(seed, "server1", SERVER2, "wan1", count=3, within=10)
     encrypted(seed, "server2", SERVER1, "wan2", count=3, within=10)
+
+
+def test_pluto_stopped_by_hand_is_found_by_the_precheck_and_started_by_the_install_step(seed):
+    seed.sh("vpn2", "systemctl stop ipsec")
+    run = seed.playbook()
+    assert run.rc == 0, run.out[-3000:]
+    assert run.task(STEPS[0]) == {"vpn1": "skipping", "vpn2": "changed"}, run.out[-3000:]
+    assert seed.sh("vpn2", "systemctl is-active ipsec").stdout.strip() == "active"
+    assert_proven(run)
+    assert_encrypted_both_ways(seed)
 
 
 def test_libreswan_updown_runs_where_an_unreachable_route_needs_it_and_only_there(seed):

@@ -54,6 +54,38 @@ def previous_tunnel(current, name, conf_text):
     return tunnel
 
 
+# the options of the conns module (and of gateway_info's conns check)
+ARGUMENT_SPEC = dict(
+    tunnels=dict(type="list", elements="dict", required=True, no_log=False),
+    psks=dict(type="dict", default={}, no_log=True),
+    state=dict(type="str", default="present", choices=["present", "rolled_back"]),
+    establish=dict(type="bool", default=False),
+    timeout=dict(type="int", default=30),
+    purge=dict(type="bool", default=False),
+    names=dict(type="list", elements="str", default=[]),
+    run_id=dict(type="str"),
+    on_failure=dict(type="str", default="fail", choices=["fail", "report"]),
+    reauthenticate=dict(type="list", elements="str", default=[]),
+    backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
+)
+
+
+def summary(gateway, removed, ready=None):
+    """The conns module's result (without failure and diff): what the tunnel role reads of a load step."""
+    result = dict(
+        changed=bool(gateway.changed),
+        changed_tunnels=sorted(set(gateway.changed)),
+        reauthenticate=sorted(n for n, r in gateway.results.items() if r.get("reauthenticate")),
+        removed_tunnels=removed,
+        tunnels=gateway.results,
+        libreswan_version=gateway.runner.version.get("version"),
+        commands=gateway.runner.commands,
+    )
+    if ready is not None:
+        result["ready"] = ready
+    return result
+
+
 class Gateway(object):
     """The tunnels of this gateway: files on disk, connections in pluto, SAs in the kernel."""
 

@@ -183,27 +183,12 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitevpn.ipsec.plugins.module_utils._gateway import Gateway
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._gateway import ARGUMENT_SPEC, Gateway, summary
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            tunnels=dict(type="list", elements="dict", required=True, no_log=False),
-            psks=dict(type="dict", default={}, no_log=True),
-            state=dict(type="str", default="present", choices=["present", "rolled_back"]),
-            establish=dict(type="bool", default=False),
-            timeout=dict(type="int", default=30),
-            purge=dict(type="bool", default=False),
-            names=dict(type="list", elements="str", default=[]),
-            run_id=dict(type="str"),
-            on_failure=dict(type="str", default="fail", choices=["fail", "report"]),
-            reauthenticate=dict(type="list", elements="str", default=[]),
-            backup_dir=dict(type="path", default="/var/lib/sitevpn/backup"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     tunnels = module.params["tunnels"]
     for tunnel in tunnels:
         if tunnel["name"] in module.params["psks"]:
@@ -240,17 +225,7 @@ def main():
 
 
 def finish(module, gateway, failure, removed, failed=None, ready=None):
-    result = dict(
-        changed=bool(gateway.changed),
-        changed_tunnels=sorted(set(gateway.changed)),
-        reauthenticate=sorted(n for n, r in gateway.results.items() if r.get("reauthenticate")),
-        removed_tunnels=removed,
-        tunnels=gateway.results,
-        libreswan_version=gateway.runner.version.get("version"),
-        commands=gateway.runner.commands,
-    )
-    if ready is not None:
-        result["ready"] = ready
+    result = summary(gateway, removed, ready)
     if module._diff:
         result["diff"] = gateway.diff
     if failed:

@@ -265,6 +265,12 @@ def sub_connections(tunnel):
     return names
 
 
+def keys_in_conf(text):
+    """The RSA public keys a conn file of ours names, by side (``{"left": "0s...", "right": ...}``)."""
+    found = re.findall(r"^    (left|right)rsasigkey=(\S+)$", text or "", re.M)
+    return dict(found)
+
+
 def is_managed(text):
     return bool(text) and MARKER in text.split("\n", 1)[0]
 

@@ -9,16 +9,17 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: gateway_info
-short_description: Whether the install, firewall and host key steps would change a gateway, in one call
+short_description: Whether the install, firewall, host key and load steps would change a gateway, in one call
 version_added: 0.1.0
 description:
-  - Runs what M(sitevpn.ipsec.libreswan), M(sitevpn.ipsec.firewall) and M(sitevpn.ipsec.hostkey) check, in check
-    mode, in one process on the gateway, and says for each step whether it would change anything. The same code
-    decides as in those modules, so drift on the gateway counts - forwarding turned off, a rule flushed, pluto
-    stopped, a conn setup edited - not only changed options.
+  - Runs what M(sitevpn.ipsec.libreswan), M(sitevpn.ipsec.firewall), M(sitevpn.ipsec.hostkey) and
+    M(sitevpn.ipsec.conns) (loading, not establishing) check, in check mode, in one process on the gateway, and
+    says for each step whether it would change anything. The same code decides as in those modules, so drift
+    on the gateway counts - forwarding turned off, a rule flushed, pluto stopped, a conn file or config setup
+    edited - not only changed options.
   - Why - every module call costs a Python start on the gateway (about 1 s on a slow one). The
-    C(sitevpn.ipsec.site_to_site) playbook calls this module first and runs each of the three steps only where it
-    would change something, so a rerun with nothing to do makes one call instead of three.
+    C(sitevpn.ipsec.site_to_site) playbook calls this module first and runs each of the four steps only where it
+    would change something, so a rerun with nothing to do makes one call instead of four.
   - When the host key step would change nothing, the fact C(sitevpn_hostkey) is set exactly as
     M(sitevpn.ipsec.hostkey) sets it, so the peer can read the public key without that module running.
   - A step that cannot be checked (Libreswan not installed yet, a check that fails) is reported as one that
@@ -39,9 +40,19 @@ options:
   hostkey:
     description: The options of M(sitevpn.ipsec.hostkey); the step is not checked when omitted.
     type: dict
+  conns:
+    description:
+      - The options of M(sitevpn.ipsec.conns) without O(conns.establish) (the load step); the step is not checked
+        when omitted.
+      - RSA public keys not given in the tunnels (the keys step has not published them yet) are taken from the
+        conn files on the gateway and returned in RV(steps.conns.pubkeys); the caller must compare them with
+        the real keys before it lets this check stand for the step (the site_to_site playbook does).
+      - Tunnels with a PSK or a certificate are not checked (their secrets are known only after the keys step).
+    type: dict
 notes:
   - The host key is checked only when the install step would change nothing (before Libreswan is installed
-    there is no key to read).
+    there is no key to read); the conns only when the install, firewall and host key steps would change nothing.
+  - A check that fails for any reason counts as "would change": the step runs and says what is wrong.
 """
 
 EXAMPLES = r"""
@@ -59,12 +70,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 steps:
-  description: Per step checked (C(install), C(firewall), C(hostkey)) - C(would_change) (would the step change
+  description: Per step checked (C(install), C(firewall), C(hostkey), C(conns)) - C(would_change) (would the step change
     the gateway), C(changes) (what it would change, as the step's own module lists it) and C(error) (why the step
     could not be checked; it then counts as one that would change).
   returned: always
   type: dict
   sample: {"install": {"would_change": false, "changes": []}, "firewall": {"would_change": true, "changes": ["rules"]}}
+steps.conns.pubkeys:
+  description: The RSA public keys the conns check used, per side, in the order of the tunnels (V(null) where
+    none) - the given ones, or those of the conn files on disk.
+  returned: when the conns were checked
+  type: dict
+steps.conns.loaded:
+  description: What M(sitevpn.ipsec.conns) would return without establish (C(changed), C(changed_tunnels),
+    C(ready), C(tunnels) with their Child SAs and counters, C(commands)).
+  returned: when the conns were checked
+  type: dict
 ansible_facts:
   description: C(sitevpn_hostkey) when the host key step would change nothing (see M(sitevpn.ipsec.hostkey)).
   returned: when the host key was checked and would not change
@@ -73,12 +94,14 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall_host, _hostkey, _install
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, _firewall_host, _gateway, _hostkey, _install
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read
+from ansible_collections.sitevpn.ipsec.plugins.module_utils._gateway import Gateway, summary
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._runner import IpsecError, IpsecRunner
 
 
 # where the steps' code lives: the unit tests patch its paths there (tests/unit/plugins/modules/helper.py)
-_IMPLEMENTATION = (_install, _firewall_host, _hostkey)
+_IMPLEMENTATION = (_install, _firewall_host, _hostkey, _gateway, _conn)
 
 
 class StepFailed(Exception):
@@ -129,11 +152,50 @@ def _hostkey_check(view: CheckView) -> dict:
         raise StepFailed(exc.msg)
 
 
+def _assume_keys_on_disk(tunnels: list) -> dict:
+    """Fill the RSA public keys not known yet with the ones the conn files on disk name; the keys used.
+
+    Before the keys step has run, neither end's public key is known on the controller; the conns as the last
+    run wrote them hold both. The caller compares the keys used here with the real ones after the keys step
+    (``pubkeys``): only where they are equal does this check stand for the load step.
+    """
+    for tunnel in tunnels:
+        if tunnel.get("auth") == "rsasig" and tunnel.get("state", "present") != "absent":
+            on_disk = _conn.keys_in_conf(read(_conn.conf_path(tunnel["name"])))
+            for side in ("left", "right"):
+                if not tunnel[side].get("pubkey"):
+                    tunnel[side]["pubkey"] = on_disk.get(side)
+    return dict((side, [tunnel[side].get("pubkey") for tunnel in tunnels]) for side in ("left", "right"))
+
+
+def _conns_check(view: CheckView) -> dict:
+    tunnels = view.params["tunnels"]
+    secret = [t["name"] for t in tunnels if t.get("auth") in ("psk", "cert") and t.get("state", "present") != "absent"]
+    if secret:
+        raise StepFailed("the PSKs and certificates of %s are known only after the keys step" % ", ".join(secret))
+    pubkeys = _assume_keys_on_disk(tunnels)
+    gateway = Gateway(view)
+    try:
+        removed = gateway.remove(tunnels, view.params["purge"])
+        writes = gateway.plan(tunnels)
+        gateway.load(tunnels, writes)      # check mode: reads what pluto has loaded, loads nothing
+        would_change = bool(removed or writes or gateway.changed)
+        ready = not would_change and gateway.ready(tunnels)
+    except IpsecError as exc:
+        raise StepFailed(exc.msg)
+    return {"changed": would_change, "changes": sorted(set(gateway.changed) | set(writes)), "pubkeys": pubkeys,
+            "loaded": summary(gateway, removed, ready)}
+
+
 CHECKS = (
     ("install", _install.ARGUMENT_SPEC, _install.install),
     ("firewall", _firewall_host.ARGUMENT_SPEC, _firewall_host.apply),
     ("hostkey", _hostkey.ARGUMENT_SPEC, _hostkey_check),
+    ("conns", _gateway.ARGUMENT_SPEC, _conns_check),
 )
+# steps checked only when these would change nothing: pluto must run; a new host key changes the conns, and
+# the firewall step's routes can change what the conns say about _updown
+NEEDS = {"hostkey": ("install",), "conns": ("install", "firewall", "hostkey")}
 
 
 def check_step(module: AnsibleModule, spec: dict, check, options: dict) -> dict:
@@ -146,8 +208,14 @@ def check_step(module: AnsibleModule, spec: dict, check, options: dict) -> dict:
         result = check(view)
     except StepFailed as exc:
         return {"would_change": True, "changes": [], "error": str(exc)}
+    except Exception as exc:    # pylint: disable=broad-except
+        # a check that breaks must not stop the run: the step itself runs and reports
+        return {"would_change": True, "changes": [], "error": "the check failed: %s: %s" % (type(exc).__name__, exc)}
     step = {"would_change": bool(result.get("changed")), "changes": result.get("changes", []),
             "warnings": view.warnings}
+    for extra in ("pubkeys", "loaded"):
+        if extra in result:
+            step[extra] = result[extra]
     if "ansible_facts" in result:
         step["ansible_facts"] = result["ansible_facts"]
     return step
@@ -159,17 +227,22 @@ def main() -> None:
             install=dict(type="dict"),
             firewall=dict(type="dict"),
             hostkey=dict(type="dict", no_log=False),
+            conns=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
-    if (module.params["firewall"] or {}).get("state", "present") != "present":
-        module.fail_json(msg="gateway_info checks the firewall step with state present only")
+    for name in ("firewall", "conns"):
+        if (module.params[name] or {}).get("state", "present") != "present":
+            module.fail_json(msg="gateway_info checks the %s step with state present only" % name)
+    if (module.params["conns"] or {}).get("establish"):
+        module.fail_json(msg="gateway_info checks the conns step without establish")
     steps, facts = {}, {}
     for name, spec, check in CHECKS:
         if module.params[name] is None:
             continue
-        if name == "hostkey" and steps.get("install", {}).get("would_change"):
-            steps[name] = {"would_change": True, "changes": [], "error": "checked after the install step"}
+        first = [need for need in NEEDS.get(name, ()) if steps.get(need, {}).get("would_change")]
+        if first:
+            steps[name] = {"would_change": True, "changes": [], "error": "checked after the %s step" % first[0]}
             continue
         step = check_step(module, spec, check, module.params[name])
         warnings = step.pop("warnings", [])

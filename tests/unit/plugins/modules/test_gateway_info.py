@@ -15,8 +15,13 @@ __metaclass__ = type
 import copy
 import os
 
-from ansible_collections.sitevpn.ipsec.plugins.modules import gateway_info
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import load_cases, run_case
+import pytest
+
+from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import host_tunnels, resolve
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, _gateway
+from ansible_collections.sitevpn.ipsec.plugins.module_utils.ipsec_output import parse_showhostkey
+from ansible_collections.sitevpn.ipsec.plugins.modules import conns, gateway_info
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, live_capture, load_cases, run_case
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CKAID = 'd8496f84115c9d908072ef0318739872cf51f357'
@@ -97,3 +102,92 @@ def test_a_step_that_cannot_be_checked_is_one_to_run_and_the_call_still_answers_
                                 'hostkey': {'would_change': True, 'error': 're:ipsec'}}}
     result = run(case, tmp_path, capsys, monkeypatch)
     assert 'install' not in result['steps']                        # not asked, not checked
+
+
+# -- the load step (conns): checked with the keys its conn files hold ------------------------------------------
+
+IPSEC = '/usr/sbin/ipsec'
+ROUTES = {'argv': ['/usr/sbin/ip', '-o', 'route', 'show', 'table', 'main'],
+          'out': 'default via 198.51.100.1 dev eth0 \n172.16.1.0/24 dev eth1 proto kernel scope link src 172.16.1.1 \n'}
+
+
+def _pubkey(capture):
+    return parse_showhostkey(live_capture(capture)[1])['rsasigkey']
+
+
+# the lab's two host keys (4.10's vpn1, 5.2's vpn2); the tunnel's name is the one pluto's captures know
+KEYS = {'vpn1': _pubkey('4.10/showhostkey-left-ckaid.txt'), 'vpn2': _pubkey('5.2/showhostkey-left-ckaid.txt')}
+TUNNEL = {'name': 'psk', 'left': 'vpn1', 'right': 'vpn2', 'left_subnets': '172.16.14.0/24',
+          'right_subnets': '10.0.14.0/24', 'auth': 'rsasig'}
+
+
+def _hostvars(keys=True):
+    return {'vpn1': dict({'sitevpn_public_address': '198.51.100.10'},
+                         **({'sitevpn_hostkey': {'pubkey': KEYS['vpn1']}} if keys else {})),
+            'vpn2': dict({'sitevpn_public_address': '203.0.113.10'},
+                         **({'sitevpn_hostkey': {'pubkey': KEYS['vpn2']}} if keys else {}))}
+
+
+@pytest.fixture
+def loaded_before(tmp_path, monkeypatch, capsys):
+    """vpn1 after a run of the conns module that wrote and loaded the RSA tunnel (its keys in the conn)."""
+    conf_dir = tmp_path / 'ipsec.d'
+    conf_dir.mkdir()
+    monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
+    monkeypatch.setattr(_gateway, 'CONF_DIR', str(conf_dir))
+    check = fixed_temp_path(monkeypatch, _gateway, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
+    main = os.path.join(check, 'ipsec.conf')
+    run_case(conns, {'input': {'tunnels': resolve([TUNNEL], 'vpn1', _hostvars())}, 'run_command_calls': [
+        {'argv': [IPSEC, '--version'], 'capture': '4.10/version.txt'},
+        {'argv': [IPSEC, 'status'], 'capture': '4.10/status-after-empty-add.txt'}, ROUTES,
+        {'argv': [IPSEC, 'addconn', '--checkconfig', '--config', main], 'capture': '4.10/checkconfig.txt'},
+        {'argv': [IPSEC, 'addconn', '--ctlsocket', os.path.join(check, 'nobody.ctl'), '--config', main, 'psk'],
+         'capture': '4.10/addconn-dry-run.txt'},
+        {'argv': [IPSEC, 'addconn', '--config', '/etc/ipsec.conf', 'psk']},
+        {'argv': [IPSEC, 'status'], 'capture': '4.10/status-loaded.txt'}]}, tmp_path, capsys, monkeypatch)
+    assert KEYS['vpn2'] in (conf_dir / 'psk.conf').read_text()
+    return conf_dir / 'psk.conf'
+
+
+RERUN_READS = [{'argv': [IPSEC, '--version'], 'capture': '4.10/version.txt'},
+               {'argv': [IPSEC, 'status'], 'capture': '4.10/status-loaded.txt'}, ROUTES,
+               {'argv': [IPSEC, 'trafficstatus'], 'capture': '4.10/trafficstatus-established.txt'}]
+
+
+def test_before_the_keys_are_known_the_load_check_uses_the_conns_keys_and_says_which(loaded_before, tmp_path, capsys, monkeypatch):
+    written = loaded_before.read_text()
+    case = {'input': {'conns': {'tunnels': resolve([TUNNEL], 'vpn1', _hostvars(keys=False), require_keys=False)}},
+            'run_command_calls': RERUN_READS,
+            'output': {'steps': {'conns': {'would_change': False, 'changes': [],
+                                           'pubkeys': {'left': [KEYS['vpn1']], 'right': [KEYS['vpn2']]}}}}}
+    result = run(case, tmp_path, capsys, monkeypatch)
+    # what the load step would have returned: nothing changed, the tunnel up with its SA - the role skips both
+    loaded = result['steps']['conns']['loaded']
+    assert loaded['changed'] is False and loaded['ready'] is True and loaded['changed_tunnels'] == []
+    assert loaded['tunnels']['psk']['child_sas'] == [{'serial': 2, 'in_bytes': 0, 'out_bytes': 0}]
+    assert loaded_before.read_text() == written
+
+
+def test_a_conn_edited_on_the_gateway_makes_the_load_step_one_to_run(loaded_before, tmp_path, capsys, monkeypatch):
+    loaded_before.write_text(loaded_before.read_text().replace('10.0.14.0/24', '10.0.99.0/24'))
+    case = {'input': {'conns': {'tunnels': resolve([TUNNEL], 'vpn1', _hostvars(keys=False), require_keys=False)}},
+            'run_command_calls': RERUN_READS[:3],       # no trafficstatus: the step will run and read it
+            'output': {'steps': {'conns': {'would_change': True, 'changes': ['psk']}}}}
+    result = run(case, tmp_path, capsys, monkeypatch)
+    assert result['steps']['conns']['loaded']['ready'] is False
+
+
+def test_psk_tunnels_are_left_to_the_load_step_their_keys_come_later(tmp_path, capsys, monkeypatch):
+    tunnel = dict(TUNNEL, auth='psk', psk='a-pre-shared-key-for-the-unit-tests-0123')
+    case = {'input': {'conns': {'tunnels': host_tunnels([tunnel], 'vpn1', _hostvars(), secrets=False)}},
+            'output': {'steps': {'conns': {'would_change': True, 'error': 're:PSKs and certificates of psk'}}}}
+    run(case, tmp_path, capsys, monkeypatch)
+
+
+def test_a_check_that_breaks_does_not_stop_the_run_its_step_runs_and_reports(tmp_path, capsys, monkeypatch):
+    def broken(view):
+        raise KeyError('left')
+    monkeypatch.setattr(gateway_info, 'CHECKS', (('firewall', {}, broken),))
+    case = {'input': {'firewall': {}},
+            'output': {'steps': {'firewall': {'would_change': True, 'error': "the check failed: KeyError: 'left'"}}}}
+    run(case, tmp_path, capsys, monkeypatch)

@@ -18,7 +18,8 @@ import yaml
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..'))
 
-# role, module of its step, the options the check does not need (check mode writes no backup)
+# role, module of its step, the options the check does not need (check mode writes no backup);
+# the load step (tunnel role, conns) has tests of its own below
 STEPS = {
     'install': ('install', 'sitevpn.ipsec.libreswan', ()),
     'firewall': ('firewall', 'sitevpn.ipsec.firewall', ('run_id',)),
@@ -40,6 +41,8 @@ def _precheck():
 
 def _step_task(role, module):
     tasks = [t for t in _load('roles', role, 'tasks', 'main.yml') if module in t]
+    if module == 'sitevpn.ipsec.conns':
+        tasks = [t for t in tasks if t['register'] == '__sitevpn_loaded']     # the load step
     assert len(tasks) == 1, (role, module)
     return tasks[0]
 
@@ -79,3 +82,25 @@ def test_each_step_is_skipped_only_where_the_check_found_nothing_to_change():
         conditions = when if isinstance(when, list) else [when]
         # absent (a role used on its own, or sitevpn_precheck false): the step runs
         assert '__sitevpn_gateway.steps.%s.would_change | default(true)' % step in conditions, step
+
+
+def test_the_load_check_gets_the_load_steps_tunnels_without_their_keys_and_its_purge():
+    _play, task = _precheck()
+    given = task['sitevpn.ipsec.gateway_info']['conns']
+    options = _step_task('tunnel', 'sitevpn.ipsec.conns')['sitevpn.ipsec.conns']
+    assert options['tunnels'] == '{{ __sitevpn_public }}'
+    public = _load('roles', 'tunnel', 'vars', 'main.yml')['__sitevpn_public'].strip()
+    # the same resolution, except that the keys published by the keys role are not there yet
+    assert given['tunnels'] == public.replace('hostvars, secrets=false', 'hostvars, require_keys=false, secrets=false')
+    assert given['purge'] == options['purge']
+    # what the load step gets besides: the PSKs (the check refuses PSK tunnels) and this run's backup name
+    assert set(options) - set(given) == {'psks', 'run_id', 'on_failure'}
+
+
+def test_the_load_step_is_skipped_only_where_the_check_found_nothing_and_the_keys_it_assumed_are_the_real_ones():
+    assert _step_task('tunnel', 'sitevpn.ipsec.conns')['when'] == 'not __sitevpn_load_checked'
+    checked = ' '.join(_load('roles', 'tunnel', 'vars', 'main.yml')['__sitevpn_load_checked'].split())
+    assert checked.startswith('{{ (__sitevpn_gateway.steps.conns.would_change | default(true)) is false and ')
+    for side in ('left', 'right'):
+        assert ("__sitevpn_gateway.steps.conns.pubkeys.%s == __sitevpn_public | map(attribute='%s.pubkey', default=none)"
+                % (side, side)) in checked

@@ -42,17 +42,17 @@ options:
     type: dict
   conns:
     description:
-      - The options of M(sitevpn.ipsec.conns) without O(conns.establish) (the load step); the step is not checked
-        when omitted.
+      - The options of M(sitevpn.ipsec.conns) without O(sitevpn.ipsec.conns#module:establish) (the load step);
+        the step is not checked when omitted.
       - RSA public keys not given in the tunnels (the keys step has not published them yet) are taken from the
-        conn files on the gateway and returned in RV(steps.conns.pubkeys); the caller must compare them with
+        conn files on the gateway and returned in RV(steps.conns) (C(pubkeys)); the caller must compare them with
         the real keys before it lets this check stand for the step (the site_to_site playbook does).
       - Tunnels with a PSK or a certificate are not checked (their secrets are known only after the keys step).
     type: dict
 notes:
   - The host key is checked only when the install step would change nothing (before Libreswan is installed
     there is no key to read); the conns only when the install, firewall and host key steps would change nothing.
-  - A check that fails for any reason counts as "would change": the step runs and says what is wrong.
+  - A check that fails for any reason counts as one that would change; the step runs and says what is wrong.
 """
 
 EXAMPLES = r"""
@@ -70,22 +70,21 @@ EXAMPLES = r"""
 
 RETURN = r"""
 steps:
-  description: Per step checked (C(install), C(firewall), C(hostkey), C(conns)) - C(would_change) (would the step change
-    the gateway), C(changes) (what it would change, as the step's own module lists it) and C(error) (why the step
-    could not be checked; it then counts as one that would change).
+  description: Per step checked (C(install), C(firewall), C(hostkey), C(conns)) - C(would_change) (would the step
+    change the gateway), C(changes) (what it would change, as the step's own module lists it) and C(error) (why
+    the step could not be checked; it then counts as one that would change).
   returned: always
   type: dict
   sample: {"install": {"would_change": false, "changes": []}, "firewall": {"would_change": true, "changes": ["rules"]}}
-steps.conns.pubkeys:
-  description: The RSA public keys the conns check used, per side, in the order of the tunnels (V(null) where
-    none) - the given ones, or those of the conn files on disk.
-  returned: when the conns were checked
-  type: dict
-steps.conns.loaded:
-  description: What M(sitevpn.ipsec.conns) would return without establish (C(changed), C(changed_tunnels),
-    C(ready), C(tunnels) with their Child SAs and counters, C(commands)).
-  returned: when the conns were checked
-  type: dict
+  contains:
+    conns:
+      description:
+        - C(pubkeys) - the RSA public keys the check used, per side, in the order of the tunnels (V(null) where
+          none) - the given ones, or those of the conn files on disk.
+        - C(loaded) - what M(sitevpn.ipsec.conns) would return without establish (C(changed), C(changed_tunnels),
+          C(ready), C(tunnels) with their Child SAs and counters, C(commands)).
+      returned: when the conns were checked
+      type: dict
 ansible_facts:
   description: C(sitevpn_hostkey) when the host key step would change nothing (see M(sitevpn.ipsec.hostkey)).
   returned: when the host key was checked and would not change

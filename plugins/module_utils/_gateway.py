@@ -466,6 +466,7 @@ class Gateway(object):
         """``down`` *tunnels* (their IKE SA goes too when nothing else uses it), then give a peer that keeps
         them up REVIVAL_WAIT seconds to bring them back with SAs of its own; the names it revived."""
         self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in tunnels], timeout=timeout)
+        self.drop_ike_sas(tunnels)
         old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
                    for t in tunnels)
         revived = set()
@@ -479,6 +480,17 @@ class Gateway(object):
                                                        for s in subs for sa in now[s]):
                     revived.add(tunnel["name"])
         return revived
+
+    def drop_ike_sas(self, tunnels):
+        """Delete the IKE SAs ``down`` left to *tunnels*: it keeps one its sub-connections share (NAME/1x0, NAME/2x0:
+        "IKE SA is shared - only terminating IPsec SA"), and the next ``up`` would ask for Child SAs on it again -
+        on an IKE SA the peer may have forgotten (lab: a peer that revived the tunnel and replaced its conn)."""
+        self._status = None
+        subs = set(sub for tunnel in tunnels for sub in sub_connections(tunnel))
+        for state in self.status()["states"]:
+            if state.get("kind") == "ike" and state.get("name") in subs:
+                self.runner.run(["whack", "--deletestate", str(state["serial"])], mutating=True)
+        self._status = None
 
     def settle(self, tunnels, timeout):
         """trafficstatus once every tunnel this host initiates has its Child SAs, or after SETTLE_WAIT s.

@@ -463,10 +463,13 @@ class Gateway(object):
         return [t for t in todo if t["name"] not in revived]
 
     def down_and_wait(self, tunnels, before, timeout):
-        """``down`` *tunnels* (their IKE SA goes too when nothing else uses it), then give a peer that keeps
-        them up REVIVAL_WAIT seconds to bring them back with SAs of its own; the names it revived."""
+        """``down`` *tunnels* and delete the IKE SAs it left them (see ike_sas), then give a peer that keeps them
+        up REVIVAL_WAIT seconds to bring them back with SAs of its own; the names it revived."""
+        stale = self.ike_sas(tunnels)
         self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in tunnels], timeout=timeout)
-        self.drop_ike_sas(tunnels)
+        for serial in stale & self.ike_sas(tunnels):
+            self.runner.run(["whack", "--deletestate", str(serial)], mutating=True)
+        self._status = None
         old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
                    for t in tunnels)
         revived = set()
@@ -481,16 +484,14 @@ class Gateway(object):
                     revived.add(tunnel["name"])
         return revived
 
-    def drop_ike_sas(self, tunnels):
-        """Delete the IKE SAs ``down`` left to *tunnels*: it keeps one its sub-connections share (NAME/1x0, NAME/2x0:
-        "IKE SA is shared - only terminating IPsec SA"), and the next ``up`` would ask for Child SAs on it again -
-        on an IKE SA the peer may have forgotten (lab: a peer that revived the tunnel and replaced its conn)."""
+    def ike_sas(self, tunnels):
+        """Serials of the IKE SAs of *tunnels* now. ``down`` keeps one its sub-connections share (NAME/1x0, NAME/2x0;
+        4.10 and 5.2), where the next ``up`` would ask for Child SAs again, maybe of a peer that forgot it (lab):
+        those outliving ``down`` are deleted. One the peer revived meanwhile is a new serial and stays."""
         self._status = None
         subs = set(sub for tunnel in tunnels for sub in sub_connections(tunnel))
-        for state in self.status()["states"]:
-            if state.get("kind") == "ike" and state.get("name") in subs:
-                self.runner.run(["whack", "--deletestate", str(state["serial"])], mutating=True)
-        self._status = None
+        return set(state["serial"] for state in self.status()["states"]
+                   if state.get("kind") == "ike" and state.get("name") in subs)
 
     def settle(self, tunnels, timeout):
         """trafficstatus once every tunnel this host initiates has its Child SAs, or after SETTLE_WAIT s.

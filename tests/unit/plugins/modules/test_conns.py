@@ -300,11 +300,14 @@ class _Pluto(object):
         return _Ran()
 
     def status(self):
-        """After `down` of a tunnel with two subnets, pluto still has the IKE SA its sub-connections shared."""
+        """Before and after `down` of a tunnel with two subnets: the IKE SA its sub-connections share stays; after
+        it, the peer has also revived the tunnel on an IKE SA of its own (#91)."""
         self.ran.append(['status'])
-        return {'connections': {}, 'states': [
-            {'serial': 89, 'name': 'net-to-net/2x0', 'kind': 'ike', 'established': True},
-            {'serial': 12, 'name': 'voice', 'kind': 'ike', 'established': True}]}
+        states = [{'serial': 89, 'name': 'net-to-net/2x0', 'kind': 'ike', 'established': True},
+                  {'serial': 12, 'name': 'voice', 'kind': 'ike', 'established': True}]
+        if any(args[0] == 'down' for args in self.ran):
+            states.append({'serial': 91, 'name': 'net-to-net/1x0', 'kind': 'ike', 'established': True})
+        return {'connections': {}, 'states': states}
 
 
 def _trafficstatus(*subs):
@@ -363,7 +366,7 @@ def test_a_child_sa_request_the_peer_left_unanswered_is_tried_once_more_on_a_fre
 
     ups_and_downs = [args for args in gateway.runner.ran if args[0] in ('up', 'down', 'whack')]
     # the IKE SA `down` left (shared by the sub-connections) is deleted: the second try gets a fresh one;
-    # another tunnel's IKE SA is not touched
+    # neither the one the peer revived meanwhile nor another tunnel's is touched
     fresh = ['whack', '--deletestate', '89']
     if not failed:
         assert result == {}

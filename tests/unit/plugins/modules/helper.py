@@ -159,6 +159,17 @@ def _implementation(module):
     return (module,) + tuple(getattr(module, '_IMPLEMENTATION', ()))
 
 
+def conn_dirs(tmp_path, monkeypatch):
+    """The conns' gateway under *tmp_path*: conn files in ``ipsec.d`` (_conn builds their paths, _gateway lists
+    the folder), and the folder ``ipsec addconn --checkconfig`` reads named ``check``; returns both paths."""
+    from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, _gateway
+    conf_dir = tmp_path / 'ipsec.d'
+    conf_dir.mkdir()
+    monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
+    monkeypatch.setattr(_gateway, 'CONF_DIR', str(conf_dir))
+    return conf_dir, fixed_temp_path(monkeypatch, _gateway, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
+
+
 def fixed_temp_path(monkeypatch, module, prefix, path, directory=False):
     """Make ``module``'s ``tempfile.mkstemp`` (or ``mkdtemp``) return *path* for *prefix*, so a command that
     names the temporary file can be expected by its argv; other callers get a real temporary file.

@@ -22,7 +22,7 @@ from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import resolv
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _gateway
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, live_capture, run_case
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import conn_dirs, live_capture, run_case
 
 PSK = 'a-pre-shared-key-for-the-unit-tests-0123'
 HOSTVARS = {'vpn1': {'sitevpn_public_address': '198.51.100.10'},
@@ -41,11 +41,7 @@ ROUTES = {'argv': ['/usr/sbin/ip', '-o', 'route', 'show', 'table', 'main'],
 
 @pytest.fixture
 def gw(tmp_path, monkeypatch, capsys):
-    conf_dir = tmp_path / 'ipsec.d'
-    conf_dir.mkdir()
-    monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
-    monkeypatch.setattr(_gateway, 'CONF_DIR', str(conf_dir))
-    check_dir = fixed_temp_path(monkeypatch, _gateway, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
+    conf_dir, check_dir = conn_dirs(tmp_path, monkeypatch)
 
     class Gateway(object):
         conf = conf_dir / 'psk.conf'

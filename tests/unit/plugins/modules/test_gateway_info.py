@@ -18,10 +18,9 @@ import os
 import pytest
 
 from ansible_collections.sitevpn.ipsec.plugins.filter.host_tunnels import host_tunnels, resolve
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _conn, _gateway
 from ansible_collections.sitevpn.ipsec.plugins.module_utils.ipsec_output import parse_showhostkey
 from ansible_collections.sitevpn.ipsec.plugins.modules import conns, gateway_info
-from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import fixed_temp_path, live_capture, load_cases, run_case
+from ansible_collections.sitevpn.ipsec.tests.unit.plugins.modules.helper import conn_dirs, live_capture, load_cases, run_case
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CKAID = 'd8496f84115c9d908072ef0318739872cf51f357'
@@ -131,11 +130,7 @@ def _hostvars(keys=True):
 @pytest.fixture
 def loaded_before(tmp_path, monkeypatch, capsys):
     """vpn1 after a run of the conns module that wrote and loaded the RSA tunnel (its keys in the conn)."""
-    conf_dir = tmp_path / 'ipsec.d'
-    conf_dir.mkdir()
-    monkeypatch.setattr(_conn, 'CONF_DIR', str(conf_dir))
-    monkeypatch.setattr(_gateway, 'CONF_DIR', str(conf_dir))
-    check = fixed_temp_path(monkeypatch, _gateway, 'sitevpn-check-', str(tmp_path / 'check'), directory=True)
+    conf_dir, check = conn_dirs(tmp_path, monkeypatch)
     main = os.path.join(check, 'ipsec.conf')
     run_case(conns, {'input': {'tunnels': resolve([TUNNEL], 'vpn1', _hostvars())}, 'run_command_calls': [
         {'argv': [IPSEC, '--version'], 'capture': '4.10/version.txt'},

@@ -176,14 +176,27 @@ class Firewall(object):
                             self.cmd([systemctl, "disable", name], check=False)
                         os.unlink(path)
             return
-        for path, text, mode in ((ROUTES_SCRIPT, fw.render_routes_script(wanted, links), 0o755),
-                                 (ROUTES_UNIT, fw.render_routes_unit(ROUTES_SCRIPT), 0o644)):
-            if read(path) != text:
-                self.changes.append(path)
-                if not self.module.check_mode:
-                    write(path, text, mode)
-                    if path == ROUTES_UNIT and systemctl:
-                        self.cmd([systemctl, "daemon-reload"])
+        self.put(ROUTES_SCRIPT, fw.render_routes_script(wanted, links), 0o755)
+        self.put_unit(ROUTES_UNIT, fw.render_routes_unit(ROUTES_SCRIPT), systemctl)
+
+    def put(self, path: str, text: str, mode: int, diff: bool = False) -> bool:
+        """Write a file the module owns when it differs; record the change (and its diff when asked)."""
+        old = read(path)
+        if old == text:
+            return False
+        self.changes.append(path)
+        if diff:
+            self.diff["before"] += old or ""
+            self.diff["after"] += text
+        if not self.module.check_mode:
+            write(path, text, mode)
+        return True
+
+    def put_unit(self, path: str, text: str, systemctl: Optional[str]) -> None:
+        """A systemd unit the module owns: written when it differs (systemd told), enabled when it is not."""
+        if self.put(path, text, 0o644) and systemctl and not self.module.check_mode:
+            self.cmd([systemctl, "daemon-reload"])
+        name = os.path.basename(path)
         if systemctl and self.cmd([systemctl, "is-enabled", "--quiet", name], check=False)[0] != 0:
             self.changes.append("enable " + name)
             if not self.module.check_mode:
@@ -203,14 +216,7 @@ class Firewall(object):
                         handle.write(value + "\n")
         if changed:
             self.changes.append("sysctl")
-        text = fw.render_sysctl(wanted)
-        old = read(SYSCTL_FILE)
-        if old != text:
-            self.changes.append(SYSCTL_FILE)
-            self.diff["before"] += old or ""
-            self.diff["after"] += text
-            if not self.module.check_mode:
-                write(SYSCTL_FILE, text, 0o644)
+        self.put(SYSCTL_FILE, fw.render_sysctl(wanted), 0o644, diff=True)
         return changed
 
     # -- backend ----------------------------------------------------------------------------------------
@@ -324,12 +330,7 @@ class Firewall(object):
         recorded = (read(LIVE_FILE) or "").strip()
         # stale: not our ruleset (tag), or ours edited since the last run installed it
         stale = backend != "none" and (tag not in live or (recorded and recorded != self.digest(live)))
-        if old != script:
-            self.changes.append(SCRIPT)
-            self.diff["before"] += old or ""
-            self.diff["after"] += script
-            if not self.module.check_mode:
-                write(SCRIPT, script, 0o755)
+        self.put(SCRIPT, script, 0o755, diff=True)
         if (old != script or stale) and backend != "none":
             self.changes.append("rules")
             if not self.module.check_mode:
@@ -337,20 +338,7 @@ class Firewall(object):
                 live = self.live_rules(backend, iptables)
         if backend != "none" and not self.module.check_mode and recorded != self.digest(live):
             write(LIVE_FILE, self.digest(live) + "\n", 0o600, dir_mode=0o700)
-        unit = fw.render_unit(backend)
-        systemctl = self.module.get_bin_path("systemctl")
-        if read(UNIT) != unit:
-            self.changes.append(UNIT)
-            if not self.module.check_mode:
-                write(UNIT, unit, 0o644)
-                if systemctl:
-                    self.cmd([systemctl, "daemon-reload"])
-        if systemctl:
-            name = os.path.basename(UNIT)
-            if self.cmd([systemctl, "is-enabled", "--quiet", name], check=False)[0] != 0:
-                self.changes.append("enable " + name)
-                if not self.module.check_mode:
-                    self.cmd([systemctl, "enable", name])
+        self.put_unit(UNIT, fw.render_unit(backend), self.module.get_bin_path("systemctl"))
         return tag
 
     def firewalld_ports(self, peers: List[str]) -> None:

@@ -22,7 +22,7 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _firewall as fw, _runner
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import interface_state, route_devices, route_lookup
 
@@ -62,7 +62,7 @@ class Firewall(object):
         self.diff = {"before": "", "after": ""}
 
     def cmd(self, argv: List[str], data: Optional[str] = None, check: bool = True) -> Tuple[int, str, str]:
-        rc, out, err = self.module.run_command(argv, data=data, environ_update={"LC_ALL": "C"})
+        rc, out, err = _runner.run_command(self.module, argv, {"LC_ALL": "C"}, data)
         if check and rc != 0:
             self.module.fail_json(msg="%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()))
         return rc, out, err

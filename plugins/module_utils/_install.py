@@ -20,7 +20,7 @@ import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
+from ansible_collections.sitevpn.ipsec.plugins.module_utils import _runner, ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import MARKER
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import os_release, read
 
@@ -57,7 +57,7 @@ class Installer(object):
         self.changes: List[str] = []
 
     def run(self, argv: List[str], check: bool = True, env: Optional[Dict[str, str]] = None) -> Tuple[int, str, str]:
-        rc, out, err = self.module.run_command(argv, environ_update=dict({"LC_ALL": "C"}, **(env or {})))
+        rc, out, err = _runner.run_command(self.module, argv, dict({"LC_ALL": "C"}, **(env or {})))
         if check and rc != 0:
             self.module.fail_json(msg="%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()[-2000:]))
         return rc, out, err

@@ -108,6 +108,14 @@ class Installer(object):
         systemctl = self.module.get_bin_path("systemctl", required=True)
         return self.run([systemctl] + list(args), check=False)[0]
 
+    def enable(self, unit: str) -> None:
+        """``systemctl enable`` without the reload of all of systemd's configuration it makes by itself (1.1 s
+        in the lab's guests) where systemd has loaded the unit already - the package's own, as a rule; a unit
+        systemd does not know yet is enabled with that reload."""
+        systemctl = self.module.get_bin_path("systemctl", required=True)
+        state = self.run([systemctl, "show", "--property=LoadState", "--value", unit], check=False)[1].strip()
+        self.run([systemctl, "enable"] + (["--no-reload"] if state == "loaded" else []) + [unit])
+
 
 def write_ipsec_conf(module: AnsibleModule, inst: Installer, config_setup: Dict[str, Any], result: Dict[str, Any]) -> bool:
     """Put *config_setup* in /etc/ipsec.conf if it differs (checked by Libreswan first); whether it differed.
@@ -179,7 +187,7 @@ def install(module: AnsibleModule) -> Dict[str, Any]:
             inst.changes.append("enabled")
             result["service"]["enabled_now"] = True
             if not module.check_mode:
-                inst.run([module.get_bin_path("systemctl", required=True), "enable", "ipsec"])
+                inst.enable("ipsec")
         if not active:
             inst.changes.append("started")
             result["service"]["action"] = "started"

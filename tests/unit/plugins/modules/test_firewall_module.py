@@ -116,8 +116,7 @@ def test_a_fresh_gateway_gets_the_rules_the_boot_unit_and_a_record_of_what_is_li
     live = nft_listing(tag)
     calls = nft_detect('') + [
         {'argv': ['{script}']},
-        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': live},
-        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': live}] + unit_enabled(False) + NO_DROP_POLICIES
     os.unlink(os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv4', 'ip_forward'))
     open(os.path.join(gw.paths['PROC_SYS'], 'net', 'ipv4', 'ip_forward'), 'w').write('0\n')
     result = gw.run(subst(calls, gw), output={'changed': True, 'backend': 'nftables', 'rules_tag': tag})
@@ -134,6 +133,19 @@ def test_a_second_run_finds_its_rules_live_and_changes_nothing(gw):
     gw.installed('nftables', nft_listing(tag))
     calls = nft_detect(nft_listing(tag)) + unit_enabled() + NO_DROP_POLICIES
     result = gw.run(subst(calls, gw), output={'changed': False, 'changes': []})
+    assert result['backend'] == 'nftables'
+
+
+def test_a_boot_unit_rewritten_while_enabled_is_reloaded_and_a_new_one_only_enabled(gw):
+    """``systemctl enable`` reloads systemd itself, so the first run above makes no daemon-reload of its own;
+    a unit an older release wrote, already enabled, is rewritten and systemd told with one."""
+    dummy, tag = gw.script('nftables')
+    gw.installed('nftables', nft_listing(tag))
+    with open(gw.paths['UNIT'], 'w') as handle:
+        handle.write('[Unit]\nDescription=written by an older release\n')
+    calls = nft_detect(nft_listing(tag)) + unit_enabled() + [{'argv': [SYSTEMCTL, 'daemon-reload']}] + NO_DROP_POLICIES
+    result = gw.run(subst(calls, gw), output={'changed': True, 'changes': [gw.paths['UNIT']]})
+    assert open(gw.paths['UNIT']).read() == fw.render_unit('nftables')
     assert result['backend'] == 'nftables'
 
 
@@ -263,12 +275,10 @@ def first_run_with_routes(lookups, commands, tag):
     """The calls of a first run that installs routes (*commands*, after the one `ip -batch` of *lookups*),
     writes and enables the routes unit, then installs the nftables rules tagged *tag* and their unit."""
     return [lookups] + [{'argv': argv} for argv in commands] + [
-        {'argv': [SYSTEMCTL, 'daemon-reload']},
         {'argv': [SYSTEMCTL, 'is-enabled', '--quiet', ROUTES_UNIT_NAME], 'rc': 1},
         {'argv': [SYSTEMCTL, 'enable', ROUTES_UNIT_NAME]}] + nft_detect('')[1:] + [
         {'argv': ['{script}']},
-        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)},
-        {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False) + NO_DROP_POLICIES
+        {'argv': [NFT, 'list', 'table', 'inet', 'sitevpn_ipsec'], 'out': nft_listing(tag)}] + unit_enabled(False) + NO_DROP_POLICIES
 
 
 def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_nothing(gw, tmp_path):
@@ -318,7 +328,7 @@ def test_ipv6_lans_get_forwarding_and_a_route_kept_at_boot_and_a_rerun_changes_n
 def test_without_a_packet_filter_of_ours_nothing_is_said_to_clamp(gw):
     """backend none: the user allows IKE/ESP himself; no rules, so no MSS clamping either, and the result
     says so rather than an MTU no rule enforces."""
-    calls = [{'argv': IP, 'out': ''}, {'argv': [SYSTEMCTL, 'daemon-reload']}] + unit_enabled(False)
+    calls = [{'argv': IP, 'out': ''}] + unit_enabled(False)
     result = gw.run(subst(calls, gw), backend='none', output={'backend': 'none'})
     assert result['mtu'] == {}
     assert 'maxseg' not in open(gw.paths['SCRIPT']).read() and 'TCPMSS' not in open(gw.paths['SCRIPT']).read()

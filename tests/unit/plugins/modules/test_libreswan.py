@@ -30,6 +30,10 @@ def systemctl(*args, **result):
     return dict({'argv': [SYSTEMCTL] + list(args)}, **result)
 
 
+# systemd has loaded the package's unit: `enable` needs no reload of everything
+LOADED = systemctl('show', '--property=LoadState', '--value', 'ipsec', out='loaded\n')
+
+
 RUNNING = [systemctl('is-enabled', '--quiet', 'ipsec'), systemctl('is-active', '--quiet', 'ipsec'),
            systemctl('is-active', '--quiet', 'ipsec')]
 
@@ -58,10 +62,19 @@ def gw(tmp_path, monkeypatch, capsys):
     return Gateway()
 
 
+def test_a_unit_systemd_does_not_know_yet_is_enabled_with_systemds_reload(gw):
+    gw.installed()
+    result = gw.run([VERSION, systemctl('is-enabled', '--quiet', 'ipsec', rc=1), systemctl('is-active', '--quiet', 'ipsec'),
+                     systemctl('show', '--property=LoadState', '--value', 'ipsec', out='not-found\n'),
+                     systemctl('enable', 'ipsec'), systemctl('is-active', '--quiet', 'ipsec')])
+    assert result['changes'] == ['enabled']
+
+
 def test_a_bare_debian_gateway_gets_libreswan_its_config_and_a_running_enabled_service(gw):
     result = gw.run([NOT_INSTALLED, {'argv': APT_INSTALL}, VERSION, {'argv': gw.checkconfig},
                      systemctl('is-enabled', '--quiet', 'ipsec', rc=1), systemctl('is-active', '--quiet', 'ipsec', rc=3),
-                     systemctl('enable', 'ipsec'), systemctl('start', 'ipsec'), systemctl('is-active', '--quiet', 'ipsec')],
+                     LOADED, systemctl('enable', '--no-reload', 'ipsec'), systemctl('start', 'ipsec'),
+                     systemctl('is-active', '--quiet', 'ipsec')],
                     config_setup={'uniqueids': True})
     assert result['changes'] == ['installed', gw.conf.__str__(), 'enabled', 'started']
     assert result['version'] == '4.10' and result['os_family'] == 'Debian' and result['service']['active'] is True

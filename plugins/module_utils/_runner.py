@@ -22,8 +22,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 
 #: AnsibleModule.run_command as ansible-core ships it; where a module still has it, commands are started
-#: by :func:`spawn` instead (unit tests replace run_command with their fake, and then it is used)
-#: (ansible-test's import check stands in an AnsibleModule without run_command)
+#: by :func:`spawn` instead (unit tests replace run_command with their fake, and then it is used).
+#: None under ansible-test's import check, which stands in an AnsibleModule without run_command.
 _STOCK_RUN_COMMAND = getattr(AnsibleModule, "run_command", None)
 
 
@@ -34,7 +34,9 @@ def spawn(module, argv, env_update, data=None):
     instead of vfork-ing it. In a slow guest that is the larger part of a short command's cost, and it
     grows with the number started at once: 50 ``ipsec auto --up`` side by side took 6.4-6.8 s with it
     and 4.6 s without (a User-Mode Linux gateway, Libreswan 4.10). Same environment, same decoding,
-    same input (``data`` and a newline), same failure on a missing program as run_command.
+    same input (``data`` and a newline), same failure on a missing program as run_command. The argv runs
+    as given: run_command would expand ``~`` and ``$VAR`` in each element and drop ``None`` ones; no
+    command of this collection has either (names, addresses and paths it built itself).
     """
     env = dict(os.environ, **env_update)
     if "PYTHONPATH" in env:   # AnsiballZ's own paths, as run_command drops them

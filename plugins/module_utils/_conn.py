@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import copy
 import ipaddress
 import re
 
@@ -277,3 +278,18 @@ def is_managed(text):
 
 def is_initiator(tunnel):
     return tunnel.get("initiator", "left") == tunnel["local"]
+
+
+def previous_tunnel(current, name, conf_text):
+    """The tunnel as a restored conn file describes it (subnets and auto may differ from ``current``)."""
+    tunnel = copy.deepcopy(current) if current else {"name": name, "local": "left", "initiator": "left",
+                                                     "left": {}, "right": {}}
+    for line in conf_text.splitlines():
+        key, _sep, value = line.strip().partition("=")
+        for side in ("left", "right"):
+            if key in (side + "subnet", side + "subnets"):
+                tunnel[side] = dict(tunnel.get(side) or {}, subnets=value.split(","))
+        if key == "auto":
+            tunnel["auto"] = value
+    tunnel["state"] = "present"
+    return tunnel

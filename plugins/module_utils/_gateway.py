@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import os
 import shutil
 import tempfile
@@ -21,8 +20,8 @@ import time
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import ipsec_output
 from ansible_collections.sitevpn.ipsec.plugins.module_utils import _attempt
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._conn import (
-    certificate_only, conf_path, is_initiator, is_managed, render_conn, render_secrets, secrets_path, sub_connections, updown_needed,
-    CONF_DIR)
+    certificate_only, conf_path, is_initiator, is_managed, previous_tunnel, render_conn, render_secrets, secrets_path,
+    sub_connections, updown_needed, CONF_DIR)
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._files import read, read_tail, write
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._remedy import remedy_for, up_error
 from ansible_collections.sitevpn.ipsec.plugins.module_utils._routes import parse_routes
@@ -39,21 +38,6 @@ def brings_up(tunnel):
     return tunnel.get("state", "present") != "absent" and is_initiator(tunnel) and tunnel.get("auto", "start") == "start"
 
 
-def previous_tunnel(current, name, conf_text):
-    """The tunnel as a restored conn file describes it (subnets and auto may differ from ``current``)."""
-    tunnel = copy.deepcopy(current) if current else {"name": name, "local": "left", "initiator": "left",
-                                                     "left": {}, "right": {}}
-    for line in conf_text.splitlines():
-        key, _sep, value = line.strip().partition("=")
-        for side in ("left", "right"):
-            if key in (side + "subnet", side + "subnets"):
-                tunnel[side] = dict(tunnel.get(side) or {}, subnets=value.split(","))
-        if key == "auto":
-            tunnel["auto"] = value
-    tunnel["state"] = "present"
-    return tunnel
-
-
 # the options of the conns module (and of gateway_info's conns check)
 ARGUMENT_SPEC = dict(
     tunnels=dict(type="list", elements="dict", required=True, no_log=False),
@@ -63,6 +47,7 @@ ARGUMENT_SPEC = dict(
     timeout=dict(type="int", default=30),
     purge=dict(type="bool", default=False),
     names=dict(type="list", elements="str", default=[]),
+    restore=dict(type="bool", default=True),
     run_id=dict(type="str"),
     on_failure=dict(type="str", default="fail", choices=["fail", "report"]),
     reauthenticate=dict(type="list", elements="str", default=[]),
@@ -237,10 +222,12 @@ class Gateway(object):
         # "new": the tunnel did not exist before this run; rolling back removes it
         write(os.path.join(backup, name + ".state"), "new\n" if old_conf is None else "kept\n", 0o600)
 
-    def roll_back(self, tunnels, names):
-        """Put back what run_id replaced.
+    def roll_back(self, tunnels, names, restore=True):
+        """Put back what run_id replaced; with ``restore`` false, only read what an earlier call put back.
 
         Returns (tunnels left as they were, tunnels restored - as their restored files describe them).
+        Both ends restore before either brings a restored tunnel up (a second call): an initiator that
+        restored and brought up at once could offer the old proposal to a peer still holding the new one.
         """
         backup = self._backup_dir()
         by_name = dict((t["name"], t) for t in tunnels)
@@ -254,8 +241,12 @@ class Gateway(object):
                 if name in by_name:
                     keep.append(by_name[name])
                 continue
+            result["action"] = "rolled back" if state.strip() != "new" else "removed (it was new)"
+            if not restore:
+                if state.strip() != "new":
+                    restored.append(previous_tunnel(by_name.get(name), name, read(os.path.join(backup, name + ".conf"))))
+                continue
             self.changed.append(name)
-            result["action"] = "rolled back"
             if self.module.check_mode:
                 continue
             if state.strip() == "new":
@@ -264,7 +255,6 @@ class Gateway(object):
                 for path in (conf_path(name), secrets_path(name)):
                     if os.path.exists(path):
                         os.unlink(path)
-                result["action"] = "removed (it was new)"
                 continue
             old_conf = read(os.path.join(backup, name + ".conf"))
             write(conf_path(name), old_conf, 0o644)
@@ -274,7 +264,7 @@ class Gateway(object):
             elif os.path.exists(secrets_path(name)):
                 os.unlink(secrets_path(name))
             restored.append(previous_tunnel(by_name.get(name), name, old_conf))
-        if restored:
+        if restored and restore:
             self.runner.verb("rereadsecrets")
             for tunnel in restored:
                 self.runner.verb("replace", tunnel["name"])

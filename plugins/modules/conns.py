@@ -55,6 +55,15 @@ options:
     type: str
     choices: [present, rolled_back]
     default: present
+  restore:
+    description:
+      - With O(state=rolled_back), V(false) puts nothing back; it brings up (O(establish=true)) the tunnels
+        that an earlier call with the same O(run_id) and O(names) put back.
+      - The tunnel role rolls back in two calls, as it applies a change (put back and reload on every
+        gateway first, then bring up), so that no initiator offers the previous proposals to a peer that
+        still has the failed ones loaded.
+    type: bool
+    default: true
   names:
     description: With O(state=rolled_back), the tunnels to roll back.
     type: list
@@ -200,8 +209,8 @@ def main():
     gateway = Gateway(module)
     try:
         if module.params["state"] == "rolled_back":
-            unchanged, restored = gateway.roll_back(tunnels, module.params["names"])
-            if not module.check_mode:
+            unchanged, restored = gateway.roll_back(tunnels, module.params["names"], module.params["restore"])
+            if module.params["restore"] and not module.check_mode:
                 gateway.load(unchanged + restored, {})
             failed = gateway.establish(restored) if module.params["establish"] else {}
         else:

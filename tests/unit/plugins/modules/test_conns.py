@@ -218,6 +218,38 @@ def test_a_failed_load_puts_the_previous_files_back(gw):
     assert gw.conf.read_text() == before
 
 
+def change_esp(gw, run_id):
+    first_run(gw)
+    changed = resolve([dict(TUNNEL, esp='aes_gcm128')], 'vpn1', HOSTVARS)
+    gw.run([VERSION, LOADED, ROUTES, {'argv': gw.checkconfig, 'capture': '4.10/checkconfig.txt'}, gw.dry_run(),
+            {'argv': [IPSEC, 'auto', '--rereadsecrets']},
+            {'argv': [IPSEC, 'auto', '--replace', 'psk']}, LOADED], tunnels=changed, run_id=run_id)
+    return changed
+
+
+def test_a_rollback_puts_the_previous_files_back_and_reloads_them_without_bringing_anything_up(gw):
+    changed = change_esp(gw, 'run-4')
+    # what the tunnel role does on every end first: files back, pluto told, nothing initiated
+    result = gw.run([VERSION, {'argv': [IPSEC, 'auto', '--rereadsecrets']}, {'argv': [IPSEC, 'auto', '--replace', 'psk']},
+                     LOADED], tunnels=changed, state='rolled_back', names=['psk'], run_id='run-4')
+    assert result['changed'] is True and result['tunnels']['psk']['action'] == 'rolled back'
+    assert 'esp=aes_gcm128' not in gw.conf.read_text()
+
+
+def test_the_second_call_of_a_rollback_only_brings_up_what_the_first_put_back(gw):
+    changed = change_esp(gw, 'run-5')
+    gw.run([VERSION, {'argv': [IPSEC, 'auto', '--rereadsecrets']}, {'argv': [IPSEC, 'auto', '--replace', 'psk']},
+            LOADED], tunnels=changed, state='rolled_back', names=['psk'], run_id='run-5')
+    restored = gw.conf.read_text()
+    # then, once every end has the previous conn: no file written, no replace (it would take the peer's
+    # new SAs down again) - only the SAs read; psk is up, so there is nothing to initiate
+    result = gw.run([VERSION, TRAFFIC, TRAFFIC], tunnels=changed, state='rolled_back', restore=False,
+                    names=['psk'], run_id='run-5', establish=True)
+    assert result['changed'] is False and result['tunnels']['psk']['action'] == 'rolled back'
+    assert result['tunnels']['psk']['established'] is True
+    assert gw.conf.read_text() == restored
+
+
 # -- keywords Libreswan reads and does not use (issue 16) -------------------------------------------------
 
 def test_a_keyword_libreswan_4_ignores_fails_the_tunnel_before_anything_is_installed(gw):

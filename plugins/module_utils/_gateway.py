@@ -453,12 +453,18 @@ class Gateway(object):
         return [t for t in todo if t["name"] not in revived]
 
     def down_and_wait(self, tunnels, before, timeout):
-        """``down`` *tunnels* and delete the IKE SAs it left them (see ike_sas), then give a peer that keeps them
+        """``down`` *tunnels* and drop the IKE SAs it left them (see ike_sas), then give a peer that keeps them
         up REVIVAL_WAIT seconds to bring them back with SAs of its own; the names it revived."""
         stale = self.ike_sas(tunnels)
         self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in tunnels], timeout=timeout)
-        for serial in stale & self.ike_sas(tunnels):
-            self.runner.run(["whack", "--deletestate", str(serial)], mutating=True)
+        left = self.ike_sas(tunnels)
+        # replace, not `whack --deletestate`: 4.10 queues that delete behind an exchange still waiting for the
+        # peer (the unanswered Child SA request), keeps the IKE SA for the minute of its retransmits, puts the
+        # next `up` on it ("already has the pending Child SA negotiation") and then restarts every tunnel to
+        # that peer (lab). Deleting the connection drops its states at once; the file is the one just loaded.
+        for tunnel in tunnels:
+            if any(left[serial] in sub_connections(tunnel) for serial in set(stale) & set(left)):
+                self.runner.verb("replace", tunnel["name"])
         self._status = None
         old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
                    for t in tunnels)
@@ -475,13 +481,14 @@ class Gateway(object):
         return revived
 
     def ike_sas(self, tunnels):
-        """Serials of the IKE SAs of *tunnels* now. ``down`` keeps one its sub-connections share (NAME/1x0, NAME/2x0;
-        4.10 and 5.2), where the next ``up`` would ask for Child SAs again, maybe of a peer that forgot it (lab):
-        those outliving ``down`` are deleted. One the peer revived meanwhile is a new serial and stays."""
+        """The IKE SAs of *tunnels* now, serial -> connection. ``down`` keeps one its sub-connections share (NAME/1x0,
+        NAME/2x0; 4.10 and 5.2), where the next ``up`` would ask for Child SAs again, maybe of a peer that forgot it
+        (lab): the tunnels of those outliving ``down`` are replaced (an IKE SA the peer revived meanwhile goes with
+        them; the peer revives the tunnel again, see down_and_wait)."""
         self._status = None
         subs = set(sub for tunnel in tunnels for sub in sub_connections(tunnel))
-        return set(state["serial"] for state in self.status()["states"]
-                   if state.get("kind") == "ike" and state.get("name") in subs)
+        return dict((state["serial"], state["name"]) for state in self.status()["states"]
+                    if state.get("kind") == "ike" and state.get("name") in subs)
 
     def settle(self, tunnels, timeout):
         """trafficstatus once every tunnel this host initiates has its Child SAs, or after SETTLE_WAIT s.

@@ -392,10 +392,12 @@ def test_a_child_sa_request_the_peer_left_unanswered_is_tried_once_more_on_a_fre
 
     result = gateway.establish([tunnel])
 
-    ups_and_downs = [args for args in gateway.runner.ran if args[0] in ('up', 'down', 'whack')]
-    # the IKE SA `down` left (shared by the sub-connections) is deleted: the second try gets a fresh one;
-    # neither the one the peer revived meanwhile nor another tunnel's is touched
-    fresh = ['whack', '--deletestate', '89']
+    ups_and_downs = [args for args in gateway.runner.ran if args[0] in ('up', 'down', 'whack', 'replace')]
+    # the IKE SA `down` left (shared by the sub-connections, #89) goes with the connection, replaced from its
+    # file: the second try gets a fresh one. Not `whack --deletestate 89`: 4.10 keeps an IKE SA whose Child SA
+    # request is still unanswered for the minute of its retransmits, and the next `up` waits on it (lab).
+    # Another tunnel's IKE SA (voice, #12) is not touched.
+    fresh = ['replace', 'net-to-net']
     if not failed:
         assert result == {}
         assert ups_and_downs == [['up', 'net-to-net'], ['down', 'net-to-net'], fresh, ['up', 'net-to-net']]

@@ -458,13 +458,16 @@ class Gateway(object):
         stale = self.ike_sas(tunnels)
         self.runner.run_parallel([self.runner.verb_args("down", t["name"]) for t in tunnels], timeout=timeout)
         left = self.ike_sas(tunnels)
-        # replace, not `whack --deletestate`: 4.10 queues that delete behind an exchange still waiting for the
-        # peer (the unanswered Child SA request), keeps the IKE SA for the minute of its retransmits, puts the
-        # next `up` on it ("already has the pending Child SA negotiation") and then restarts every tunnel to
-        # that peer (lab). Deleting the connection drops its states at once; the file is the one just loaded.
         for tunnel in tunnels:
-            if any(left[serial] in sub_connections(tunnel) for serial in set(stale) & set(left)):
+            subs = sub_connections(tunnel)
+            serials = sorted(serial for serial in set(stale) & set(left) if left[serial] in subs)
+            if serials and len(subs) > 1:
+                # a shared IKE SA: not `whack --deletestate`, which 4.10 queues behind the unanswered Child SA request
+                # for its minute of retransmits, the next `up` waiting on it ("already has the pending Child SA
+                # negotiation"), then restarts every tunnel to the peer (lab); a replaced connection drops it at once
                 self.runner.verb("replace", tunnel["name"])
+            for serial in serials if len(subs) == 1 else []:
+                self.runner.run(["whack", "--deletestate", str(serial)], mutating=True)
         self._status = None
         old = dict((t["name"], set(sa["serial"] for s in sub_connections(t) for sa in before.get(s, [])))
                    for t in tunnels)
@@ -483,8 +486,8 @@ class Gateway(object):
     def ike_sas(self, tunnels):
         """The IKE SAs of *tunnels* now, serial -> connection. ``down`` keeps one its sub-connections share (NAME/1x0,
         NAME/2x0; 4.10 and 5.2), where the next ``up`` would ask for Child SAs again, maybe of a peer that forgot it
-        (lab): the tunnels of those outliving ``down`` are replaced (an IKE SA the peer revived meanwhile goes with
-        them; the peer revives the tunnel again, see down_and_wait)."""
+        (lab): those outliving ``down`` are deleted - by replacing the tunnel's connection where sub-connections share
+        them (an IKE SA the peer revived meanwhile goes too; the peer revives the tunnel again, see down_and_wait)."""
         self._status = None
         subs = set(sub for tunnel in tunnels for sub in sub_connections(tunnel))
         return dict((state["serial"], state["name"]) for state in self.status()["states"]

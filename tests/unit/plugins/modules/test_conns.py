@@ -408,3 +408,25 @@ def test_a_child_sa_request_the_peer_left_unanswered_is_tried_once_more_on_a_fre
         assert result['net-to-net']['kind'] == 'child_unanswered'
         assert 'again on a fresh IKE SA' in result['net-to-net']['remedy']
         assert 'No answer from the peer' not in result['net-to-net']['remedy']
+
+
+class _PlutoOneSubnet(_Pluto):
+    """A tunnel with one subnet per end whose IKE SA (#77) outlived `down`; voice's (#12) is another tunnel's."""
+
+    def status(self):
+        self.ran.append(['status'])
+        return {'connections': {}, 'states': [{'serial': 77, 'name': 'net-to-net', 'kind': 'ike', 'established': True},
+                                              {'serial': 12, 'name': 'voice', 'kind': 'ike', 'established': True}]}
+
+
+def test_an_ike_sa_a_single_connection_kept_after_down_is_deleted_by_serial_not_by_replacing_the_connection(monkeypatch):
+    monkeypatch.setattr(_gateway, 'REVIVAL_WAIT', 0)
+    tunnel = {'name': 'net-to-net', 'state': 'present', 'auto': 'start', 'local': 'left',
+              'left': {'address': '198.51.100.10', 'subnets': ['172.16.1.0/24']},
+              'right': {'address': '203.0.113.10', 'subnets': ['10.0.0.0/24']}}
+    gateway = _bare_gateway(_PlutoOneSubnet([], [], []))
+
+    gateway.down_and_wait([tunnel], {}, 30)
+
+    done = [args for args in gateway.runner.ran if args[0] in ('down', 'whack', 'replace')]
+    assert done == [['down', 'net-to-net'], ['whack', '--deletestate', '77']]
